@@ -1,0 +1,131 @@
+"""Ingest a batch: validate each event, price the calls, write them, enqueue the workers."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from django.db import transaction
+from django.utils import timezone
+
+from ingest import limits, metrics
+from ingest.body import BodyError
+from ingest.schema import envelope_decoder
+from ingest.validation import Item, ItemError, parse_item
+from ingest.writer import write_batch
+from pricing.catalog import compute_cost, price_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status_code(self) -> int:
+        return 207 if self.rejected else 202
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": len(self.duplicates), "rejected": len(self.rejected),
+                "duplicate_items": self.duplicates, "rejected_items": self.rejected}
+
+
+def parse_envelope(body: bytes) -> list[msgspec.Raw]:
+    try:
+        envelope = envelope_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise BodyError(400, "invalid_body", f'The body must be {{"events": [...]}}: {exc}.') from None
+    except msgspec.DecodeError as exc:
+        raise BodyError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+    if not envelope.events:
+        raise BodyError(400, "empty_batch", '"events" is empty: send at least one event.')
+    if len(envelope.events) > limits.MAX_EVENTS:
+        raise BodyError(413, "too_many_events",
+                        f"{len(envelope.events)} events in one batch; the limit is {limits.MAX_EVENTS} "
+                        "(OBSERVATORY_INGEST_MAX_EVENTS). Split the batch.")
+    return envelope.events
+
+
+def _price(project_id: int, row: dict[str, Any]) -> None:
+    provided = row.pop("cost_usd")
+    if provided is not None:
+        row.update(cost_input_usd=None, cost_output_usd=None, cost_total_usd=provided, cost_source="provided")
+        return
+    price = price_for(project_id, row["provider"], row["model"], row["start_time"].date())
+    cost = None if price is None else compute_cost(
+        price, input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
+        cached_input_tokens=row["cached_input_tokens"])
+    if cost is None:
+        row.update(cost_input_usd=None, cost_output_usd=None, cost_total_usd=None, cost_source="unknown")
+    else:
+        row.update(cost_input_usd=cost.input_usd, cost_output_usd=cost.output_usd, cost_total_usd=cost.total_usd,
+                   cost_source="computed")
+
+
+def batch_ingest(*, project_id: int, body: bytes) -> BatchResult:
+    started = time.perf_counter()
+    received_at = timezone.now()
+    raws = parse_envelope(body)
+    items = [parse_item(index, raw, received_at) for index, raw in enumerate(raws)]
+    result = BatchResult()
+
+    seen: dict[tuple[str, str], int] = {}
+    by_kind: dict[str, list[Item]] = {"call": [], "feedback": [], "score": []}
+    for item in items:
+        if item.errors:
+            continue
+        kind = "call" if item.type in ("call", "span") else item.type
+        key = (kind, item.row["external_id"])
+        if key in seen:  # the same id twice in one batch: the first one wins
+            result.duplicates.append({"index": item.index, "id": item.id, "type": item.type})
+            continue
+        seen[key] = item.index
+        if kind == "call":
+            _price(project_id, item.row)
+        by_kind[kind].append(item)
+
+    with transaction.atomic():
+        calls, feedback, scores, refused = write_batch(
+            project_id=project_id, received_at=received_at,
+            calls=[i.row for i in by_kind["call"]], feedback=[i.row for i in by_kind["feedback"]],
+            scores=[i.row for i in by_kind["score"]])
+        if calls or feedback or scores:
+            transaction.on_commit(lambda: _enqueue(project_id))
+
+    inserted = {"call": calls, "feedback": feedback, "score": scores}
+    for kind, kind_items in by_kind.items():
+        for item in kind_items:
+            external_id = item.row["external_id"]
+            if external_id in refused and external_id not in inserted[kind]:
+                item.errors.append(ItemError("$", refused[external_id]))
+            elif external_id in inserted[kind]:
+                result.accepted += 1
+                metrics.EVENTS.labels(item.type, "accepted").inc()
+            else:
+                result.duplicates.append({"index": item.index, "id": item.id, "type": item.type})
+    for item in items:
+        if item.errors:
+            result.rejected.append({"index": item.index, "id": item.id, "type": item.type or None,
+                                    "errors": [{"field": e.field, "message": e.message} for e in item.errors]})
+            metrics.EVENTS.labels(item.type or "unknown", "rejected").inc()
+    result.rejected.sort(key=lambda r: r["index"])
+    result.duplicates.sort(key=lambda r: r["index"])
+    metrics.EVENTS.labels("any", "duplicate").inc(len(result.duplicates))
+    metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
+    return result
+
+
+def _enqueue(project_id: int) -> None:
+    # The events are committed; if the broker is down the sweeper picks them up later.
+    from telemetry.services import processing_request
+
+    try:
+        processing_request(project_id=project_id)
+    except Exception:  # noqa: BLE001 - a broker outage must never fail an acknowledged ingest
+        metrics.ENQUEUE_FAILURES.inc()
+        log.warning("could not enqueue processing for project %s; the sweeper will", project_id, exc_info=True)

@@ -1,0 +1,194 @@
+"""Turn one raw event into a row for the writer, or into readable errors. No database access."""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import msgspec
+
+from ingest import limits
+from ingest.schema import CallEvent, FeedbackEvent, ScoreEvent, event_decoder
+
+# A JSON "\u0000" escape (not preceded by an escaping backslash): PostgreSQL cannot store NUL.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_PATH = re.compile(r" - at `\$\.?(.*)`$")
+_EMPTY = (b"", b"null")
+
+
+@dataclass
+class ItemError:
+    field: str
+    message: str
+
+
+@dataclass
+class Item:
+    index: int
+    type: str = ""
+    id: str | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+    errors: list[ItemError] = field(default_factory=list)
+
+
+def _msgspec_error(exc: Exception) -> ItemError:
+    text = str(exc)
+    match = _PATH.search(text)
+    if match:
+        return ItemError(field=match.group(1) or "$", message=text[: match.start()])
+    field_match = re.search(r"field `([^`]+)`", text)
+    return ItemError(field=field_match.group(1) if field_match else "$", message=text)
+
+
+def _when(value: datetime | float | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _json_object(raw: msgspec.Raw, name: str, errors: list[ItemError], max_bytes: int) -> str:
+    data = bytes(raw).strip()
+    if data in _EMPTY:
+        return "{}"
+    if not data.startswith(b"{"):
+        errors.append(ItemError(name, "must be a JSON object"))
+    elif len(data) > max_bytes:
+        errors.append(ItemError(name, f"is {len(data)} bytes; the limit is {max_bytes} bytes"))
+    return data.decode()
+
+
+def _payload(raw: msgspec.Raw, name: str, errors: list[ItemError]) -> str | None:
+    data = bytes(raw).strip()
+    if data in _EMPTY:
+        return None
+    if len(data) > limits.MAX_PAYLOAD_BYTES:
+        errors.append(ItemError(name, f"is {len(data)} bytes of JSON; the limit is {limits.MAX_PAYLOAD_BYTES} "
+                                      "bytes (OBSERVATORY_INGEST_MAX_PAYLOAD_BYTES)"))
+    return data.decode()
+
+
+def parse_item(index: int, raw: msgspec.Raw, received_at: datetime) -> Item:
+    item = Item(index=index)
+    data = bytes(raw)
+    try:
+        event = event_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        item.errors.append(_msgspec_error(exc))
+        return item
+    except msgspec.DecodeError as exc:
+        item.errors.append(ItemError("$", f"is not valid JSON: {exc}"))
+        return item
+    item.type = type(event).__struct_config__.tag  # type: ignore[assignment]
+    item.id = getattr(event, "id", None)
+    if _NUL_ESCAPE.search(data):
+        item.errors.append(ItemError("$", "contains a NUL character (\\u0000), which cannot be stored; remove it"))
+        return item
+    if isinstance(event, CallEvent):
+        try:
+            _call_row(event, item, received_at)
+        except OverflowError:
+            item.errors.append(ItemError("timestamp", "with latency_ms falls outside the supported date range"))
+    elif isinstance(event, FeedbackEvent):
+        _feedback_row(event, item, received_at)
+    elif isinstance(event, ScoreEvent):
+        _score_row(event, item, received_at)
+    return item
+
+
+def _call_row(ev: CallEvent, item: Item, received_at: datetime) -> None:
+    errors = item.errors
+    start, end, latency = _when(ev.timestamp), _when(ev.end_time), ev.latency_ms
+    if start is None:
+        start = (end - timedelta(milliseconds=latency)) if end and latency is not None else (end or received_at)
+    if end is None and latency is not None:
+        end = start + timedelta(milliseconds=latency)
+    if end is not None and latency is None:
+        latency = (end - start).total_seconds() * 1000
+        if latency < 0:
+            errors.append(ItemError("end_time", "is before timestamp"))
+        elif latency > limits.MAX_LATENCY_MS:
+            errors.append(ItemError("end_time", "is more than 7 days after timestamp"))
+
+    usage = ev.usage
+    tokens_in = usage.input_tokens if usage else None
+    tokens_out = usage.output_tokens if usage else None
+    cached = usage.cached_input_tokens if usage else None
+    reasoning = usage.reasoning_tokens if usage else None
+    total = usage.total_tokens if usage else None
+    if cached is not None and cached > (tokens_in or 0):
+        errors.append(ItemError("usage.cached_input_tokens",
+                                "exceeds input_tokens; input_tokens must include cached tokens (OpenTelemetry convention)"))
+    if reasoning is not None and reasoning > (tokens_out or 0):
+        errors.append(ItemError("usage.reasoning_tokens",
+                                "exceeds output_tokens; output_tokens must include reasoning tokens"))
+    if total is None and (tokens_in is not None or tokens_out is not None):
+        total = min((tokens_in or 0) + (tokens_out or 0), limits.MAX_INT32)
+
+    if ev.cost_usd is not None and not (ev.cost_usd.is_finite() and 0 <= ev.cost_usd <= 1_000_000):
+        errors.append(ItemError("cost_usd", "must be a number between 0 and 1000000 (US dollars)"))
+
+    error_type = error_message = ""
+    if isinstance(ev.error, str):
+        error_message = ev.error
+    elif ev.error is not None:
+        error_type, error_message = ev.error.type, ev.error.message
+    status = ev.status or ("error" if (error_type or error_message) else "ok")
+
+    version = ev.prompt.version if ev.prompt else None
+    item.id = ev.id or uuid.uuid4().hex
+    item.row = {
+        "external_id": item.id, "trace_id": ev.trace_id, "parent_id": ev.parent_id, "kind": ev.kind,
+        "name": ev.name, "start_time": start, "end_time": end, "latency_ms": latency,
+        "ttft_ms": ev.time_to_first_token_ms, "provider": ev.provider.lower(), "model": ev.model,
+        "operation": ev.operation, "status": status, "error_type": error_type, "error_message": error_message,
+        "input_tokens": tokens_in, "output_tokens": tokens_out, "cached_input_tokens": cached,
+        "reasoning_tokens": reasoning, "total_tokens": total, "cost_usd": ev.cost_usd,
+        "prompt_name": ev.prompt.name if ev.prompt else "", "prompt_version": "" if version is None else str(version),
+        "user_id": ev.user_id, "session_id": ev.session_id, "feature": ev.feature, "team": ev.team,
+        "environment": ev.environment, "release": ev.release,
+        "params": _encode_object(ev.params, "params", errors),
+        "tags": msgspec.json.encode(ev.tags or []).decode(),
+        "metadata": _encode_object(ev.metadata, "metadata", errors),
+        "input": _payload(ev.input, "input", errors),
+        "output": _payload(ev.output, "output", errors),
+        "context": _payload(ev.context, "context", errors),
+    }
+
+
+def _encode_object(value: dict[str, Any] | None, name: str, errors: list[ItemError]) -> str:
+    if not value:
+        return "{}"
+    text = msgspec.json.encode(value)
+    if len(text) > limits.MAX_METADATA_BYTES:
+        errors.append(ItemError(name, f"is {len(text)} bytes of JSON; the limit is {limits.MAX_METADATA_BYTES} "
+                                      "bytes (OBSERVATORY_INGEST_MAX_METADATA_BYTES)"))
+    return text.decode()
+
+
+def _feedback_row(ev: FeedbackEvent, item: Item, received_at: datetime) -> None:
+    if ev.thumbs is None and ev.rating is None:
+        item.errors.append(ItemError("thumbs", "feedback needs thumbs ('up' or 'down') or a rating (1-5)"))
+    item.id = ev.id or uuid.uuid4().hex
+    item.row = {
+        "external_id": item.id, "call_external_id": ev.call_id,
+        "thumbs": None if ev.thumbs is None else (1 if ev.thumbs == "up" else -1),
+        "rating": ev.rating, "comment": ev.comment, "end_user_id": ev.user_id,
+        "metadata": _encode_object(ev.metadata, "metadata", item.errors),
+        "created_at": _when(ev.timestamp) or received_at,
+    }
+
+
+def _score_row(ev: ScoreEvent, item: Item, received_at: datetime) -> None:
+    if ev.value is None and not ev.label:
+        item.errors.append(ItemError("value", "a score needs a numeric value, a label, or both"))
+    item.id = ev.id or uuid.uuid4().hex
+    item.row = {
+        "external_id": item.id, "call_external_id": ev.call_id, "name": ev.name, "value": ev.value,
+        "label": ev.label, "source": ev.source, "comment": ev.comment,
+        "metadata": _encode_object(ev.metadata, "metadata", item.errors),
+        "created_at": _when(ev.timestamp) or received_at,
+    }

@@ -1,0 +1,16 @@
+"""gunicorn settings used by the launcher (bind and workers come from the environment)."""
+import os
+
+bind = f"{os.environ.get('OBSERVATORY_HOST', '127.0.0.1')}:{os.environ.get('OBSERVATORY_PORT', '8000')}"
+workers = int(os.environ.get("OBSERVATORY_WEB_WORKERS", "2"))
+timeout = 60
+accesslog = "-" if os.environ.get("OBSERVATORY_ACCESS_LOG", "").lower() in ("1", "true", "yes") else None
+errorlog = "-"
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    # Prometheus multiprocess mode: forget the metrics files of a dead worker.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

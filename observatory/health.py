@@ -1,0 +1,67 @@
+"""/healthz (database and broker reachable) and /metrics (Prometheus)."""
+from __future__ import annotations
+
+import os
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, REGISTRY
+
+from observatory.celery import app as celery_app
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return str(exc).splitlines()[0]
+
+
+def _check_broker() -> str | None:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    healthy = all(error is None for error in checks.values())
+    body = {"status": "ok" if healthy else "unhealthy",
+            "checks": {name: ("ok" if error is None else f"error: {error}") for name, error in checks.items()}}
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+class QueueLagCollector:
+    """Read at scrape time from the partial index on unprocessed calls."""
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        from telemetry.services import queue_lag
+
+        try:
+            pending, age = queue_lag()
+        except Exception:  # noqa: BLE001 - no database: report nothing rather than fail the scrape
+            return
+        yield GaugeMetricFamily("observatory_queue_pending_calls", "Ingested calls not yet processed", value=pending)
+        yield GaugeMetricFamily("observatory_queue_lag_seconds", "Age of the oldest unprocessed call", value=age)
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    output = generate_latest(registry)
+    lag = CollectorRegistry()
+    lag.register(QueueLagCollector())
+    output += generate_latest(lag)
+    return HttpResponse(output, content_type=CONTENT_TYPE_LATEST)

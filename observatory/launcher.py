@@ -1,0 +1,133 @@
+"""Runs Observatory in one terminal: embedded servers (unless configured), migrations, first-run
+setup, then gunicorn, a Celery worker and Celery beat. Ctrl-C stops all of it.
+
+    python -m observatory.launcher run | test [pytest args] | manage <command> [args]
+
+Normally reached through `python3 dev.py ...`, which first prepares the virtualenv.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from observatory.embedded import EmbeddedServers, needs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _data_dir() -> Path:
+    path = Path(os.environ.get("OBSERVATORY_DATA_DIR") or ROOT / ".observatory").resolve()
+    os.environ["OBSERVATORY_DATA_DIR"] = str(path)
+    return path
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, check=True)
+
+
+def _start_servers(redis_name: str = "redis") -> EmbeddedServers:
+    servers = EmbeddedServers(_data_dir())
+    need_db, need_redis = needs()
+    os.environ.update(servers.start(database=need_db, redis=need_redis, redis_name=redis_name))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatory.settings")
+    return servers
+
+
+def run() -> int:
+    data_dir = _data_dir()
+    print(f"Observatory: data folder {data_dir}", flush=True)
+    servers = _start_servers()
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        host = os.environ.setdefault("OBSERVATORY_HOST", "127.0.0.1")
+        port = os.environ.setdefault("OBSERVATORY_PORT", "8000")
+        os.environ.setdefault("SITE_URL", f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")
+        prom_dir = data_dir / "prometheus"
+        shutil.rmtree(prom_dir, ignore_errors=True)
+        prom_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
+
+        _manage("migrate", "--noinput", "-v", "0")
+        _manage("load_prices", "-v", "0")
+        _manage("collectstatic", "--noinput", "-v", "0")
+        _manage("observatory_init")
+        bin_dir = Path(sys.executable).parent
+        commands = {
+            "web": [str(bin_dir / "gunicorn"), "observatory.wsgi:application", "-c",
+                    str(ROOT / "observatory" / "gunicorn_conf.py")],
+            "worker": [sys.executable, "-m", "celery", "-A", "observatory", "worker", "--loglevel=INFO",
+                       "--concurrency", os.environ.get("OBSERVATORY_WORKER_CONCURRENCY", "2")],
+            "beat": [sys.executable, "-m", "celery", "-A", "observatory", "beat", "--loglevel=INFO",
+                     "--schedule", str(data_dir / "celerybeat-schedule")],
+        }
+        for name, command in commands.items():
+            children.append(subprocess.Popen(command, cwd=ROOT))
+        site = os.environ["SITE_URL"]
+        print(f"\nObservatory is running at {site}/  (API docs {site}/api/docs/). Press Ctrl-C to stop.\n",
+              flush=True)
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"A process exited unexpectedly ({' '.join(child.args[:3])}); stopping.", flush=True)
+                    stopping = True
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("\nStopping Observatory...", flush=True)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 15
+        for child in children:
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        servers.stop()
+        print("Stopped.", flush=True)
+
+
+def test(args: list[str]) -> int:
+    # Tests get their own Redis folder so they never touch a running instance's queue.
+    servers = _start_servers(redis_name="redis-test")
+    try:
+        return subprocess.call([sys.executable, "-m", "pytest", *args], cwd=ROOT)
+    finally:
+        servers.stop()
+
+
+def manage(args: list[str]) -> int:
+    servers = _start_servers()
+    try:
+        return subprocess.call([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT)
+    finally:
+        servers.stop()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test", "manage"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        return run()
+    if command == "test":
+        return test(rest)
+    return manage(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

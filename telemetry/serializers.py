@@ -1,0 +1,132 @@
+"""Output shapes of the read API (also the OpenAPI schema)."""
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from telemetry.models import Call, Feedback, Score
+
+
+class CallSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="external_id")
+    usage = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
+    prompt = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Call
+        fields = ["id", "trace_id", "parent_id", "kind", "name", "start_time", "end_time", "latency_ms", "ttft_ms",
+                  "provider", "model", "operation", "status", "error", "usage", "cost", "prompt", "user_id",
+                  "session_id", "feature", "team", "environment", "release", "params", "tags", "metadata",
+                  "received_at"]
+
+    @extend_schema_field({"type": "object", "properties": {k: {"type": "integer", "nullable": True} for k in (
+        "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "total_tokens")}})
+    def get_usage(self, call: Call) -> dict[str, int | None]:
+        return {"input_tokens": call.input_tokens, "output_tokens": call.output_tokens,
+                "cached_input_tokens": call.cached_input_tokens, "reasoning_tokens": call.reasoning_tokens,
+                "total_tokens": call.total_tokens}
+
+    @extend_schema_field({"type": "object", "properties": {
+        "input_usd": {"type": "string", "nullable": True}, "output_usd": {"type": "string", "nullable": True},
+        "total_usd": {"type": "string", "nullable": True},
+        "source": {"type": "string", "enum": ["provided", "computed", "unknown"]}}})
+    def get_cost(self, call: Call) -> dict[str, Any]:
+        def fmt(value: Any) -> str | None:
+            return None if value is None else format(value.normalize(), "f")
+
+        return {"input_usd": fmt(call.cost_input_usd), "output_usd": fmt(call.cost_output_usd),
+                "total_usd": fmt(call.cost_total_usd), "source": call.cost_source}
+
+    @extend_schema_field({"type": "object", "nullable": True,
+                          "properties": {"name": {"type": "string"}, "version": {"type": "string"}}})
+    def get_prompt(self, call: Call) -> dict[str, str] | None:
+        if not call.prompt_name and not call.prompt_version:
+            return None
+        return {"name": call.prompt_name, "version": call.prompt_version}
+
+    @extend_schema_field({"type": "object", "nullable": True,
+                          "properties": {"type": {"type": "string"}, "message": {"type": "string"}}})
+    def get_error(self, call: Call) -> dict[str, str] | None:
+        if not call.error_type and not call.error_message:
+            return None
+        return {"type": call.error_type, "message": call.error_message}
+
+
+class ScoreSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="external_id")
+
+    class Meta:
+        model = Score
+        fields = ["id", "name", "value", "label", "source", "comment", "metadata", "created_at"]
+
+
+class FeedbackSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="external_id")
+    thumbs = serializers.SerializerMethodField()
+    user_id = serializers.CharField(source="end_user_id")
+
+    class Meta:
+        model = Feedback
+        fields = ["id", "thumbs", "rating", "comment", "user_id", "metadata", "created_at"]
+
+    @extend_schema_field({"type": "string", "enum": ["up", "down"], "nullable": True})
+    def get_thumbs(self, fb: Feedback) -> str | None:
+        return None if fb.thumbs is None else ("up" if fb.thumbs > 0 else "down")
+
+
+class CallDetailSerializer(CallSerializer):
+    input = serializers.SerializerMethodField()
+    output = serializers.SerializerMethodField()
+    context = serializers.SerializerMethodField()
+    scores = ScoreSerializer(many=True, read_only=True)
+    feedback = FeedbackSerializer(many=True, read_only=True)
+    processed = serializers.SerializerMethodField()
+
+    class Meta(CallSerializer.Meta):
+        fields = [*CallSerializer.Meta.fields, "input", "output", "context", "scores", "feedback", "processed"]
+
+    def _payload(self, call: Call, name: str) -> Any:
+        payload = getattr(call, "payload", None) if hasattr(call, "payload") else None
+        return getattr(payload, name, None) if payload else None
+
+    @extend_schema_field({"description": "A string or chat messages, as sent"})
+    def get_input(self, call: Call) -> Any:
+        return self._payload(call, "input")
+
+    @extend_schema_field({"description": "A string or chat messages, as sent"})
+    def get_output(self, call: Call) -> Any:
+        return self._payload(call, "output")
+
+    @extend_schema_field({"description": "Retrieved context, as sent"})
+    def get_context(self, call: Call) -> Any:
+        return self._payload(call, "context")
+
+    def get_processed(self, call: Call) -> bool:
+        return call.processed_at is not None
+
+
+class CallPageSerializer(serializers.Serializer):
+    data = CallSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class SpanNodeSerializer(serializers.Serializer):
+    span = CallSerializer(source="call")
+    children = serializers.ListField(child=serializers.DictField())
+
+    def to_representation(self, node: dict[str, Any]) -> dict[str, Any]:
+        return {"span": CallSerializer(node["call"]).data,
+                "children": [self.to_representation(child) for child in node["children"]]}
+
+
+class TraceSerializer(serializers.Serializer):
+    trace_id = serializers.CharField()
+    name = serializers.CharField()
+    start_time = serializers.DateTimeField()
+    end_time = serializers.DateTimeField()
+    span_count = serializers.IntegerField()
+    roots = SpanNodeSerializer(many=True)

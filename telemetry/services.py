@@ -1,0 +1,146 @@
+"""Worker-side writes: claim newly ingested calls, derive traces, link early feedback and scores.
+
+Every step is idempotent and safe with several workers: calls are claimed with
+FOR UPDATE SKIP LOCKED, traces are recomputed from the calls (not incremented), and
+links are set only where still missing.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+DEBOUNCE_SECONDS = 2
+_DEBOUNCE_KEY = "obs:processing-requested:{}"
+
+_CLAIM_SQL = """
+SELECT id, external_id, trace_id FROM telemetry_call
+WHERE project_id = %s AND processed_at IS NULL
+ORDER BY received_at LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+# Traces are recomputed from their calls, so re-running or racing workers converge on the same row.
+_TRACE_SQL = """
+INSERT INTO telemetry_trace (project_id, trace_id, name, user_id, session_id, tags, start_time, end_time,
+                             call_count, updated_at)
+SELECT agg.project_id, agg.trace_id, root.name, COALESCE(root.user_id, ''), COALESCE(root.session_id, ''),
+       root.tags, agg.start_time, agg.end_time, agg.call_count, now()
+FROM (
+    SELECT project_id, trace_id, min(start_time) AS start_time, max(COALESCE(end_time, start_time)) AS end_time,
+           count(*) AS call_count
+    FROM telemetry_call WHERE project_id = %(project)s AND trace_id = ANY(%(traces)s)
+    GROUP BY project_id, trace_id
+) agg
+JOIN LATERAL (
+    SELECT name, tags,
+           (SELECT user_id FROM telemetry_call u WHERE u.project_id = agg.project_id AND u.trace_id = agg.trace_id
+              AND u.user_id <> '' ORDER BY start_time LIMIT 1) AS user_id,
+           (SELECT session_id FROM telemetry_call s WHERE s.project_id = agg.project_id
+              AND s.trace_id = agg.trace_id AND s.session_id <> '' ORDER BY start_time LIMIT 1) AS session_id
+    FROM telemetry_call r WHERE r.project_id = agg.project_id AND r.trace_id = agg.trace_id
+    ORDER BY (r.parent_id = '') DESC, r.start_time LIMIT 1
+) root ON true
+ON CONFLICT (project_id, trace_id) DO UPDATE SET
+    name = EXCLUDED.name, user_id = EXCLUDED.user_id, session_id = EXCLUDED.session_id, tags = EXCLUDED.tags,
+    start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, call_count = EXCLUDED.call_count,
+    updated_at = now()
+"""
+_LINK_SQL = """
+UPDATE {table} t SET call_id = c.id FROM telemetry_call c
+WHERE t.project_id = %s AND t.call_id IS NULL AND c.project_id = t.project_id
+  AND c.external_id = t.call_external_id
+"""
+
+
+def processing_request(*, project_id: int) -> bool:
+    """Ask a worker to process a project's new events, at most once per DEBOUNCE_SECONDS.
+    Returns whether a task was sent. Raises if the broker is unreachable (callers decide)."""
+    from telemetry.tasks import process_project
+
+    try:
+        first = cache.add(_DEBOUNCE_KEY.format(project_id), 1, timeout=DEBOUNCE_SECONDS)
+    except Exception:  # noqa: BLE001 - no cache: do not debounce
+        first = True
+    if not first:
+        return False
+    process_project.apply_async((project_id,), countdown=0.2)
+    return True
+
+
+def project_process(*, project_id: int, max_batches: int = 100) -> int:
+    """Process pending calls of a project in bounded batches. Returns how many calls were processed."""
+    try:
+        # Cleared first: events committed after this point ask for (and get) a new task.
+        cache.delete(_DEBOUNCE_KEY.format(project_id))
+    except Exception:  # noqa: BLE001
+        pass
+    processed = 0
+    for _ in range(max_batches):
+        done = _process_batch(project_id)
+        processed += done
+        if done < BATCH_SIZE:
+            break
+    orphans_link(project_id=project_id)
+    return processed
+
+
+def _process_batch(project_id: int) -> int:
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(_CLAIM_SQL, [project_id, BATCH_SIZE])
+        claimed = cur.fetchall()
+        if not claimed:
+            return 0
+        ids = [row[0] for row in claimed]
+        traces = sorted({row[2] for row in claimed if row[2]})
+        if traces:
+            cur.execute(_TRACE_SQL, {"project": project_id, "traces": traces})
+        cur.execute("UPDATE telemetry_call SET processed_at = now() WHERE id = ANY(%s)", [ids])
+        return len(ids)
+
+
+def orphans_link(*, project_id: int) -> int:
+    """Attach feedback and scores that arrived before their call."""
+    linked = 0
+    with connection.cursor() as cur:
+        for table in ("telemetry_feedback", "telemetry_score"):
+            cur.execute(_LINK_SQL.format(table=table), [project_id])
+            linked += cur.rowcount
+    return linked
+
+
+def sweep(*, min_age: timedelta = timedelta(seconds=5)) -> list[int]:
+    """Find projects with work whose message was lost (broker down, worker killed) and enqueue it."""
+    cutoff = timezone.now() - min_age
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT DISTINCT project_id FROM telemetry_call WHERE processed_at IS NULL AND received_at < %s
+            UNION
+            SELECT DISTINCT f.project_id FROM telemetry_feedback f JOIN telemetry_call c
+              ON c.project_id = f.project_id AND c.external_id = f.call_external_id WHERE f.call_id IS NULL
+            UNION
+            SELECT DISTINCT s.project_id FROM telemetry_score s JOIN telemetry_call c
+              ON c.project_id = s.project_id AND c.external_id = s.call_external_id WHERE s.call_id IS NULL
+            """,
+            [cutoff],
+        )
+        projects = [row[0] for row in cur.fetchall()]
+    from telemetry.tasks import process_project
+
+    for project_id in projects:
+        process_project.delay(project_id)
+    return projects
+
+
+def queue_lag() -> tuple[int, float]:
+    """(unprocessed calls, age in seconds of the oldest one) for /metrics."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*), min(received_at) FROM telemetry_call WHERE processed_at IS NULL")
+        count, oldest = cur.fetchone()
+    age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    return int(count), max(age, 0.0)
