@@ -42,6 +42,18 @@ def _msgspec_error(exc: Exception) -> ItemError:
     return ItemError(field=field_match.group(1) if field_match else "$", message=text)
 
 
+def _best_effort_identity(data: bytes) -> tuple[str, str | None]:
+    """The type and id of an invalid event, so the client can tell which one it was."""
+    try:
+        loose = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return "", None
+    if not isinstance(loose, dict):
+        return "", None
+    kind, ident = loose.get("type"), loose.get("id")
+    return (kind if isinstance(kind, str) else ""), (ident if isinstance(ident, str) else None)
+
+
 def _when(value: datetime | float | None) -> datetime | None:
     if value is None:
         return None
@@ -78,6 +90,7 @@ def parse_item(index: int, raw: msgspec.Raw, received_at: datetime) -> Item:
         event = event_decoder.decode(data)
     except msgspec.ValidationError as exc:
         item.errors.append(_msgspec_error(exc))
+        item.type, item.id = _best_effort_identity(data)
         return item
     except msgspec.DecodeError as exc:
         item.errors.append(ItemError("$", f"is not valid JSON: {exc}"))

@@ -92,6 +92,9 @@ DATABASES = {
         _database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
     )
 }
+# pgserver's URIs name the socket folder as ?host=...; Django wants it in HOST.
+if DATABASES["default"].get("OPTIONS", {}).get("host"):
+    DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("Observatory needs PostgreSQL: DATABASE_URL must start with postgresql://")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,0 +1,120 @@
+"""Shared fixtures: an organization with an owner, a member and an outsider, two projects, keys."""
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import Client
+
+from pricing.services import prices_load
+from tenancy.models import Role
+from tenancy.services import api_key_create, membership_set, organization_create, project_create
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> None:
+    cache.clear()
+
+
+@pytest.fixture
+def prices(db: Any) -> None:
+    prices_load()
+
+
+@pytest.fixture
+def owner(db: Any) -> Any:
+    return get_user_model().objects.create_user("owner", "owner@example.com", "pw-owner-123")
+
+
+@pytest.fixture
+def member(db: Any) -> Any:
+    return get_user_model().objects.create_user("member", "member@example.com", "pw-member-123")
+
+
+@pytest.fixture
+def outsider(db: Any) -> Any:
+    return get_user_model().objects.create_user("outsider", "out@example.com", "pw-outsider-123")
+
+
+@pytest.fixture
+def org(owner: Any, member: Any) -> Any:
+    organization = organization_create(name="Acme", owner=owner)
+    membership_set(organization=organization, user=member, role=Role.MEMBER)
+    return organization
+
+
+@pytest.fixture
+def project(org: Any) -> Any:
+    return project_create(organization=org, name="Support bot")
+
+
+@pytest.fixture
+def other_project(outsider: Any) -> Any:
+    other_org = organization_create(name="Other Co", owner=outsider)
+    return project_create(organization=other_org, name="Elsewhere")
+
+
+@pytest.fixture
+def ingest_key(project: Any) -> str:
+    return api_key_create(project=project, scopes=["ingest"]).raw_key
+
+
+@pytest.fixture
+def read_key(project: Any) -> str:
+    return api_key_create(project=project, scopes=["read"]).raw_key
+
+
+@pytest.fixture
+def full_key(project: Any) -> str:
+    return api_key_create(project=project, scopes=["ingest", "read"]).raw_key
+
+
+class Api:
+    """A test client speaking the API with a project key."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.client = Client()
+
+    def _auth(self, headers: dict[str, str]) -> dict[str, str]:
+        if self.key and "HTTP_AUTHORIZATION" not in headers and "HTTP_X_API_KEY" not in headers:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {self.key}"
+        return headers
+
+    def ingest(self, events: list[dict[str, Any]] | None = None, *, raw: bytes | None = None, gzip_body: bool = False,
+               content_type: str = "application/json", **headers: str) -> Any:
+        body = raw if raw is not None else json.dumps({"events": events}).encode()
+        if gzip_body:
+            body = gzip.compress(body)
+            headers["HTTP_CONTENT_ENCODING"] = "gzip"
+        return self.client.post("/api/v1/ingest", data=body, content_type=content_type, **self._auth(headers))
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.client.get(path, params, **self._auth({}))
+
+
+@pytest.fixture
+def api(ingest_key: str) -> Api:
+    return Api(ingest_key)
+
+
+@pytest.fixture
+def reader(read_key: str) -> Api:
+    return Api(read_key)
+
+
+@pytest.fixture
+def full_api(full_key: str) -> Api:
+    return Api(full_key)
+
+
+def call_event(i: int = 1, **fields: Any) -> dict[str, Any]:
+    event = {"type": "call", "id": f"call-{i}", "trace_id": "trace-1", "timestamp": "2026-11-20T10:00:00Z",
+             "latency_ms": 500 + i, "provider": "openai", "model": "gpt-4o-mini", "input": "question",
+             "output": "answer", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    event.update(fields)
+    return event
