@@ -1,0 +1,52 @@
+"""/healthz, /metrics, the OpenAPI schema and its browsable page."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.conftest import Api, call_event
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_database_and_broker() -> None:
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+
+
+def test_metrics_count_events_and_show_queue_lag(api: Api) -> None:
+    api.ingest([call_event(1), {"type": "call", "bad": 1}])
+    text = Client().get("/metrics").content.decode()
+    assert 'observatory_ingest_events_total{outcome="accepted",type="call"}' in text
+    assert 'observatory_ingest_events_total{outcome="rejected",type="call"}' in text
+    assert "observatory_queue_pending_calls 1.0" in text
+    assert "observatory_queue_lag_seconds" in text
+    assert "observatory_ingest_batch_seconds_bucket" in text
+
+
+def test_openapi_schema_documents_every_endpoint() -> None:
+    response = Client().get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert {"/api/v1/ingest", "/api/v1/calls", "/api/v1/calls/{call_id}", "/api/v1/traces/{trace_id}"} <= set(
+        schema["paths"])
+    ingest = schema["paths"]["/api/v1/ingest"]["post"]
+    assert {"202", "207", "400", "401", "403", "413", "415", "429"} <= set(ingest["responses"])
+
+
+def test_api_docs_page_is_served_without_a_cdn() -> None:
+    response = Client().get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html and "cdn.jsdelivr" not in html and "unpkg.com" not in html
+
+
+def test_home_lists_only_my_projects(member: Any, project: Any, other_project: Any) -> None:
+    client = Client()
+    assert client.get("/").status_code == 302
+    client.force_login(member)
+    html = client.get("/").content.decode()
+    assert project.name in html and other_project.name not in html
