@@ -15,6 +15,13 @@ from tenancy.models import Role
 from tenancy.services import api_key_create, membership_set, organization_create, project_create
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # PBKDF2's 1M iterations cost ~0.4 s per user; tests create several users each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache() -> None:
     cache.clear()
