@@ -97,7 +97,7 @@ def parse_item(index: int, raw: msgspec.Raw, received_at: datetime) -> Item:
         return item
     item.type = type(event).__struct_config__.tag  # type: ignore[assignment]
     item.id = getattr(event, "id", None)
-    if _NUL_ESCAPE.search(data):
+    if b"\\u0000" in data and _NUL_ESCAPE.search(data):
         item.errors.append(ItemError("$", "contains a NUL character (\\u0000), which cannot be stored; remove it"))
         return item
     if isinstance(event, CallEvent):

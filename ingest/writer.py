@@ -30,20 +30,21 @@ _CALL_SQL = (
     + ", ".join(name for name, _ in CALL_COLUMNS)
     + ") SELECT %s, %s, "
     + ", ".join(_CAST.get(name, f"u.{name}") for name, _ in CALL_COLUMNS)
-    + " FROM unnest(" + ", ".join(f"%s::{kind}[]" for _, kind in CALL_COLUMNS) + ") AS u("
+    + " FROM unnest(" + ", ".join(f"%b::{kind}[]" for _, kind in CALL_COLUMNS) + ") AS u("
     + ", ".join(name for name, _ in CALL_COLUMNS)
     + ") ON CONFLICT (project_id, external_id) DO NOTHING RETURNING external_id, id"
 )
 _PAYLOAD_SQL = (
     "INSERT INTO telemetry_callpayload (call_id, input, output, context) "
-    "SELECT * FROM unnest(%s::int8[], %s::jsonb[], %s::jsonb[], %s::jsonb[])"
+    "SELECT u.c, u.i::jsonb, u.o::jsonb, u.x::jsonb FROM unnest(%b::int8[], %b::text[], %b::text[], %b::text[])"
+    " AS u(c, i, o, x)"
 )
 _FEEDBACK_SQL = (
     "INSERT INTO telemetry_feedback (project_id, external_id, call_id, call_external_id, thumbs, rating, comment,"
     " end_user_id, metadata, created_at) "
     "SELECT %s, u.eid, c.id, u.ceid, u.thumbs, u.rating, u.comment, u.uid, u.meta::jsonb, u.ts "
-    "FROM unnest(%s::text[], %s::text[], %s::int2[], %s::int2[], %s::text[], %s::text[], %s::text[],"
-    " %s::timestamptz[]) AS u(eid, ceid, thumbs, rating, comment, uid, meta, ts) "
+    "FROM unnest(%b::text[], %b::text[], %b::int2[], %b::int2[], %b::text[], %b::text[], %b::text[],"
+    " %b::timestamptz[]) AS u(eid, ceid, thumbs, rating, comment, uid, meta, ts) "
     "LEFT JOIN telemetry_call c ON c.project_id = %s AND c.external_id = u.ceid "
     "ON CONFLICT (project_id, external_id) DO NOTHING RETURNING external_id"
 )
@@ -51,8 +52,8 @@ _SCORE_SQL = (
     "INSERT INTO telemetry_score (project_id, external_id, call_id, call_external_id, name, value, label, source,"
     " comment, metadata, created_at) "
     "SELECT %s, u.eid, c.id, u.ceid, u.name, u.value, u.label, u.source, u.comment, u.meta::jsonb, u.ts "
-    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::timestamptz[]) AS u(eid, ceid, name, value, label, source, comment, meta, ts) "
+    "FROM unnest(%b::text[], %b::text[], %b::text[], %b::float8[], %b::text[], %b::text[], %b::text[], %b::text[],"
+    " %b::timestamptz[]) AS u(eid, ceid, name, value, label, source, comment, meta, ts) "
     "LEFT JOIN telemetry_call c ON c.project_id = %s AND c.external_id = u.ceid "
     "ON CONFLICT (project_id, external_id) DO NOTHING RETURNING external_id"
 )
@@ -63,8 +64,8 @@ SCORE_FIELDS = ["external_id", "call_external_id", "name", "value", "label", "so
 
 
 def _cursor() -> psycopg.Cursor[Any]:
-    # A plain psycopg cursor: server-side binding sends the arrays in binary, which Django's
-    # client-side-binding cursor would render as (much larger) SQL literals.
+    # A plain psycopg cursor with %b placeholders: arrays go over the wire in binary, with no
+    # per-element quoting (text-format array dumping was half the ingest CPU in profiles).
     connection.ensure_connection()
     return psycopg.Cursor(connection.connection)
 
