@@ -16,6 +16,7 @@ from ingest.schema import CallEvent, FeedbackEvent, ScoreEvent, event_decoder
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _PATH = re.compile(r" - at `\$\.?(.*)`$")
 _EMPTY = (b"", b"null")
+_EMPTY_OBJECT = msgspec.Raw(b"{}")
 
 
 @dataclass
@@ -62,25 +63,14 @@ def _when(value: datetime | float | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=timezone.utc)
 
 
-def _json_object(raw: msgspec.Raw, name: str, errors: list[ItemError], max_bytes: int) -> str:
-    data = bytes(raw).strip()
-    if data in _EMPTY:
-        return "{}"
-    if not data.startswith(b"{"):
-        errors.append(ItemError(name, "must be a JSON object"))
-    elif len(data) > max_bytes:
-        errors.append(ItemError(name, f"is {len(data)} bytes; the limit is {max_bytes} bytes"))
-    return data.decode()
-
-
-def _payload(raw: msgspec.Raw, name: str, errors: list[ItemError]) -> str | None:
+def _payload(raw: msgspec.Raw, name: str, errors: list[ItemError]) -> msgspec.Raw | None:
     data = bytes(raw).strip()
     if data in _EMPTY:
         return None
     if len(data) > limits.MAX_PAYLOAD_BYTES:
         errors.append(ItemError(name, f"is {len(data)} bytes of JSON; the limit is {limits.MAX_PAYLOAD_BYTES} "
                                       "bytes (OBSERVATORY_INGEST_MAX_PAYLOAD_BYTES)"))
-    return data.decode()
+    return raw
 
 
 def parse_item(index: int, raw: msgspec.Raw, received_at: datetime) -> Item:
@@ -164,7 +154,7 @@ def _call_row(ev: CallEvent, item: Item, received_at: datetime) -> None:
         "user_id": ev.user_id, "session_id": ev.session_id, "feature": ev.feature, "team": ev.team,
         "environment": ev.environment, "release": ev.release,
         "params": _encode_object(ev.params, "params", errors),
-        "tags": msgspec.json.encode(ev.tags or []).decode(),
+        "tags": ev.tags or [],
         "metadata": _encode_object(ev.metadata, "metadata", errors),
         "input": _payload(ev.input, "input", errors),
         "output": _payload(ev.output, "output", errors),
@@ -172,14 +162,14 @@ def _call_row(ev: CallEvent, item: Item, received_at: datetime) -> None:
     }
 
 
-def _encode_object(value: dict[str, Any] | None, name: str, errors: list[ItemError]) -> str:
+def _encode_object(value: dict[str, Any] | None, name: str, errors: list[ItemError]) -> msgspec.Raw:
     if not value:
-        return "{}"
+        return _EMPTY_OBJECT
     text = msgspec.json.encode(value)
     if len(text) > limits.MAX_METADATA_BYTES:
         errors.append(ItemError(name, f"is {len(text)} bytes of JSON; the limit is {limits.MAX_METADATA_BYTES} "
                                       "bytes (OBSERVATORY_INGEST_MAX_METADATA_BYTES)"))
-    return text.decode()
+    return msgspec.Raw(text)
 
 
 def _feedback_row(ev: FeedbackEvent, item: Item, received_at: datetime) -> None:
