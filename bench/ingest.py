@@ -1,6 +1,6 @@
 """Ingest throughput: acknowledged events per second through POST /api/v1/ingest.
 
-Starts what it needs (embedded PostgreSQL and Redis under bench/.data unless DATABASE_URL /
+Starts what it needs (embedded PostgreSQL and Redis in a fresh folder under bench/ unless DATABASE_URL /
 REDIS_URL are set, migrations, a project and key, gunicorn with 2 workers), then a separate
 client process pre-builds realistic ~1 KB events in batches of 500 and sends them from 4
 concurrent senders over keep-alive connections. The last line is events/s.
@@ -14,8 +14,10 @@ import http.client
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -123,7 +125,9 @@ def main() -> int:
 
     from observatory.embedded import EmbeddedServers, needs
 
-    os.environ.setdefault("OBSERVATORY_DATA_DIR", str(ROOT / "bench" / ".data"))
+    # A fresh data folder per run, so figures do not drift with leftovers of earlier runs.
+    scratch = tempfile.mkdtemp(prefix="obs-bench-", dir=ROOT / "bench")
+    os.environ.setdefault("OBSERVATORY_DATA_DIR", scratch)
     servers = EmbeddedServers(Path(os.environ["OBSERVATORY_DATA_DIR"]))
     need_db, need_redis = needs()
     os.environ.update(servers.start(database=need_db, redis=need_redis))
@@ -162,6 +166,7 @@ def main() -> int:
             web.terminate()
             web.wait(timeout=15)
         servers.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

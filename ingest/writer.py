@@ -30,18 +30,18 @@ _CALL_NAMES = [name for name, _ in CALL_COLUMNS]
 _CALL_SQL = (
     "INSERT INTO telemetry_call (project_id, received_at, " + ", ".join(_CALL_NAMES) + ") "
     "SELECT %s, %s, " + ", ".join(f"u.{name}" for name in _CALL_NAMES)
-    + " FROM jsonb_to_recordset(%s::jsonb) AS u(" + ", ".join(f"{n} {t}" for n, t in CALL_COLUMNS) + ") "
+    + " FROM json_to_recordset(%s::json) AS u(" + ", ".join(f"{n} {t}" for n, t in CALL_COLUMNS) + ") "
     "ON CONFLICT (project_id, external_id) DO NOTHING RETURNING external_id, id"
 )
 _PAYLOAD_SQL = (
     "INSERT INTO telemetry_callpayload (call_id, input, output, context) "
-    "SELECT u.c, u.i, u.o, u.x FROM jsonb_to_recordset(%s::jsonb) AS u(c int8, i jsonb, o jsonb, x jsonb)"
+    "SELECT u.c, u.i, u.o, u.x FROM json_to_recordset(%s::json) AS u(c int8, i jsonb, o jsonb, x jsonb)"
 )
 _FEEDBACK_SQL = (
     "INSERT INTO telemetry_feedback (project_id, external_id, call_id, call_external_id, thumbs, rating, comment,"
     " end_user_id, metadata, created_at) "
     "SELECT %s, u.external_id, c.id, u.call_external_id, u.thumbs, u.rating, u.comment, u.end_user_id, u.metadata,"
-    " u.created_at FROM jsonb_to_recordset(%s::jsonb) AS u(external_id text, call_external_id text, thumbs int2,"
+    " u.created_at FROM json_to_recordset(%s::json) AS u(external_id text, call_external_id text, thumbs int2,"
     " rating int2, comment text, end_user_id text, metadata jsonb, created_at timestamptz) "
     "LEFT JOIN telemetry_call c ON c.project_id = %s AND c.external_id = u.call_external_id "
     "ON CONFLICT (project_id, external_id) DO NOTHING RETURNING external_id"
@@ -50,7 +50,7 @@ _SCORE_SQL = (
     "INSERT INTO telemetry_score (project_id, external_id, call_id, call_external_id, name, value, label, source,"
     " comment, metadata, created_at) "
     "SELECT %s, u.external_id, c.id, u.call_external_id, u.name, u.value, u.label, u.source, u.comment, u.metadata,"
-    " u.created_at FROM jsonb_to_recordset(%s::jsonb) AS u(external_id text, call_external_id text, name text,"
+    " u.created_at FROM json_to_recordset(%s::json) AS u(external_id text, call_external_id text, name text,"
     " value float8, label text, source text, comment text, metadata jsonb, created_at timestamptz) "
     "LEFT JOIN telemetry_call c ON c.project_id = %s AND c.external_id = u.call_external_id "
     "ON CONFLICT (project_id, external_id) DO NOTHING RETURNING external_id"
