@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "tenancy",
     "pricing",
     "telemetry",
+    "rollups",
     "ingest",
     "dashboards",
 ]
@@ -193,6 +194,11 @@ INGEST_MAX_METADATA_BYTES = env_int("OBSERVATORY_INGEST_MAX_METADATA_BYTES", 16 
 INGEST_MAX_ERROR_MESSAGE = env_int("OBSERVATORY_INGEST_MAX_ERROR_MESSAGE", 8192, minimum=64)
 # Django's own cap on request.body must not cut in before our 413 does.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
+
+# Rollups: minute buckets are kept (and folded) only for this recent horizon.
+ROLLUP_MINUTE_HOURS = env_int("OBSERVATORY_ROLLUP_MINUTE_HOURS", 48, minimum=1)
+# Calls claimed per worker transaction (processing, rollups).
+PROCESS_BATCH_SIZE = env_int("OBSERVATORY_PROCESS_BATCH_SIZE", 5000, minimum=10)
 
 PRICE_CACHE_SECONDS = env_int("OBSERVATORY_PRICE_CACHE_SECONDS", 60, minimum=0)
 

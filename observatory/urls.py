@@ -14,5 +14,6 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("", include("ingest.urls")),
     path("", include("telemetry.urls")),
+    path("", include("rollups.urls")),
     path("", include("dashboards.urls")),
 ]

@@ -7,15 +7,17 @@ links are set only where still missing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 1000
 DEBOUNCE_SECONDS = 2
 _DEBOUNCE_KEY = "obs:processing-requested:{}"
 
@@ -57,6 +59,17 @@ WHERE t.project_id = %s AND t.call_id IS NULL AND c.project_id = t.project_id
 """
 
 
+# Other apps (rollups, scoring) fold each claimed batch inside the claiming transaction, so a
+# batch is processed by every processor exactly once or, if anything fails, not at all.
+Processor = Callable[[Any, int, list[int]], None]
+_PROCESSORS: list[Processor] = []
+
+
+def register_processor(processor: Processor) -> None:
+    if processor not in _PROCESSORS:
+        _PROCESSORS.append(processor)
+
+
 def processing_request(*, project_id: int) -> bool:
     """Ask a worker to process a project's new events, at most once per DEBOUNCE_SECONDS.
     Returns whether a task was sent. Raises if the broker is unreachable (callers decide)."""
@@ -83,7 +96,7 @@ def project_process(*, project_id: int, max_batches: int = 100) -> int:
     for _ in range(max_batches):
         done = _process_batch(project_id)
         processed += done
-        if done < BATCH_SIZE:
+        if done < settings.PROCESS_BATCH_SIZE:
             break
     orphans_link(project_id=project_id)
     return processed
@@ -91,7 +104,7 @@ def project_process(*, project_id: int, max_batches: int = 100) -> int:
 
 def _process_batch(project_id: int) -> int:
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(_CLAIM_SQL, [project_id, BATCH_SIZE])
+        cur.execute(_CLAIM_SQL, [project_id, settings.PROCESS_BATCH_SIZE])
         claimed = cur.fetchall()
         if not claimed:
             return 0
@@ -99,6 +112,8 @@ def _process_batch(project_id: int) -> int:
         traces = sorted({row[2] for row in claimed if row[2]})
         if traces:
             cur.execute(_TRACE_SQL, {"project": project_id, "traces": traces})
+        for processor in _PROCESSORS:
+            processor(cur, project_id, ids)
         cur.execute("UPDATE telemetry_call SET processed_at = now() WHERE id = ANY(%s)", [ids])
         return len(ids)
 

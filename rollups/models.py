@@ -1,0 +1,103 @@
+"""Pre-aggregated telemetry: what dashboards, alerts and the metrics API read instead of raw calls."""
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from tenancy.models import Project
+
+
+class Grain(models.TextChoices):
+    MINUTE = "m", "Minute"
+    HOUR = "h", "Hour"
+    DAY = "d", "Day"
+
+
+class Rollup(models.Model):
+    """Aggregates of the calls in one time bucket with one combination of a cube's dimensions.
+    Dimensions outside the cube are stored as ''."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, db_index=False, related_name="+")
+    grain = models.CharField(max_length=1, choices=Grain.choices)
+    cube = models.CharField(max_length=16)
+    bucket = models.DateTimeField()
+    kind = models.CharField(max_length=16, default="")
+    provider = models.CharField(max_length=100, default="")
+    model = models.CharField(max_length=200, default="")
+    prompt_name = models.CharField(max_length=200, default="")
+    prompt_version = models.CharField(max_length=64, default="")
+    feature = models.CharField(max_length=100, default="")
+    team = models.CharField(max_length=100, default="")
+    environment = models.CharField(max_length=64, default="")
+    status = models.CharField(max_length=8, default="")
+
+    calls = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=28, decimal_places=12, default=0)
+    unpriced = models.BigIntegerField(default=0)
+    latency_count = models.BigIntegerField(default=0)
+    latency_sum = models.FloatField(default=0)
+    latency_max = models.FloatField(null=True)
+    latency_keys = ArrayField(models.IntegerField(), default=list)
+    latency_counts = ArrayField(models.BigIntegerField(), default=list)
+    ttft_count = models.BigIntegerField(default=0)
+    ttft_sum = models.FloatField(default=0)
+    ttft_max = models.FloatField(null=True)
+    ttft_keys = ArrayField(models.IntegerField(), default=list)
+    ttft_counts = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        constraints = [
+            # The fold upserts ON CONFLICT on this key; its (project, grain, cube, bucket) prefix also
+            # serves every metrics query: one project, one grain, one cube, a bucket range.
+            models.UniqueConstraint(
+                fields=["project", "grain", "cube", "bucket", "kind", "provider", "model", "prompt_name",
+                        "prompt_version", "feature", "team", "environment", "status"],
+                name="rollup_key"),
+        ]
+
+
+class Entity(models.TextChoices):
+    USER = "user", "User"
+    SESSION = "session", "Session"
+
+
+class EntityRollup(models.Model):
+    """Daily calls, errors, tokens and cost per user or per session (top-N views)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, db_index=False, related_name="+")
+    entity = models.CharField(max_length=8, choices=Entity.choices)
+    bucket = models.DateTimeField()
+    key = models.CharField(max_length=255)
+    calls = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=28, decimal_places=12, default=0)
+
+    class Meta:
+        constraints = [
+            # Upsert key; its prefix serves "top users/sessions of project P between two days".
+            models.UniqueConstraint(fields=["project", "entity", "bucket", "key"], name="entityrollup_key"),
+        ]
+
+
+class ErrorRollup(models.Model):
+    """Errors per type and model, hourly and daily."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, db_index=False, related_name="+")
+    grain = models.CharField(max_length=1, choices=Grain.choices)
+    bucket = models.DateTimeField()
+    model = models.CharField(max_length=200, default="")
+    error_type = models.CharField(max_length=255, default="")
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Upsert key; its prefix serves "errors by type for project P over a range".
+            models.UniqueConstraint(fields=["project", "grain", "bucket", "model", "error_type"],
+                                    name="errorrollup_key"),
+        ]

@@ -1,0 +1,258 @@
+"""Metrics read from rollups only: time series, summaries and top-N, for the API and dashboards.
+
+A range is cut into whole days, whole hours and minutes (see `decompose`), each answered from
+its own grain, so any range merges correctly: sums add, and latency quantiles come from the
+merged sparse histograms, never from averaged percentiles.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection
+
+from rollups.cubes import DIMENSIONS, MODEL_CALL_KINDS, choose_cube
+from rollups.sketch import value_of
+
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+GRAIN_SIZE = {"d": DAY, "h": HOUR, "m": MINUTE}
+SUM_MEASURES = {
+    "count": "calls", "errors": "errors", "tokens_input": "input_tokens", "tokens_output": "output_tokens",
+    "tokens_cached": "cached_input_tokens", "tokens_reasoning": "reasoning_tokens", "cost": "cost_usd",
+    "unpriced": "unpriced",
+}
+DERIVED_MEASURES = {"error_rate", "tokens_total", "latency_avg", "latency_max", "ttft_avg", "ttft_max"}
+_PERCENTILE = re.compile(r"^(latency|ttft)_p(\d{1,2}(?:\.\d{1,3})?)$")
+_EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly bins start on Mondays
+
+
+class MetricsError(ValueError):
+    """A request the metrics API cannot answer; the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_measure(measure: str) -> tuple[str, float | None]:
+    """('sum'|'derived'|'latency'|'ttft', quantile or None)."""
+    if measure in SUM_MEASURES:
+        return "sum", None
+    if measure in DERIVED_MEASURES:
+        return "derived", None
+    match = _PERCENTILE.match(measure)
+    if match and 0 < float(match.group(2)) < 100:
+        return match.group(1), float(match.group(2)) / 100
+    names = sorted([*SUM_MEASURES, *DERIVED_MEASURES]) + ["latency_pNN", "ttft_pNN"]
+    raise MetricsError("measure", f"unknown measure '{measure}'; use one of {', '.join(names)}")
+
+
+def unit_of(measure: str) -> str:
+    if measure.startswith(("latency", "ttft")):
+        return "ms"
+    return {"cost": "usd", "error_rate": "ratio"}.get(measure, "count" if not measure.startswith("tokens")
+                                                      else "tokens")
+
+
+@dataclass(frozen=True)
+class Query:
+    project_id: int
+    start: datetime
+    end: datetime
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    group_by: tuple[str, ...] = ()
+    interval: timedelta | None = None
+    tz: str = "UTC"
+
+    def kinds(self) -> list[str]:
+        return self.filters.get("kind") or list(MODEL_CALL_KINDS)
+
+
+def _floor(when: datetime, size: timedelta) -> datetime:
+    return _EPOCH + ((when - _EPOCH) // size) * size
+
+
+def _ceil(when: datetime, size: timedelta) -> datetime:
+    floored = _floor(when, size)
+    return floored if floored == when else floored + size
+
+
+def decompose(start: datetime, end: datetime, *, minute_horizon: datetime) -> list[tuple[str, datetime, datetime]]:
+    """Cut [start, end) into (grain, lo, hi) pieces: whole UTC days, then whole hours, then minutes.
+    Edges are rounded outward to the minute, or to the hour where minute buckets have expired."""
+
+    def cut(lo: datetime, hi: datetime, grains: str) -> list[tuple[str, datetime, datetime]]:
+        if lo >= hi:
+            return []
+        grain, size = grains[0], GRAIN_SIZE[grains[0]]
+        if grain == "m":
+            lo_m, hi_m = _floor(lo, MINUTE), _ceil(hi, MINUTE)
+            if lo_m < minute_horizon:
+                return [("h", _floor(lo, HOUR), _ceil(hi, HOUR))]
+            return [("m", lo_m, hi_m)]
+        a, b = _ceil(lo, size), _floor(hi, size)
+        if a < b:
+            return cut(lo, a, grains[1:]) + [(grain, a, b)] + cut(b, hi, grains[1:])
+        return cut(lo, hi, grains[1:])
+
+    pieces = cut(start, end, "dhm")
+    merged: list[tuple[str, datetime, datetime]] = []
+    for piece in pieces:  # hour-rounded edges may now touch or overlap their neighbour: join them
+        if merged and merged[-1][0] == piece[0] and merged[-1][2] >= piece[1]:
+            merged[-1] = (piece[0], merged[-1][1], max(merged[-1][2], piece[2]))
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _series_grain(interval: timedelta, tz: str) -> str:
+    if interval % DAY == timedelta(0) and tz == "UTC":
+        return "d"
+    if interval % DAY == timedelta(0):
+        # Local days from hour buckets. In zones with a half-hour offset a day is cut at the
+        # nearest hour: minute buckets would be exact but expire after ROLLUP_MINUTE_HOURS.
+        return "h"
+    if interval % HOUR == timedelta(0) and _hour_aligned(tz):
+        return "h"
+    if interval % MINUTE == timedelta(0):
+        return "m"
+    raise MetricsError("interval", "interval must be a whole number of minutes")
+
+
+def _hour_aligned(tz: str) -> bool:
+    zone = ZoneInfo(tz)
+    now = datetime.now(timezone.utc)
+    return all((now + timedelta(days=d)).astimezone(zone).utcoffset() % HOUR == timedelta(0) for d in (0, 182))
+
+
+class _Sql:
+    """Builds the WHERE clause and point expression shared by sum and quantile queries."""
+
+    def __init__(self, query: Query) -> None:
+        self.params: dict[str, Any] = {"project": query.project_id, "kinds": query.kinds(), "tz": query.tz}
+        needed = set(query.group_by) | set(query.filters) | {"kind"}
+        self.params["cube"] = choose_cube(needed)
+        conditions = ["project_id = %(project)s", "cube = %(cube)s", "kind = ANY(%(kinds)s)"]
+        for dim, values in query.filters.items():
+            if dim != "kind":
+                self.params[f"f_{dim}"] = values
+                conditions.append(f"{dim} = ANY(%(f_{dim})s)")
+        horizon = datetime.now(timezone.utc) - timedelta(hours=settings.ROLLUP_MINUTE_HOURS) + MINUTE
+        if query.interval is None:
+            pieces = decompose(query.start, query.end, minute_horizon=horizon)
+            self.point = "NULL::timestamptz"
+        else:
+            grain = _series_grain(query.interval, query.tz)
+            size = GRAIN_SIZE[grain]
+            pieces = [(grain, _floor(query.start, size), query.end)]
+            self.params["step"] = query.interval
+            if query.interval == DAY:
+                self.point = "date_trunc('day', bucket, %(tz)s)"
+            else:
+                zone = ZoneInfo(query.tz)
+                self.params["origin"] = _EPOCH.replace(tzinfo=zone) if query.interval % DAY == timedelta(0) \
+                    else _EPOCH
+                self.point = "date_bin(%(step)s, bucket, %(origin)s)"
+        ranges = []
+        for i, (grain, lo, hi) in enumerate(pieces):
+            self.params.update({f"g{i}": grain, f"lo{i}": lo, f"hi{i}": hi})
+            ranges.append(f"(grain = %(g{i})s AND bucket >= %(lo{i})s AND bucket < %(hi{i})s)")
+        conditions.append("(" + (" OR ".join(ranges) or "false") + ")")
+        self.where = " AND ".join(conditions)
+        self.groups = list(query.group_by)
+        self.pieces = pieces
+
+
+def _group_key(row: tuple[Any, ...], size: int) -> tuple[Any, ...]:
+    return tuple(row[1:1 + size])
+
+
+def aggregate(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """{(point, *group values): {measure: value}} for every requested measure."""
+    sql = _Sql(query)
+    group_cols = "".join(f", {g}" for g in sql.groups)
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT {sql.point} AS t{group_cols}, sum(calls)::int8, sum(errors)::int8, sum(input_tokens)::int8,"
+            f" sum(output_tokens)::int8, sum(cached_input_tokens)::int8, sum(reasoning_tokens)::int8, sum(cost_usd),"
+            f" sum(unpriced)::int8, sum(latency_count)::int8, sum(latency_sum), max(latency_max),"
+            f" sum(ttft_count)::int8, sum(ttft_sum), max(ttft_max)"
+            f" FROM rollups_rollup WHERE {sql.where} GROUP BY 1{group_cols}", sql.params)
+        for row in cur.fetchall():
+            key = (row[0], *_group_key(row, len(sql.groups)))
+            (calls, errors, tin, tout, tcached, treason, cost, unpriced, lcount, lsum, lmax, tcount, tsum,
+             tmax) = row[1 + len(sql.groups):]
+            out[key] = {
+                "count": int(calls), "errors": int(errors), "tokens_input": int(tin), "tokens_output": int(tout),
+                "tokens_cached": int(tcached), "tokens_reasoning": int(treason), "tokens_total": int(tin + tout),
+                "cost": cost if cost is not None else Decimal(0), "unpriced": int(unpriced),
+                "error_rate": (errors / calls) if calls else None,
+                "latency_avg": (lsum / lcount) if lcount else None, "latency_max": lmax,
+                "ttft_avg": (tsum / tcount) if tcount else None, "ttft_max": tmax,
+            }
+        for measure in measures:
+            kind, q = parse_measure(measure)
+            if q is None:
+                continue
+            for key, value in _quantiles(cur, sql, kind, q).items():
+                out.setdefault(key, {})[measure] = value
+    return out
+
+
+def _quantiles(cur: Any, sql: _Sql, kind: str, q: float) -> dict[tuple[Any, ...], float]:
+    group_cols = "".join(f", {g}" for g in sql.groups)
+    partition = "t" + group_cols
+    cur.execute(
+        f"""
+        WITH h AS (
+            SELECT {sql.point} AS t{group_cols}, u.k, sum(u.c) AS c
+            FROM rollups_rollup r, unnest(r.{kind}_keys, r.{kind}_counts) AS u(k, c)
+            WHERE {sql.where} GROUP BY 1{group_cols}, u.k
+        ), cum AS (
+            SELECT *, sum(c) OVER (PARTITION BY {partition} ORDER BY k) AS running,
+                   sum(c) OVER (PARTITION BY {partition}) AS n
+            FROM h
+        )
+        SELECT DISTINCT ON ({partition}) t{group_cols}, k FROM cum
+        WHERE running > %(q)s * (n - 1) ORDER BY {partition}, k
+        """, {**sql.params, "q": q})
+    return {(row[0], *_group_key(row, len(sql.groups))): value_of(row[-1]) for row in cur.fetchall()}
+
+
+def series(query: Query, measure: str) -> list[dict[str, Any]]:
+    """[{"group": {...}, "points": [{"t": datetime, "value": ...}]}], groups sorted by name."""
+    values = aggregate(query, [measure])
+    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for (point, *group), measures in sorted(values.items(), key=lambda item: (item[0][1:], item[0][0])):
+        grouped.setdefault(tuple(group), []).append({"t": point, "value": measures.get(measure)})
+    return [{"group": dict(zip(query.group_by, group)), "points": points} for group, points in grouped.items()]
+
+
+def summary(query: Query) -> dict[str, Any]:
+    quantiles = [f"{kind}_p{p}" for kind in ("latency", "ttft") for p in (50, 90, 95, 99)]
+    values = aggregate(query, quantiles).get((None,), {})
+    return values
+
+
+def top_entities(*, project_id: int, entity: str, start: datetime, end: datetime, order_by: str,
+                 limit: int) -> list[dict[str, Any]]:
+    """Top users or sessions by cost, calls or errors over whole UTC days covering [start, end)."""
+    column = {"cost": "sum(cost_usd)", "calls": "sum(calls)", "errors": "sum(errors)", "tokens": "sum(tokens)"}[order_by]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT key, sum(calls), sum(errors), sum(tokens), sum(cost_usd) FROM rollups_entityrollup"
+            f" WHERE project_id = %s AND entity = %s AND bucket >= %s AND bucket < %s"
+            f" GROUP BY key ORDER BY {column} DESC, key LIMIT %s",
+            [project_id, entity, _floor(start, DAY), _ceil(end, DAY), limit])
+        return [{"key": key, "calls": int(calls), "errors": int(errors), "tokens": int(tokens), "cost_usd": cost}
+                for key, calls, errors, tokens, cost in cur.fetchall()]
+
+
+__all__ = ["DIMENSIONS", "MetricsError", "Query", "decompose", "parse_measure", "series", "summary",
+           "top_entities", "unit_of"]
