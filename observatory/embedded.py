@@ -56,7 +56,7 @@ class EmbeddedServers:
     def stop(self) -> None:
         if self._redis is not None:
             try:
-                self._redis.shutdown(save=True, now=True)
+                self._redis.shutdown(save=True)
             except Exception:  # noqa: BLE001 - already gone
                 pass
             self._redis = None

@@ -1,5 +1,7 @@
 """Mergeable latency distributions: DDSketch's logarithmic key mapping, stored as sparse
-(key, count) arrays that PostgreSQL can merge by summing counts per key.
+(key, count) arrays that PostgreSQL can merge by summing counts per key. The same mapping is
+frozen in SQL as obs_sketch_key (rollups/migrations/0003); quantiles are read in SQL by
+rollups/selectors.py and turned back into milliseconds here.
 
 We use the `ddsketch` package's LogarithmicMapping (rather than its whole DDSketch object)
 because the bins must live in SQL rows: any number of buckets merge by adding counts, and the
@@ -7,7 +9,6 @@ mapping guarantees every quantile read from merged bins is within 1% relative er
 """
 from __future__ import annotations
 
-import numpy as np
 from ddsketch.mapping import LogarithmicMapping
 
 RELATIVE_ACCURACY = 0.01
@@ -16,24 +17,5 @@ MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 MIN_VALUE = 1e-3
 
 
-def keys_for(values: np.ndarray) -> np.ndarray:
-    """Vectorised MAPPING.key(): ceil(log2(v) * multiplier)."""
-    clipped = np.maximum(values.astype("float64"), MIN_VALUE)
-    return np.ceil(np.log2(clipped) * MAPPING._multiplier + MAPPING._offset).astype("int32")
-
-
 def value_of(key: int) -> float:
     return float(MAPPING.value(int(key)))
-
-
-def quantile(keys: list[int], counts: list[int], q: float) -> float | None:
-    """The q-quantile (0..1) of a merged histogram, as DDSketch reads it (rank q*(n-1))."""
-    total = sum(counts)
-    if total == 0:
-        return None
-    order = np.argsort(keys)
-    ks = np.asarray(keys)[order]
-    cum = np.cumsum(np.asarray(counts)[order])
-    rank = q * (total - 1)
-    index = int(np.searchsorted(cum, rank, side="right"))
-    return value_of(int(ks[min(index, len(ks) - 1)]))

@@ -118,6 +118,10 @@ def _process_batch(project_id: int) -> int:
         return len(ids)
 
 
+def backlog_remains(*, processed: int, max_batches: int) -> bool:
+    return processed >= max_batches * settings.PROCESS_BATCH_SIZE
+
+
 def orphans_link(*, project_id: int) -> int:
     """Attach feedback and scores that arrived before their call."""
     linked = 0

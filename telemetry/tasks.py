@@ -6,9 +6,17 @@ from celery import shared_task
 from telemetry import services
 
 
+MAX_BATCHES_PER_TASK = 20
+
+
 @shared_task(name="telemetry.tasks.process_project", acks_late=True)
 def process_project(project_id: int) -> int:
-    return services.project_process(project_id=project_id)
+    processed = services.project_process(project_id=project_id, max_batches=MAX_BATCHES_PER_TASK)
+    if services.backlog_remains(processed=processed, max_batches=MAX_BATCHES_PER_TASK):
+        # A backlog (catch-up after an outage, a bulk load): continue in a fresh task so one task
+        # never runs for long and other projects get their turn.
+        process_project.delay(project_id)
+    return processed
 
 
 @shared_task(name="telemetry.tasks.sweep")

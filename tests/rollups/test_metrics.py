@@ -11,7 +11,7 @@ import pytest
 
 from rollups.models import Rollup
 from rollups.selectors import Query, decompose, series, summary
-from rollups.sketch import MAPPING, keys_for
+from rollups.sketch import MAPPING, MIN_VALUE
 from telemetry import services as telemetry_services
 from telemetry.models import Call
 from telemetry.services import project_process
@@ -78,9 +78,13 @@ def _close(sketch: float, exact: float) -> bool:
     return abs(sketch - exact) <= 0.01 * exact
 
 
-def test_sketch_keys_match_ddsketch() -> None:
-    values = np.array([0.0, 0.0005, 0.5, 1.0, 17.3, 999.9, 1234.5, 86_400_000.0])
-    assert list(keys_for(values)) == [MAPPING.key(max(v, 1e-3)) for v in values]
+def test_sql_sketch_keys_match_ddsketch(db: Any) -> None:
+    from django.db import connection
+
+    values = [0.0, 0.0005, 0.5, 1.0, 17.3, 999.9, 1234.5, 86_400_000.0]
+    with connection.cursor() as cur:
+        cur.execute("SELECT obs_sketch_key(v) FROM unnest(%s::float8[]) AS v", [values])
+        assert [row[0] for row in cur.fetchall()] == [MAPPING.key(max(v, MIN_VALUE)) for v in values]
 
 
 @pytest.mark.parametrize("start_offset, end_offset", [
