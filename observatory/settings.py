@@ -93,6 +93,11 @@ DATABASES = {
         _database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
     )
 }
+# JIT compilation costs 100-500 ms on our rollup and metrics statements (their estimated cost is
+# high, their real work small), so it is off for the application's sessions.
+DATABASES["default"].setdefault("OPTIONS", {})
+if env_bool("DATABASE_DISABLE_JIT", True):
+    DATABASES["default"]["OPTIONS"]["options"] = "-c jit=off"
 # pgserver's URIs name the socket folder as ?host=...; Django wants it in HOST.
 if DATABASES["default"].get("OPTIONS", {}).get("host"):
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
@@ -138,6 +143,7 @@ CELERY_TIMEZONE = "UTC"
 OBSERVATORY_SWEEP_SECONDS = env_int("OBSERVATORY_SWEEP_SECONDS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed": {"task": "telemetry.tasks.sweep", "schedule": float(OBSERVATORY_SWEEP_SECONDS)},
+    "purge-expired": {"task": "rollups.tasks.purge_expired", "schedule": 3600.0},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------
@@ -195,10 +201,18 @@ INGEST_MAX_ERROR_MESSAGE = env_int("OBSERVATORY_INGEST_MAX_ERROR_MESSAGE", 8192,
 # Django's own cap on request.body must not cut in before our 413 does.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 
-# Rollups: minute buckets are kept (and folded) only for this recent horizon.
+# Rollups: minute buckets are folded and kept only for this recent horizon (installation-wide).
 ROLLUP_MINUTE_HOURS = env_int("OBSERVATORY_ROLLUP_MINUTE_HOURS", 48, minimum=1)
 # Calls claimed per worker transaction (processing, rollups).
 PROCESS_BATCH_SIZE = env_int("OBSERVATORY_PROCESS_BATCH_SIZE", 5000, minimum=10)
+
+# Retention defaults (a project may override each in the admin); purged hourly in bounded batches.
+RETENTION_DEFAULTS = {
+    "payload_days": env_int("OBSERVATORY_RETENTION_PAYLOAD_DAYS", 30, minimum=1),
+    "call_days": env_int("OBSERVATORY_RETENTION_CALL_DAYS", 90, minimum=1),
+    "hour_rollup_days": env_int("OBSERVATORY_RETENTION_HOUR_ROLLUP_DAYS", 90, minimum=1),
+    "day_rollup_days": env_int("OBSERVATORY_RETENTION_DAY_ROLLUP_DAYS", 1095, minimum=1),
+}
 
 PRICE_CACHE_SECONDS = env_int("OBSERVATORY_PRICE_CACHE_SECONDS", 60, minimum=0)
 

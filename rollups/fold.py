@@ -91,11 +91,17 @@ ON CONFLICT (project_id, grain, bucket, model, error_type) DO UPDATE SET
 """
 
 
+# Folds hold this advisory lock shared; a rebuild holds it exclusively, so no batch is folded
+# into a range while that range is being deleted and recomputed.
+LOCK_NAMESPACE = 7401
+
+
 def fold_calls(cursor: Any, project_id: int, call_ids: list[int]) -> None:
     params = {"project": project_id, "ids": call_ids, "model_kinds": list(MODEL_CALL_KINDS),
               "minute_horizon": timezone.now() - timedelta(hours=settings.ROLLUP_MINUTE_HOURS)}
     # The planner's cost for these statements crosses jit_above_cost; compiling them takes longer
     # than running them (measured: ~0.5 s of JIT per 5,000-call batch).
     cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [LOCK_NAMESPACE, project_id])
     for sql in (FOLD_ROLLUPS, FOLD_ENTITIES, FOLD_ERRORS):
         cursor.execute(sql, params)

@@ -143,11 +143,17 @@ class _Sql:
                 self.params[f"f_{dim}"] = values
                 conditions.append(f"{dim} = ANY(%(f_{dim})s)")
         horizon = datetime.now(timezone.utc) - timedelta(hours=settings.ROLLUP_MINUTE_HOURS) + MINUTE
+        if self.params["cube"] == "all":
+            # The every-dimension cube has no minute buckets (see rollups/fold.py): round to hours.
+            horizon = datetime.max.replace(tzinfo=timezone.utc)
         if query.interval is None:
             pieces = decompose(query.start, query.end, minute_horizon=horizon)
             self.point = "NULL::timestamptz"
         else:
             grain = _series_grain(query.interval, query.tz)
+            if grain == "m" and self.params["cube"] == "all":
+                raise MetricsError("interval", "grouping or filtering by several dimensions at once needs an "
+                                               "interval of whole hours (1h or more)")
             size = GRAIN_SIZE[grain]
             pieces = [(grain, _floor(query.start, size), query.end)]
             self.params["step"] = query.interval

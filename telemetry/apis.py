@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from observatory.api import ReadRateThrottle
 from telemetry.models import Kind, Status
 from telemetry.selectors import CallFilters, InvalidCursor, call_detail, call_list, trace_tree
-from telemetry.serializers import CallDetailSerializer, CallPageSerializer, CallSerializer, TraceSerializer
+from telemetry.serializers import CallDetailSerializer, CallPageSerializer, TraceSerializer, call_dict
 from tenancy.auth import project_for_request, require_scope
 
 DEFAULT_LIMIT = 50
@@ -82,7 +82,7 @@ class CallListApi(_ReadApi):
                                           limit=limit)
         except InvalidCursor as exc:
             raise ValidationError({"cursor": str(exc)}) from None
-        return Response({"data": CallSerializer(rows, many=True).data, "next_cursor": next_cursor})
+        return Response({"data": [call_dict(row) for row in rows], "next_cursor": next_cursor})
 
 
 class CallDetailApi(_ReadApi):

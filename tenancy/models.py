@@ -43,6 +43,15 @@ class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Retention per project; empty means the installation default (docs/configuration.md).
+    retention_payload_days = models.PositiveIntegerField(null=True, blank=True,
+                                                         help_text="Days inputs/outputs/context are kept")
+    retention_call_days = models.PositiveIntegerField(null=True, blank=True,
+                                                      help_text="Days raw calls, scores and feedback are kept")
+    retention_hour_rollup_days = models.PositiveIntegerField(null=True, blank=True,
+                                                             help_text="Days hourly buckets are kept")
+    retention_day_rollup_days = models.PositiveIntegerField(null=True, blank=True,
+                                                            help_text="Days daily buckets are kept")
 
     class Meta:
         constraints = [
@@ -52,6 +61,13 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization.slug}/{self.slug}"
+
+    def retention(self, name: str) -> int:
+        """This project's retention for `name` (e.g. "payload_days"), or the installation default."""
+        from django.conf import settings
+
+        value = getattr(self, f"retention_{name}")
+        return value if value is not None else settings.RETENTION_DEFAULTS[name]
 
 
 class Scope(models.TextChoices):

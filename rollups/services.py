@@ -1,0 +1,42 @@
+"""Writes for rollups beyond the incremental fold: rebuilding a range from raw calls."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from django.db import connection, transaction
+
+from rollups.fold import LOCK_NAMESPACE, fold_calls
+
+DAY = timedelta(days=1)
+CHUNK = 20_000
+
+
+def _day_floor(when: datetime) -> datetime:
+    return when.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def rollups_rebuild(*, project_id: int, start: datetime, end: datetime) -> tuple[datetime, datetime, int]:
+    """Recompute every rollup of [start, end), widened to whole UTC days, from processed raw calls.
+    Runs in one transaction under the project's exclusive fold lock: readers see the old figures
+    until it commits, and workers wait rather than fold into a half-rebuilt range."""
+    lo = _day_floor(start)
+    hi = _day_floor(end) + (DAY if _day_floor(end) != end else timedelta(0))
+    folded = 0
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, project_id])
+        for table in ("rollups_rollup", "rollups_errorrollup", "rollups_entityrollup"):
+            cur.execute(f"DELETE FROM {table} WHERE project_id = %s AND bucket >= %s AND bucket < %s",
+                        [project_id, lo, hi])
+        last_id = 0
+        while True:
+            cur.execute(
+                "SELECT id FROM telemetry_call WHERE project_id = %s AND start_time >= %s AND start_time < %s"
+                " AND processed_at IS NOT NULL AND id > %s ORDER BY id LIMIT %s",
+                [project_id, lo, hi, last_id, CHUNK])
+            ids = [row[0] for row in cur.fetchall()]
+            if not ids:
+                break
+            fold_calls(cur, project_id, ids)
+            folded += len(ids)
+            last_id = ids[-1]
+    return lo, hi, folded

@@ -1,0 +1,12 @@
+"""Periodic rollup maintenance."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from rollups.retention import project_purge
+from tenancy.models import Project
+
+
+@shared_task(name="rollups.tasks.purge_expired")
+def purge_expired() -> dict[int, dict[str, int]]:
+    return {project.id: project_purge(project=project) for project in Project.objects.all()}
