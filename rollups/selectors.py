@@ -7,12 +7,15 @@ merged sparse histograms, never from averaged percentiles.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import psycopg
 from django.conf import settings
 from django.db import connection
 
@@ -202,33 +205,49 @@ def aggregate(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[s
                 "latency_avg": (lsum / lcount) if lcount else None, "latency_max": lmax,
                 "ttft_avg": (tsum / tcount) if tcount else None, "ttft_max": tmax,
             }
+        wanted: dict[str, dict[str, float]] = defaultdict(dict)  # kind -> {measure: q}
         for measure in measures:
             kind, q = parse_measure(measure)
-            if q is None:
-                continue
-            for key, value in _quantiles(cur, sql, kind, q).items():
-                out.setdefault(key, {})[measure] = value
+            if q is not None:
+                wanted[kind][measure] = q
+        for kind, by_measure in wanted.items():
+            for key, values in _quantiles(cur, sql, kind, sorted(set(by_measure.values()))).items():
+                for measure, q in by_measure.items():
+                    out.setdefault(key, {})[measure] = values[q]
     return out
 
 
-def _quantiles(cur: Any, sql: _Sql, kind: str, q: float) -> dict[tuple[Any, ...], float]:
+def _quantiles(cur: Any, sql: _Sql, kind: str, qs: list[float]) -> dict[tuple[Any, ...], dict[float, float]]:
+    """Quantiles per point and group from the merged key counts of every matching bucket.
+    The merge runs in numpy on the fetched arrays: a running sum in SQL window functions over the
+    unnested keys was ~100x slower for a 30-day query."""
     group_cols = "".join(f", {g}" for g in sql.groups)
-    partition = "t" + group_cols
-    cur.execute(
-        f"""
-        WITH h AS (
-            SELECT {sql.point} AS t{group_cols}, u.k, sum(u.c) AS c
-            FROM rollups_rollup r, unnest(r.{kind}_keys, r.{kind}_counts) AS u(k, c)
-            WHERE {sql.where} GROUP BY 1{group_cols}, u.k
-        ), cum AS (
-            SELECT *, sum(c) OVER (PARTITION BY {partition} ORDER BY k) AS running,
-                   sum(c) OVER (PARTITION BY {partition}) AS n
-            FROM h
-        )
-        SELECT DISTINCT ON ({partition}) t{group_cols}, k FROM cum
-        WHERE running > %(q)s * (n - 1) ORDER BY {partition}, k
-        """, {**sql.params, "q": q})
-    return {(row[0], *_group_key(row, len(sql.groups))): value_of(row[-1]) for row in cur.fetchall()}
+    # Binary results: psycopg's C loaders parse the int arrays several times faster than text.
+    with psycopg.Cursor(connection.connection) as raw:
+        raw.execute(f"SELECT {sql.point} AS t{group_cols}, {kind}_keys, {kind}_counts FROM rollups_rollup"
+                    f" WHERE {sql.where}", sql.params, binary=True)
+        rows = raw.fetchall()
+    merged: dict[tuple[Any, ...], tuple[list[list[int]], list[list[int]]]] = defaultdict(lambda: ([], []))
+    for row in rows:
+        if row[-2]:
+            keys, counts = merged[(row[0], *_group_key(row, len(sql.groups)))]
+            keys.append(row[-2])
+            counts.append(row[-1])
+    out: dict[tuple[Any, ...], dict[float, float]] = {}
+    for group, (key_lists, count_lists) in merged.items():
+        if len(key_lists) == 1:  # one stored bucket: its keys are already sorted and distinct
+            unique = key_lists[0]
+            running = np.cumsum(np.asarray(count_lists[0], dtype=np.float64))
+        else:
+            keys = np.concatenate([np.asarray(k, dtype=np.int64) for k in key_lists])
+            counts = np.concatenate([np.asarray(c, dtype=np.float64) for c in count_lists])
+            unique, inverse = np.unique(keys, return_inverse=True)
+            running = np.cumsum(np.bincount(inverse, weights=counts))
+        total = running[-1]
+        # DDSketch's rank: the first key whose running count exceeds q * (n - 1).
+        out[group] = {q: value_of(int(unique[min(int(np.searchsorted(running, q * (total - 1), side="right")),
+                                                  len(unique) - 1)])) for q in qs}
+    return out
 
 
 def series(query: Query, measure: str) -> list[dict[str, Any]]:
