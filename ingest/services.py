@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -72,6 +73,14 @@ def batch_ingest(*, project_id: int, body: bytes) -> BatchResult:
     received_at = timezone.now()
     raws = parse_envelope(body)
     items = [parse_item(index, raw, received_at) for index, raw in enumerate(raws)]
+    return items_ingest(project_id=project_id, items=items, received_at=received_at, started=started)
+
+
+def items_ingest(*, project_id: int, items: list[Item], received_at: datetime,
+                 started: float | None = None) -> BatchResult:
+    """Price, write and enqueue already-parsed items (native events, or spans the OTLP receiver
+    turned into native events). Items that carry errors are reported as rejected."""
+    started = time.perf_counter() if started is None else started
     result = BatchResult()
 
     seen: dict[tuple[str, str], int] = {}
@@ -98,6 +107,7 @@ def batch_ingest(*, project_id: int, body: bytes) -> BatchResult:
             transaction.on_commit(lambda: _enqueue(project_id))
 
     inserted = {"call": calls, "feedback": feedback, "score": scores}
+    counts: dict[tuple[str, str], int] = {}  # (type, outcome) -> events; one metrics update per pair
     for kind, kind_items in by_kind.items():
         for item in kind_items:
             external_id = item.row["external_id"]
@@ -105,14 +115,17 @@ def batch_ingest(*, project_id: int, body: bytes) -> BatchResult:
                 item.errors.append(ItemError("$", refused[external_id]))
             elif external_id in inserted[kind]:
                 result.accepted += 1
-                metrics.EVENTS.labels(item.type, "accepted").inc()
+                counts[(item.type, "accepted")] = counts.get((item.type, "accepted"), 0) + 1
             else:
                 result.duplicates.append({"index": item.index, "id": item.id, "type": item.type})
     for item in items:
         if item.errors:
             result.rejected.append({"index": item.index, "id": item.id, "type": item.type or None,
                                     "errors": [{"field": e.field, "message": e.message} for e in item.errors]})
-            metrics.EVENTS.labels(item.type or "unknown", "rejected").inc()
+            key = (item.type or "unknown", "rejected")
+            counts[key] = counts.get(key, 0) + 1
+    for (event_type, outcome), count in counts.items():
+        metrics.EVENTS.labels(event_type, outcome).inc(count)
     result.rejected.sort(key=lambda r: r["index"])
     result.duplicates.sort(key=lambda r: r["index"])
     metrics.EVENTS.labels("any", "duplicate").inc(len(result.duplicates))

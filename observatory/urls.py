@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api-auth/", include("rest_framework.urls")),
     path("", include("ingest.urls")),
+    path("", include("ingest.otel.urls")),
     path("", include("telemetry.urls")),
     path("", include("rollups.urls")),
     path("", include("dashboards.urls")),

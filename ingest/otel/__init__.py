@@ -1,0 +1,1 @@
+"""OpenTelemetry (OTLP/HTTP) and Langfuse-compatible ingestion on top of the native ingest path."""

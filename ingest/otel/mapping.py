@@ -1,0 +1,308 @@
+"""The pieces of the span mapping: each native field from the attributes that carry it.
+
+conventions.span_event calls these in order; each reads the tables of tables.py. Numbers are
+coerced the way instrumentations send them (ints, floats, decimal strings, JSON text), and what
+goes to metadata or params is bounded (`Budget`) so a span is never refused for its attributes.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from ingest import limits
+from ingest.otel.content import maybe_json, text
+from ingest.otel.otlp import OtlpSpan
+from ingest.otel.tables import (
+    COST_KEYS, FIRST_TOKEN_EVENTS, KIND_BY_ATTRIBUTE, MAX_ATTRIBUTE_TEXT, MAX_STACKTRACE, PARAM_JSON_KEYS,
+    RESOURCE_METADATA, RESOURCE_STRING_FIELDS, STRING_LIMITS, TAG_KEYS,
+)
+
+_encode = msgspec.json.encode
+_MAX_INT32 = limits.MAX_INT32
+_FIRST_TOKEN_KEYS = ("gen_ai.response.time_to_first_chunk", "langfuse.observation.completion_start_time")
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+def first(keys: tuple[str, ...], source: dict[str, Any]) -> Any:
+    """The first of `keys` set (not null, not empty) in `source`."""
+    for key in keys:
+        value = source.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def to_int(value: Any) -> int | None:
+    if type(value) is int:  # the usual case, an OTLP int attribute
+        return value if 0 <= value <= _MAX_INT32 else None
+    value = maybe_json(value)
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = int(float(value)) if isinstance(value, (str, float)) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 <= number <= _MAX_INT32 else None
+
+
+def to_float(value: Any) -> float | None:
+    value = maybe_json(value)
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def bounded(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value) > MAX_ATTRIBUTE_TEXT:
+            return value[:MAX_ATTRIBUTE_TEXT] + f"… [{len(value) - MAX_ATTRIBUTE_TEXT} more characters]"
+        return value
+    if isinstance(value, list):
+        return [bounded(v) for v in value[:100]]
+    if isinstance(value, dict):
+        return {k: bounded(v) for k, v in list(value.items())[:100]}
+    return value
+
+
+class Budget:
+    """Adds entries to a dict until its JSON would pass the byte limit; counts what did not fit."""
+
+    __slots__ = ("target", "left", "dropped")
+
+    def __init__(self, target: dict[str, Any], limit: int) -> None:
+        self.target = target
+        self.left = limit - len(_encode(target))
+        self.dropped = 0
+
+    def add(self, key: str, value: Any) -> None:
+        if type(value) is not int and type(value) is not float:  # numbers need no bounding
+            value = bounded(value)
+        size = len(key) + len(_encode(value)) + 6
+        if size > self.left:
+            self.dropped += 1
+            return
+        self.target[key] = value
+        self.left -= size
+
+    def add_sized(self, key: str, value: Any, size: int) -> None:
+        """`value` already bounded, `size` what `add` would have counted for it."""
+        if size > self.left:
+            self.dropped += 1
+            return
+        self.target[key] = value
+        self.left -= size
+
+
+class ResourceInfo:
+    """What a span takes from its resource: string fields the span does not set, and the resource
+    attributes kept in metadata. Worked out once per resource; every span of a ResourceSpans shares it."""
+
+    __slots__ = ("strings", "over", "metadata")
+
+    def __init__(self, resource: dict[str, Any]) -> None:
+        self.strings: dict[str, str] = {}  # field -> text, when the resource sets it
+        for name, keys in RESOURCE_STRING_FIELDS:
+            if (value := first(keys, resource)) is not None:
+                self.strings[name] = text(value)
+        self.over = any(len(value) > STRING_LIMITS[name] for name, value in self.strings.items())
+        # (metadata key, resource value, bounded value, budget size), in RESOURCE_METADATA order.
+        self.metadata: list[tuple[str, Any, Any, int]] = []
+        for key in RESOURCE_METADATA:
+            if key in resource:
+                name, value = f"resource.{key}", bounded(resource[key])
+                self.metadata.append((name, resource[key], value, len(name) + len(_encode(value)) + 6))
+
+
+# --- usage, cost, time, kind --------------------------------------------------------------------------
+
+def langfuse_usage(raw: Any) -> dict[str, int]:
+    """Langfuse usage_details. Its `input` excludes cached tokens (they are `input_cached_tokens`,
+    `cache_read_input_tokens`, ...); ours includes them, so they are added back."""
+    details = maybe_json(raw)
+    if not isinstance(details, dict):
+        return {}
+    numbers = {k: n for k, v in details.items() if (n := to_int(v)) is not None}
+    out: dict[str, int] = {}
+    cached = sum(n for k, n in numbers.items() if "cache" in k and ("read" in k or "cached" in k))
+    cache_write = sum(n for k, n in numbers.items() if "cache" in k and ("creation" in k or "write" in k))
+    reasoning = sum(n for k, n in numbers.items() if "reasoning" in k)
+    for name, keys in (("input_tokens", ("input", "input_tokens", "prompt_tokens", "promptTokens")),
+                       ("output_tokens", ("output", "output_tokens", "completion_tokens", "completionTokens")),
+                       ("total_tokens", ("total", "total_tokens", "totalTokens"))):
+        for key in keys:
+            if key in numbers:
+                out[name] = numbers[key]
+                if name == "input_tokens" and key in ("input", "input_tokens"):
+                    out[name] += cached + cache_write
+                break
+    if cached:
+        out["cached_input_tokens"] = cached
+    if cache_write:
+        out["cache_write_input_tokens"] = cache_write
+    if reasoning:
+        out["reasoning_tokens"] = reasoning
+    return out
+
+
+def usage_of(attrs: dict[str, Any], usage: dict[str, int], warnings: list[str]) -> dict[str, int]:
+    """`usage` holds the token counts of the TOKEN_FIELDS table; Langfuse's details fill the gaps."""
+    if "langfuse.observation.usage_details" in attrs:
+        for name, number in langfuse_usage(attrs["langfuse.observation.usage_details"]).items():
+            usage.setdefault(name, number)
+    # Some instrumentations count cached input apart from input (Anthropic's own usage does):
+    # add it back rather than refuse the span, and say so.
+    if usage.get("cached_input_tokens", 0) > usage.get("input_tokens", 0):
+        usage["input_tokens"] = min(usage.get("input_tokens", 0) + usage["cached_input_tokens"], _MAX_INT32)
+        warnings.append("cached input tokens exceeded input tokens; counted them as extra input")
+    if usage.get("reasoning_tokens", 0) > usage.get("output_tokens", 0):
+        usage["output_tokens"] = min(usage.get("output_tokens", 0) + usage["reasoning_tokens"], _MAX_INT32)
+        warnings.append("reasoning tokens exceeded output tokens; counted them as extra output")
+    return usage
+
+
+def cost_of(attrs: dict[str, Any]) -> float | None:
+    value = first(COST_KEYS, attrs)
+    cost = None if value is None else to_float(value)
+    if cost is None and "langfuse.observation.cost_details" in attrs:
+        details = maybe_json(attrs["langfuse.observation.cost_details"])
+        if isinstance(details, dict):
+            cost = to_float(details.get("total"))
+            if cost is None:
+                parts = [to_float(v) for k, v in details.items()]
+                cost = sum(p for p in parts if p is not None) if any(p is not None for p in parts) else None
+    return cost if cost is not None and 0 <= cost <= 1_000_000 else None
+
+
+def ttft_ms(span: OtlpSpan, attrs: dict[str, Any]) -> float | None:
+    if _FIRST_TOKEN_KEYS[0] in attrs or _FIRST_TOKEN_KEYS[1] in attrs:
+        seconds = to_float(attrs.get(_FIRST_TOKEN_KEYS[0]))
+        if seconds is not None:
+            return seconds * 1000 if seconds >= 0 else None
+        started = maybe_json(attrs.get(_FIRST_TOKEN_KEYS[1]))
+        if isinstance(started, str) and span.start_ns:
+            try:
+                when = datetime.fromisoformat(started.replace("Z", "+00:00"))
+            except ValueError:
+                when = None
+            if when is not None and when.tzinfo is not None:
+                ms = when.timestamp() * 1000 - span.start_ns / 1e6
+                return ms if ms >= 0 else None
+    for event in span.events:
+        if event.name in FIRST_TOKEN_EVENTS and event.time_ns >= span.start_ns > 0:
+            return (event.time_ns - span.start_ns) / 1e6
+    return None
+
+
+def kind_of(attrs: dict[str, Any], model: str, usage: dict[str, int]) -> str:
+    for key, table in KIND_BY_ATTRIBUTE:
+        value = attrs.get(key)
+        if isinstance(value, str):
+            kind = table.get(value) or table.get(value.lower()) or table.get(value.upper())
+            if kind:
+                return kind
+    if model or usage.get("input_tokens") is not None or usage.get("output_tokens") is not None:
+        return "llm"
+    return "other"
+
+
+def tags_of(attrs: dict[str, Any]) -> list[str]:
+    tags: list[str] = []
+    for key in TAG_KEYS:
+        if key not in attrs:
+            continue
+        value = maybe_json(attrs[key])
+        for tag in (value if isinstance(value, list) else [value] if value else []):
+            label = text(tag)[: limits.MAX_DIMENSION]
+            if label and label not in tags:
+                tags.append(label)
+    return tags[: limits.MAX_TAGS]
+
+
+def params_of(attrs: dict[str, Any], families: dict[str, dict[str, Any]], model: str) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key in PARAM_JSON_KEYS:
+        if key in attrs and isinstance(value := maybe_json(attrs[key]), dict):
+            params.update(value)
+    if "gen_ai.request." in families:
+        params.update({k: v for k, v in families["gen_ai.request."].items() if k != "model"})
+    requested = attrs.get("gen_ai.request.model")
+    if isinstance(requested, str) and requested and requested != model:
+        params["model"] = requested  # the model asked for, when the response names another
+    if not params:
+        return params
+    bounded: dict[str, Any] = {}
+    budget = Budget(bounded, limits.MAX_METADATA_BYTES - 256)
+    for key, value in params.items():
+        budget.add(str(key), value)
+    return bounded
+
+
+# --- status and metadata --------------------------------------------------------------------------
+
+def status_of(span: OtlpSpan, attrs: dict[str, Any], event: dict[str, Any], metadata: dict[str, Any]) -> None:
+    failed = span.status_code == 2 or bool(event.get("error_type"))
+    message = span.status_message if span.status_code == 2 else ""
+    if attrs.get("langfuse.observation.level") == "ERROR":
+        failed = True
+        message = message or text(attrs.get("langfuse.observation.status_message") or "")
+    for e in span.events:
+        # An exception recorded on a span whose status says OK was handled: not a failure.
+        if e.name == "exception" and span.status_code != 1:
+            failed = True
+            event.setdefault("error_type", text(e.attributes.get("exception.type") or "")[: limits.MAX_ERROR_TYPE])
+            message = message or text(e.attributes.get("exception.message") or "")
+            if e.attributes.get("exception.stacktrace"):
+                metadata["exception.stacktrace"] = text(e.attributes["exception.stacktrace"])[-MAX_STACKTRACE:]
+            break
+    error_type = event.pop("error_type", "")
+    if failed:
+        event["status"] = "error"
+        event["error"] = {"type": error_type, "message": message[: limits.MAX_ERROR_MESSAGE]}
+    else:
+        event["status"] = "ok"
+
+
+def metadata_of(info: ResourceInfo, attrs: dict[str, Any], families: dict[str, dict[str, Any]],
+              unmapped: list[tuple[str, Any]], metadata: dict[str, Any], event: dict[str, Any]) -> None:
+    """Unmapped attributes, decoded Langfuse/OpenInference metadata and a few resource attributes,
+    within OBSERVATORY_INGEST_MAX_METADATA_BYTES (a span is never refused for its metadata)."""
+    budget = Budget(metadata, limits.MAX_METADATA_BYTES - 512)
+    for prefix, target in (("langfuse.observation.metadata", ""), ("langfuse.trace.metadata", "trace.")):
+        for key, value in (families.get(prefix) or {}).items():
+            budget.add(f"{target}{key}" if key else (target.rstrip(".") or "metadata"), maybe_json(value))
+    if "metadata" in attrs:
+        extra = maybe_json(attrs["metadata"])  # OpenInference's free-form metadata
+        if isinstance(extra, dict):
+            for key, value in extra.items():
+                budget.add(str(key), value)
+    if attrs.get("langfuse.trace.name"):
+        budget.add("trace_name", attrs["langfuse.trace.name"])
+    for key, value in unmapped:
+        budget.add(key, value)
+    feature = event.get("feature")
+    for name, raw, value, size in info.metadata:
+        if not (name == "resource.service.name" and feature == raw):
+            budget.add_sized(name, value, size)
+    if budget.dropped:
+        metadata["observatory.dropped_attributes"] = budget.dropped
+
+
+def bound_payloads(event: dict[str, Any], warnings: list[str]) -> None:
+    # A prompt over the payload limit is cut (the call still counts) instead of refusing the span.
+    for name in ("input", "output", "context"):
+        if name not in event:
+            continue
+        size = len(_encode(event[name]))
+        if size > limits.MAX_PAYLOAD_BYTES:
+            value, keep = text(event[name]), limits.MAX_PAYLOAD_BYTES // 2
+            while len(_encode(value[:keep])) > limits.MAX_PAYLOAD_BYTES - 256:  # escapes and UTF-8 grow text
+                keep //= 2
+            event[name] = {"truncated": True, "original_bytes": size, "preview": value[:keep]}
+            warnings.append(f"{name} of {size} bytes cut to the {limits.MAX_PAYLOAD_BYTES}-byte payload limit")
