@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import msgspec
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
@@ -16,6 +18,7 @@ from telemetry.selectors import CallFilters, InvalidCursor, call_detail, call_li
 from telemetry.serializers import CallDetailSerializer, CallPageSerializer, TraceSerializer, call_dict
 from tenancy.auth import project_for_request, require_scope
 
+_encoder = msgspec.json.Encoder(decimal_format="string")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 PROJECT_PARAM = OpenApiParameter("project", int, description="Project id; only for signed-in users (keys imply it)")
@@ -82,7 +85,12 @@ class CallListApi(_ReadApi):
                                           limit=limit)
         except InvalidCursor as exc:
             raise ValidationError({"cursor": str(exc)}) from None
-        return Response({"data": [call_dict(row) for row in rows], "next_cursor": next_cursor})
+        page = {"data": [call_dict(row) for row in rows], "next_cursor": next_cursor}
+        if request.accepted_renderer.format == "json":
+            # msgspec encodes a 500-row page ~10x faster than DRF's json.dumps; the browsable
+            # API (HTML) still goes through DRF.
+            return HttpResponse(_encoder.encode(page), content_type="application/json")
+        return Response(page)
 
 
 class CallDetailApi(_ReadApi):

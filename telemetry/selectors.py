@@ -37,8 +37,8 @@ class CallFilters:
     tag: str | None = None
 
 
-def encode_cursor(call: Call) -> str:
-    raw = f"{call.start_time.isoformat()}|{call.id}".encode()
+def encode_cursor(row: dict[str, Any]) -> str:
+    raw = f"{row['start_time'].isoformat()}|{row['id']}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -51,9 +51,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise InvalidCursor("cursor is not one this API returned; start again without it") from exc
 
 
-def call_list(*, project_id: int, filters: CallFilters, cursor: str | None, limit: int) -> tuple[list[Call], str | None]:
-    """Newest first, keyset-paginated on (start_time, id) so page N costs the same as page 1."""
-    qs: QuerySet[Call] = Call.objects.filter(project_id=project_id).only(*LIST_FIELDS)
+def call_list(*, project_id: int, filters: CallFilters, cursor: str | None,
+              limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first, keyset-paginated on (start_time, id) so page N costs the same as page 1.
+    Rows come back as dicts (`values()`): building model instances was most of a page's cost."""
+    qs: QuerySet[Call] = Call.objects.filter(project_id=project_id)
     if filters.start:
         qs = qs.filter(start_time__gte=filters.start)
     if filters.end:
@@ -67,7 +69,7 @@ def call_list(*, project_id: int, filters: CallFilters, cursor: str | None, limi
     if cursor:
         when, ident = decode_cursor(cursor)
         qs = qs.filter(Q(start_time__lt=when) | Q(start_time=when, id__lt=ident))
-    rows = list(qs.order_by("-start_time", "-id")[: limit + 1])
+    rows = list(qs.order_by("-start_time", "-id").values(*LIST_FIELDS)[: limit + 1])
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 

@@ -13,28 +13,36 @@ def _usd(value: Any) -> str | None:
     return None if value is None else format(value.normalize(), "f")
 
 
-def call_dict(call: Call) -> dict[str, Any]:
-    """A call as the API shows it. Built by hand: DRF's field machinery cost ~150 us per row,
-    which dominated listing thousands of calls. CallSerializer declares the same shape for the
-    OpenAPI schema and delegates its output here."""
+def call_dict(call: Call | dict[str, Any]) -> dict[str, Any]:
+    """A call as the API shows it, from a model instance or a `values()` row. Built by hand:
+    DRF's field machinery cost ~150 us per row, which dominated listing thousands of calls.
+    CallSerializer declares the same shape for the OpenAPI schema and delegates its output here."""
+    c = call if isinstance(call, dict) else {name: getattr(call, name) for name in _FIELDS}
     return {
-        "id": call.external_id, "trace_id": call.trace_id, "parent_id": call.parent_id, "kind": call.kind,
-        "name": call.name, "start_time": _iso(call.start_time), "end_time": _iso(call.end_time),
-        "latency_ms": call.latency_ms, "ttft_ms": call.ttft_ms, "provider": call.provider, "model": call.model,
-        "operation": call.operation, "status": call.status,
-        "error": ({"type": call.error_type, "message": call.error_message}
-                  if call.error_type or call.error_message else None),
-        "usage": {"input_tokens": call.input_tokens, "output_tokens": call.output_tokens,
-                  "cached_input_tokens": call.cached_input_tokens, "reasoning_tokens": call.reasoning_tokens,
-                  "total_tokens": call.total_tokens},
-        "cost": {"input_usd": _usd(call.cost_input_usd), "output_usd": _usd(call.cost_output_usd),
-                 "total_usd": _usd(call.cost_total_usd), "source": call.cost_source},
-        "prompt": ({"name": call.prompt_name, "version": call.prompt_version}
-                   if call.prompt_name or call.prompt_version else None),
-        "user_id": call.user_id, "session_id": call.session_id, "feature": call.feature, "team": call.team,
-        "environment": call.environment, "release": call.release, "params": call.params, "tags": call.tags,
-        "metadata": call.metadata, "received_at": _iso(call.received_at),
+        "id": c["external_id"], "trace_id": c["trace_id"], "parent_id": c["parent_id"], "kind": c["kind"],
+        "name": c["name"], "start_time": _iso(c["start_time"]), "end_time": _iso(c["end_time"]),
+        "latency_ms": c["latency_ms"], "ttft_ms": c["ttft_ms"], "provider": c["provider"], "model": c["model"],
+        "operation": c["operation"], "status": c["status"],
+        "error": ({"type": c["error_type"], "message": c["error_message"]}
+                  if c["error_type"] or c["error_message"] else None),
+        "usage": {"input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"],
+                  "cached_input_tokens": c["cached_input_tokens"], "reasoning_tokens": c["reasoning_tokens"],
+                  "total_tokens": c["total_tokens"]},
+        "cost": {"input_usd": _usd(c["cost_input_usd"]), "output_usd": _usd(c["cost_output_usd"]),
+                 "total_usd": _usd(c["cost_total_usd"]), "source": c["cost_source"]},
+        "prompt": ({"name": c["prompt_name"], "version": c["prompt_version"]}
+                   if c["prompt_name"] or c["prompt_version"] else None),
+        "user_id": c["user_id"], "session_id": c["session_id"], "feature": c["feature"], "team": c["team"],
+        "environment": c["environment"], "release": c["release"], "params": c["params"], "tags": c["tags"],
+        "metadata": c["metadata"], "received_at": _iso(c["received_at"]),
     }
+
+
+_FIELDS = ["external_id", "trace_id", "parent_id", "kind", "name", "start_time", "end_time", "latency_ms", "ttft_ms",
+           "provider", "model", "operation", "status", "error_type", "error_message", "input_tokens",
+           "output_tokens", "cached_input_tokens", "reasoning_tokens", "total_tokens", "cost_input_usd",
+           "cost_output_usd", "cost_total_usd", "cost_source", "prompt_name", "prompt_version", "user_id",
+           "session_id", "feature", "team", "environment", "release", "params", "tags", "metadata", "received_at"]
 
 
 def _iso(value: Any) -> str | None:
