@@ -214,6 +214,10 @@ def aggregate(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[s
             for key, values in _quantiles(cur, sql, kind, sorted(set(by_measure.values()))).items():
                 for measure, q in by_measure.items():
                     out.setdefault(key, {})[measure] = values[q]
+        for row in out.values():  # no timings in a group: its percentiles are null, not missing
+            for by_measure in wanted.values():
+                for measure in by_measure:
+                    row.setdefault(measure, None)
     return out
 
 

@@ -85,6 +85,8 @@ def test_sql_sketch_keys_match_ddsketch(db: Any) -> None:
     with connection.cursor() as cur:
         cur.execute("SELECT obs_sketch_key(v) FROM unnest(%s::float8[]) AS v", [values])
         assert [row[0] for row in cur.fetchall()] == [MAPPING.key(max(v, MIN_VALUE)) for v in values]
+        cur.execute("SELECT obs_sketch_key(NULL)")
+        assert cur.fetchone()[0] is None
 
 
 @pytest.mark.parametrize("start_offset, end_offset", [
@@ -155,6 +157,17 @@ def test_reprocessing_never_double_counts(rollup_project: Any) -> None:
     assert project_process(project_id=rollup_project.id) == 0
     after = list(Rollup.objects.filter(project=rollup_project).order_by("id").values_list("calls", flat=True))
     assert before == after
+
+
+def test_calls_without_timings_stay_out_of_the_distributions(api: Api, project: Any) -> None:
+    api.ingest([{"type": "call", "id": "timed", "model": "m", "latency_ms": 250, "time_to_first_token_ms": 40},
+                {"type": "call", "id": "untimed", "model": "m"}])
+    project_process(project_id=project.id)
+    figures = summary(Query(project_id=project.id, start=NOW - timedelta(days=1), end=NOW + timedelta(days=1)))
+    assert figures["count"] == 2
+    assert figures["latency_p50"] == pytest.approx(250, rel=0.01)
+    assert figures["ttft_p50"] == pytest.approx(40, rel=0.01)
+    assert Rollup.objects.get(project=project, grain="d", cube="total").latency_count == 1
 
 
 def test_a_failing_fold_leaves_no_partial_rollup(api: Api, project: Any, prices: None) -> None:
