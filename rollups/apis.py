@@ -126,6 +126,8 @@ class MetricsApi(_MetricsBase):
             data = series(query, measure)
         except MetricsError as exc:
             raise ValidationError({exc.field: str(exc)}) from None
+        except OverflowError:
+            raise ValidationError({"to": "the range reaches outside the supported dates (years 1-9999)"}) from None
         for item in data:
             for point in item["points"]:
                 point["value"] = _json_value(point["value"])
@@ -143,7 +145,10 @@ class MetricsSummaryApi(_MetricsBase):
         project = project_for_request(request)
         params = request.query_params
         start, end = _range(params)
-        figures = summary(Query(project_id=project.id, start=start, end=end, filters=_filters(params)))
+        try:
+            figures = summary(Query(project_id=project.id, start=start, end=end, filters=_filters(params)))
+        except OverflowError:
+            raise ValidationError({"to": "the range reaches outside the supported dates (years 1-9999)"}) from None
         return Response({"from": start, "to": end, "figures": {k: _json_value(v) for k, v in figures.items()}})
 
 
@@ -173,8 +178,11 @@ class MetricsTopApi(_MetricsBase):
             raise ValidationError({"limit": "must be an integer"}) from None
         if not 1 <= limit <= 100:
             raise ValidationError({"limit": "between 1 and 100"})
-        rows = top_entities(project_id=project.id, entity=entity, start=start, end=end, order_by=order_by,
-                            limit=limit)
+        try:
+            rows = top_entities(project_id=project.id, entity=entity, start=start, end=end, order_by=order_by,
+                                limit=limit)
+        except OverflowError:
+            raise ValidationError({"to": "the range reaches outside the supported dates (years 1-9999)"}) from None
         for row in rows:
             row["cost_usd"] = _json_value(row["cost_usd"])
         return Response({"entity": entity, "rows": rows})

@@ -50,3 +50,14 @@ def test_home_lists_only_my_projects(member: Any, project: Any, other_project: A
     client.force_login(member)
     html = client.get("/").content.decode()
     assert project.name in html and other_project.name not in html
+
+
+@pytest.mark.parametrize("path, params", [
+    ("/api/v1/calls", {"model": "a\x00b"}), ("/api/v1/calls/a\x00b", {}), ("/api/v1/traces/x\x00", {}),
+    ("/api/v1/metrics", {"measure": "count", "filter": "model:a\x00"}),
+    ("/api/v1/metrics/top", {"entity": "user", "from": "2026-01-01T00:00:00\x00"}),
+])
+def test_nul_characters_in_urls_are_400_not_500(full_api: Api, path: str, params: dict[str, str]) -> None:
+    response = full_api.get(path, **params)
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]["message"]

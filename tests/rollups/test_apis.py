@@ -66,11 +66,17 @@ def test_top_users_and_sessions(full_api: Api, folded: None) -> None:
                                                           "interval"),
     ({"measure": "count", "filter": "colour:red"}, "filter"), ({"measure": "count", "group_by": "user_id"}, "group_by"),
     ({"measure": "count", "tz": "Mars/Olympus"}, "tz"), ({"measure": "count", "from": "2030-01-01"}, "from"),
+    ({"measure": "count", "to": "9999-12-31T23:59:59Z"}, "to"),
 ])
 def test_bad_parameters_are_400(full_api: Api, params: dict[str, str], field: str) -> None:
     response = full_api.get("/api/v1/metrics", **params)
     assert response.status_code == 400
     assert field in response.json()["error"]["details"]
+
+
+def test_top_with_a_range_at_the_end_of_time_is_400(full_api: Api) -> None:
+    response = full_api.get("/api/v1/metrics/top", entity="user", to="9999-12-31T23:59:59Z")
+    assert response.status_code == 400 and "to" in response.json()["error"]["details"]
 
 
 def test_scopes_and_isolation(api: Api, folded: None, other_project: Any) -> None:
