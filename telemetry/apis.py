@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from observatory.api import ReadRateThrottle
 from telemetry.models import Kind, Status
-from telemetry.selectors import CallFilters, InvalidCursor, call_detail, call_list, trace_tree
+from telemetry.selectors import CallFilters, InvalidCursor, call_detail, call_list, call_list_json, trace_tree
 from telemetry.serializers import CallDetailSerializer, CallPageSerializer, TraceSerializer, call_dict
 from tenancy.auth import project_for_request, require_scope
 
@@ -80,17 +80,19 @@ class CallListApi(_ReadApi):
                                                    "environment", "prompt_name", "prompt_version", "trace_id",
                                                    "tag")},
         )
+        cursor = params.get("cursor")
         try:
-            rows, next_cursor = call_list(project_id=project.id, filters=filters, cursor=params.get("cursor"),
-                                          limit=limit)
+            if request.accepted_renderer.format == "json":
+                # The database renders each call as JSON; Python only joins the page. The browsable
+                # API (HTML) goes through call_dict and DRF.
+                docs, next_cursor = call_list_json(project_id=project.id, filters=filters, cursor=cursor,
+                                                   limit=limit)
+                body = '{"data":[' + ",".join(docs) + '],"next_cursor":' + _encoder.encode(next_cursor).decode() + "}"
+                return HttpResponse(body.encode(), content_type="application/json")
+            rows, next_cursor = call_list(project_id=project.id, filters=filters, cursor=cursor, limit=limit)
         except InvalidCursor as exc:
             raise ValidationError({"cursor": str(exc)}) from None
-        page = {"data": [call_dict(row) for row in rows], "next_cursor": next_cursor}
-        if request.accepted_renderer.format == "json":
-            # msgspec encodes a 500-row page ~10x faster than DRF's json.dumps; the browsable
-            # API (HTML) still goes through DRF.
-            return HttpResponse(_encoder.encode(page), content_type="application/json")
-        return Response(page)
+        return Response({"data": [call_dict(row) for row in rows], "next_cursor": next_cursor})
 
 
 class CallDetailApi(_ReadApi):

@@ -1,6 +1,7 @@
 """Output shapes of the read API (also the OpenAPI schema)."""
 from __future__ import annotations
 
+from datetime import timezone
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -46,10 +47,10 @@ _FIELDS = ["external_id", "trace_id", "parent_id", "kind", "name", "start_time",
 
 
 def _iso(value: Any) -> str | None:
+    """UTC with microseconds and a Z, always: the same text PostgreSQL gives for listed calls."""
     if value is None:
         return None
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class CallSerializer(serializers.ModelSerializer):

@@ -132,3 +132,25 @@ def test_processing_derives_traces_and_is_idempotent(api: Api, project: Any, see
     assert set(traces) == {"trace-0", "trace-1", "trace-2", "trace-3"}
     assert traces["trace-1"].call_count == 10 and traces["trace-0"].call_count == 9
     assert not Call.objects.filter(project=project, processed_at__isnull=True).exists()
+
+
+def test_listed_json_matches_the_call_shape_of_the_detail(full_api: Api, project: Any, prices: None) -> None:
+    """The list is rendered by PostgreSQL and the detail by Python: they must give the same document."""
+    full_api.ingest([
+        call_event(1, timestamp="2026-11-20T10:00:00Z", latency_ms=None, error={"type": "Timeout", "message": "slow"},
+                   prompt={"name": "p", "version": 2}, tags=["a", "b"], params={"temperature": 0.5, "top_p": 1},
+                   metadata={"nested": {"x": [1, 2]}}, usage={"input_tokens": 1000, "cached_input_tokens": 100,
+                                                               "output_tokens": 10}),
+        call_event(2, timestamp="2026-11-20T10:00:01.123456Z", cost_usd=10, model="unknown-model"),
+        call_event(3, timestamp="2026-11-20T10:00:02.5Z", model="acme", usage=None, kind="tool"),
+    ])
+    listed = {row["id"]: row for row in full_api.get("/api/v1/calls").json()["data"]}
+    assert set(listed) == {"call-1", "call-2", "call-3"}
+    for call_id, row in listed.items():
+        detail = full_api.get(f"/api/v1/calls/{call_id}").json()
+        assert row == {key: detail[key] for key in row}, call_id
+        assert set(detail) - set(row) == {"input", "output", "context", "scores", "feedback", "processed"}
+    assert listed["call-1"]["end_time"] is None and listed["call-1"]["error"] == {"type": "Timeout", "message": "slow"}
+    assert listed["call-2"]["cost"] == {"input_usd": None, "output_usd": None, "total_usd": "10",
+                                        "source": "provided"}
+    assert listed["call-2"]["start_time"] == "2026-11-20T10:00:01.123456Z"
