@@ -3,6 +3,9 @@ import os
 
 bind = f"{os.environ.get('OBSERVATORY_HOST', '127.0.0.1')}:{os.environ.get('OBSERVATORY_PORT', '8000')}"
 workers = int(os.environ.get("OBSERVATORY_WEB_WORKERS", "2"))
+# Two threads per worker: while one waits on PostgreSQL (a commit's fsync), the other parses the
+# next batch. Measured on 2 cores: more ingest throughput than one thread, with the same workers.
+threads = int(os.environ.get("OBSERVATORY_WEB_THREADS", "2"))
 timeout = 60
 accesslog = "-" if os.environ.get("OBSERVATORY_ACCESS_LOG", "").lower() in ("1", "true", "yes") else None
 errorlog = "-"
