@@ -14,10 +14,8 @@ import http.client
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -123,50 +121,16 @@ def main() -> int:
         client_main(args)
         return 0
 
-    from observatory.embedded import EmbeddedServers, needs
+    from harness import project_key, servers, web
 
-    # A fresh data folder per run, so figures do not drift with leftovers of earlier runs.
-    scratch = tempfile.mkdtemp(prefix="obs-bench-", dir=ROOT / "bench")
-    os.environ.setdefault("OBSERVATORY_DATA_DIR", scratch)
-    servers = EmbeddedServers(Path(os.environ["OBSERVATORY_DATA_DIR"]))
-    need_db, need_redis = needs()
-    os.environ.update(servers.start(database=need_db, redis=need_redis))
-    os.environ.update(DJANGO_SETTINGS_MODULE="observatory.settings", OBSERVATORY_INGEST_RATE="1000000/min",
-                      OBSERVATORY_HOST="127.0.0.1", OBSERVATORY_PORT=os.environ.get("BENCH_PORT", "8765"),
-                      OBSERVATORY_WEB_WORKERS="2")
-    web = None
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-        subprocess.run([sys.executable, "manage.py", "load_prices", "-v", "0"], cwd=ROOT, check=True)
-        key = subprocess.run([sys.executable, "-c", (
-            "import django; django.setup();"
-            "from tenancy.models import Project; from tenancy.services import *;"
-            "p = Project.objects.filter(slug='bench').first() or project_create("
-            "organization=organization_create(name='Bench ' + __import__('uuid').uuid4().hex[:6]), name='bench');"
-            "print(api_key_create(project=p, scopes=['ingest']).raw_key)")],
-            cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        web = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "observatory.wsgi:application",
-                                "-c", str(ROOT / "observatory" / "gunicorn_conf.py")], cwd=ROOT)
-        target = f"127.0.0.1:{os.environ['OBSERVATORY_PORT']}"
-        for _ in range(100):
-            try:
-                conn = http.client.HTTPConnection(*target.split(":"), timeout=1)
-                conn.request("GET", "/metrics")
-                conn.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with servers(OBSERVATORY_INGEST_RATE="1000000/min") as embedded_db, \
+            web(os.environ.get("BENCH_PORT", "8765")) as target:
+        key = project_key(["ingest"])
         print(f"server: gunicorn with 2 workers at {target}; database "
-              f"{'embedded PostgreSQL' if need_db else os.environ['DATABASE_URL']}", flush=True)
+              f"{'embedded PostgreSQL' if embedded_db else os.environ['DATABASE_URL']}", flush=True)
         return subprocess.call([sys.executable, __file__, "--client", "--target", target, "--key", key,
                                 "--batches", str(args.batches), "--batch-size", str(args.batch_size),
                                 "--senders", str(args.senders)])
-    finally:
-        if web is not None:
-            web.terminate()
-            web.wait(timeout=15)
-        servers.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,7 @@ import json
 import multiprocessing
 import os
 import random
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -283,48 +280,14 @@ def main() -> int:
                         help="BatchSpanProcessor max_export_batch_size (the server takes up to 1000 per request)")
     args = parser.parse_args()
 
-    from observatory.embedded import EmbeddedServers, needs
+    from harness import project_key, servers, web
 
-    # A fresh data folder per run, so figures do not drift with leftovers of earlier runs.
-    scratch = tempfile.mkdtemp(prefix="obs-bench-", dir=ROOT / "bench")
-    os.environ.setdefault("OBSERVATORY_DATA_DIR", scratch)
-    servers = EmbeddedServers(Path(os.environ["OBSERVATORY_DATA_DIR"]))
-    need_db, need_redis = needs()
-    os.environ.update(servers.start(database=need_db, redis=need_redis))
-    os.environ.update(DJANGO_SETTINGS_MODULE="observatory.settings", OBSERVATORY_INGEST_RATE="1000000/min",
-                      OBSERVATORY_READ_RATE="1000000/min", OBSERVATORY_HOST="127.0.0.1",
-                      OBSERVATORY_PORT=os.environ.get("BENCH_PORT", "8766"), OBSERVATORY_WEB_WORKERS="2")
-    web = None
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-        subprocess.run([sys.executable, "manage.py", "load_prices", "-v", "0"], cwd=ROOT, check=True)
-        key = subprocess.run([sys.executable, "-c", (
-            "import django; django.setup();"
-            "from tenancy.services import *;"
-            "p = project_create(organization=organization_create(name='Bench ' + __import__('uuid').uuid4().hex[:6]),"
-            " name='bench-otlp');"
-            "print(api_key_create(project=p, scopes=['ingest', 'read']).raw_key)")],
-            cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        web = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "observatory.wsgi:application",
-                                "-c", str(ROOT / "observatory" / "gunicorn_conf.py")], cwd=ROOT)
-        target = f"127.0.0.1:{os.environ['OBSERVATORY_PORT']}"
-        for _ in range(100):
-            try:
-                conn = http.client.HTTPConnection(*target.split(":"), timeout=1)
-                conn.request("GET", "/metrics")
-                conn.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with servers(OBSERVATORY_INGEST_RATE="1000000/min", OBSERVATORY_READ_RATE="1000000/min") as embedded_db, \
+            web(os.environ.get("BENCH_PORT", "8766")) as target:
+        key = project_key(["ingest", "read"])
         print(f"server: gunicorn with 2 workers at {target}; database "
-              f"{'embedded PostgreSQL' if need_db else os.environ['DATABASE_URL']}", flush=True)
+              f"{'embedded PostgreSQL' if embedded_db else os.environ['DATABASE_URL']}", flush=True)
         return run(args, target, key)
-    finally:
-        if web is not None:
-            web.terminate()
-            web.wait(timeout=15)
-        servers.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,9 @@ import http.client
 import io
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -100,6 +98,52 @@ def load(conn_url: str, project_id: int, total: int, days: int) -> float:
     return time.perf_counter() - began
 
 
+def roll_up(project_id: int, calls: int, workers: int) -> float:
+    """Seconds real Celery workers take to process (and so roll up) every loaded call."""
+    from django.db import connection
+
+    from telemetry.tasks import process_project
+
+    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "observatory", "worker", "--loglevel=WARNING",
+                               "--concurrency", str(workers), "--without-gossip", "--without-mingle"], cwd=ROOT)
+    try:
+        began = time.perf_counter()
+        for _ in range(workers):
+            process_project.delay(project_id)
+        with connection.cursor() as cur:
+            while True:
+                time.sleep(5)
+                cur.execute("SELECT count(*) FROM telemetry_call WHERE project_id = %s AND processed_at IS NULL",
+                            [project_id])
+                done = calls - cur.fetchone()[0]
+                elapsed = time.perf_counter() - began
+                print(f"  rolled up {done:,} calls in {elapsed:.0f} s ({done / elapsed:,.0f} calls/s)", flush=True)
+                if done == calls:
+                    return time.perf_counter() - began
+                if done == 0 and elapsed > 60:
+                    raise SystemExit("workers made no progress in 60 s")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def time_api(target: str, key: str, query: str, queries: int) -> tuple[list[float], dict]:
+    timings = []
+    body: dict = {}
+    host, port = target.split(":")
+    for i in range(queries + 3):
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        started = time.perf_counter()
+        conn.request("GET", query, headers={"Authorization": f"Bearer {key}"})
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        if response.status != 200:
+            raise SystemExit(f"metrics API answered {response.status}: {body}")
+        if i >= 3:  # the first requests warm up connections and caches
+            timings.append((time.perf_counter() - started) * 1000)
+    return timings, body
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=10_000_000)
@@ -108,19 +152,9 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=50)
     args = parser.parse_args()
 
-    from observatory.embedded import EmbeddedServers, needs
+    from harness import servers, web
 
-    scratch = tempfile.mkdtemp(prefix="obs-bench-", dir=ROOT / "bench")
-    os.environ.setdefault("OBSERVATORY_DATA_DIR", scratch)
-    servers = EmbeddedServers(Path(os.environ["OBSERVATORY_DATA_DIR"]))
-    need_db, need_redis = needs()
-    os.environ.update(servers.start(database=need_db, redis=need_redis))
-    port = os.environ.get("BENCH_PORT", "8766")
-    os.environ.update(DJANGO_SETTINGS_MODULE="observatory.settings", OBSERVATORY_READ_RATE="1000000/min",
-                      OBSERVATORY_HOST="127.0.0.1", OBSERVATORY_PORT=port, OBSERVATORY_WEB_WORKERS="2")
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    with servers(OBSERVATORY_READ_RATE="1000000/min"):
         import django
 
         django.setup()
@@ -130,103 +164,44 @@ def main() -> int:
 
         project = project_create(organization=organization_create(name=f"Bench {time.time():.0f}"), name="bench")
         key = api_key_create(project=project, scopes=["read"]).raw_key
-        settings_dict = connection.settings_dict
-        conn_url = os.environ["DATABASE_URL"]
         connection.close()
 
         print(f"loading {args.calls:,} calls over {args.days} days with COPY...", flush=True)
-        load_seconds = load(conn_url, project.id, args.calls, args.days)
+        load_seconds = load(os.environ["DATABASE_URL"], project.id, args.calls, args.days)
         print(f"load: {load_seconds:.0f} s ({args.calls / load_seconds:,.0f} rows/s)", flush=True)
 
-        from telemetry.tasks import process_project
-
-        worker = [sys.executable, "-m", "celery", "-A", "observatory", "worker", "--loglevel=WARNING",
-                  "--concurrency", str(args.workers), "--without-gossip", "--without-mingle"]
-        processes.append(subprocess.Popen(worker, cwd=ROOT))
-        began = time.perf_counter()
-        for _ in range(args.workers):
-            process_project.delay(project.id)
+        rollup_seconds = roll_up(project.id, args.calls, args.workers)
         with connection.cursor() as cur:
-            while True:
-                time.sleep(5)
-                cur.execute("SELECT count(*) FROM telemetry_call WHERE project_id = %s AND processed_at IS NULL",
-                            [project.id])
-                left = cur.fetchone()[0]
-                done = args.calls - left
-                elapsed = time.perf_counter() - began
-                print(f"  rolled up {done:,} calls in {elapsed:.0f} s ({done / elapsed:,.0f} calls/s)", flush=True)
-                if left == 0:
-                    break
-                if done == 0 and elapsed > 60:
-                    raise SystemExit("workers made no progress in 60 s")
-        rollup_seconds = time.perf_counter() - began
-        cur = connection.cursor()
-        cur.execute("SELECT count(*) FROM rollups_rollup WHERE project_id = %s", [project.id])
-        rollup_rows = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM rollups_rollup WHERE project_id = %s", [project.id])
+            rollup_rows = cur.fetchone()[0]
         print(f"rollup: {args.calls:,} calls in {rollup_seconds:.0f} s = {args.calls / rollup_seconds:,.0f} calls/s "
               f"with {args.workers} worker processes ({rollup_rows:,} rollup rows)", flush=True)
 
-        processes.append(subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"),
-                                           "observatory.wsgi:application", "-c",
-                                           str(ROOT / "observatory" / "gunicorn_conf.py")], cwd=ROOT))
         now = datetime.now(timezone.utc)
         query = (f"/api/v1/metrics?measure=latency_p95&interval=1d&group_by=model"
                  f"&from={(now - timedelta(days=args.days)).strftime('%Y-%m-%dT%H:%M:%SZ')}"
                  f"&to={now.strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        timings = []
-        for attempt in range(200):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
-                conn.request("GET", "/healthz")
-                conn.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.2)
-        for i in range(args.queries + 3):
-            conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
-            started = time.perf_counter()
-            conn.request("GET", query, headers={"Authorization": f"Bearer {key}"})
-            response = conn.getresponse()
-            body = json.loads(response.read())
-            if response.status != 200:
-                raise SystemExit(f"metrics API answered {response.status}: {body}")
-            if i >= 3:  # the first requests warm up connections and caches
-                timings.append((time.perf_counter() - started) * 1000)
+        with web(os.environ.get("BENCH_PORT", "8767")) as target:
+            timings, body = time_api(target, key, query, args.queries)
         api_p95 = float(np.percentile(timings, 95))
         points = sum(len(s["points"]) for s in body["series"])
-        print(f"metrics API (30 days, p95 latency per day by model, {points} points): "
+        print(f"metrics API ({args.days} days, p95 latency per day by model, {points} points): "
               f"p50 {statistics.median(timings):.1f} ms, p95 {api_p95:.1f} ms over {len(timings)} calls", flush=True)
 
         raw_sql = ("SELECT date_trunc('day', start_time), model, percentile_cont(0.95) WITHIN GROUP "
                    "(ORDER BY latency_ms) FROM telemetry_call WHERE project_id = %s AND kind = 'llm' "
                    "AND start_time >= %s AND start_time < %s GROUP BY 1, 2")
         raw_times = []
-        for _ in range(3):
-            started = time.perf_counter()
-            cur.execute(raw_sql, [project.id, now - timedelta(days=args.days), now])
-            cur.fetchall()
-            raw_times.append((time.perf_counter() - started) * 1000)
+        with connection.cursor() as cur:
+            for _ in range(3):
+                started = time.perf_counter()
+                cur.execute(raw_sql, [project.id, now - timedelta(days=args.days), now])
+                cur.fetchall()
+                raw_times.append((time.perf_counter() - started) * 1000)
         raw_ms = statistics.median(raw_times)
         print(f"percentile_cont over raw calls (same question, median of 3): {raw_ms:.0f} ms", flush=True)
         print(f"speed-up: {raw_ms / api_p95:.0f}x (raw median / API p95)", flush=True)
-        del settings_dict
         return 0
-    finally:
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        try:
-            from django.db import connection as conn_
-
-            conn_.close()
-        except Exception:  # noqa: BLE001
-            pass
-        servers.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
