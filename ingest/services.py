@@ -16,7 +16,7 @@ from ingest.body import BodyError
 from ingest.schema import envelope_decoder
 from ingest.validation import Item, ItemError, parse_item
 from ingest.writer import write_batch
-from pricing.catalog import compute_cost, price_for
+from pricing.catalog import cost_fields
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,9 @@ def _price(project_id: int, row: dict[str, Any]) -> None:
     if provided is not None:
         row.update(cost_input_usd=None, cost_output_usd=None, cost_total_usd=provided, cost_source="provided")
         return
-    price = price_for(project_id, row["provider"], row["model"], row["start_time"].date())
-    cost = None if price is None else compute_cost(
-        price, input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
-        cached_input_tokens=row["cached_input_tokens"])
-    if cost is None:
-        row.update(cost_input_usd=None, cost_output_usd=None, cost_total_usd=None, cost_source="unknown")
-    else:
-        row.update(cost_input_usd=cost.input_usd, cost_output_usd=cost.output_usd, cost_total_usd=cost.total_usd,
-                   cost_source="computed")
+    row.update(cost_fields(project_id=project_id, provider=row["provider"], model=row["model"],
+                           on=row["start_time"].date(), input_tokens=row["input_tokens"],
+                           output_tokens=row["output_tokens"], cached_input_tokens=row["cached_input_tokens"]))
 
 
 def batch_ingest(*, project_id: int, body: bytes) -> BatchResult:

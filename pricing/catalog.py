@@ -179,3 +179,15 @@ def compute_cost(price: Price, *, input_tokens: int | None, output_tokens: int |
     input_usd = (Decimal(tokens_in - cached) * p_in + Decimal(cached) * p_cached) / MILLION
     output_usd = Decimal(output_tokens or 0) * p_out / MILLION
     return Cost(input_usd=input_usd, output_usd=output_usd, total_usd=input_usd + output_usd)
+
+
+def cost_fields(*, project_id: int | None, provider: str, model: str, on: date, input_tokens: int | None,
+                output_tokens: int | None, cached_input_tokens: int | None) -> dict[str, object]:
+    """The cost columns of a call (telemetry.Call names) from the table: computed, or unknown (unpriced)."""
+    price = price_for(project_id, provider, model, on)
+    cost = None if price is None else compute_cost(price, input_tokens=input_tokens, output_tokens=output_tokens,
+                                                   cached_input_tokens=cached_input_tokens)
+    if cost is None:
+        return {"cost_input_usd": None, "cost_output_usd": None, "cost_total_usd": None, "cost_source": "unknown"}
+    return {"cost_input_usd": cost.input_usd, "cost_output_usd": cost.output_usd, "cost_total_usd": cost.total_usd,
+            "cost_source": "computed"}

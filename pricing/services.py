@@ -5,6 +5,7 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 
@@ -84,18 +85,10 @@ def costs_recompute(*, project_id: int | None, start: datetime, end: datetime, m
         changed += len(batch)
 
 
-def apply_price(call: object) -> None:
-    """Set the cost fields of a call-like object (attributes as on telemetry.Call) from the catalog."""
-    from telemetry.models import CostSource
-
-    price = catalog.price_for(call.project_id, call.provider, call.model, call.start_time.date())  # type: ignore[attr-defined]
-    cost = None if price is None else catalog.compute_cost(
-        price, input_tokens=call.input_tokens, output_tokens=call.output_tokens,  # type: ignore[attr-defined]
-        cached_input_tokens=call.cached_input_tokens)  # type: ignore[attr-defined]
-    if cost is None:
-        call.cost_input_usd = call.cost_output_usd = call.cost_total_usd = None  # type: ignore[attr-defined]
-        call.cost_source = CostSource.UNKNOWN  # type: ignore[attr-defined]
-    else:
-        call.cost_input_usd, call.cost_output_usd, call.cost_total_usd = (  # type: ignore[attr-defined]
-            cost.input_usd, cost.output_usd, cost.total_usd)
-        call.cost_source = CostSource.COMPUTED  # type: ignore[attr-defined]
+def apply_price(call: Any) -> None:
+    """Set the cost fields of a call (a telemetry.Call) from the catalog."""
+    for name, value in catalog.cost_fields(
+            project_id=call.project_id, provider=call.provider, model=call.model, on=call.start_time.date(),
+            input_tokens=call.input_tokens, output_tokens=call.output_tokens,
+            cached_input_tokens=call.cached_input_tokens).items():
+        setattr(call, name, value)
