@@ -1,0 +1,53 @@
+"""What every evaluator sees and returns. Evaluators are pure functions of a call's text: no
+database, no network (except the LLM judge), so each is tested on its own with plain strings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A call flattened to text. Chat messages are joined role by role by the caller."""
+
+    input_text: str = ""  # the user-side input (last user turn first is not assumed: all user turns)
+    output_text: str = ""  # the model's answer
+    system_text: str = ""  # system prompt / instructions, when sent
+    context_text: str = ""  # retrieved context (RAG), when sent
+    finish_reason: str = ""  # "stop", "length", "content_filter", ... ("" when unknown)
+    json_requested: bool = False  # response_format json / json mode was asked for
+    model: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    name: str  # e.g. "toxicity", "pii.count", "groundedness"
+    value: float | None
+    label: str = ""  # short verdict, e.g. "toxic", "clean", "refusal"
+    reasons: tuple[str, ...] = ()  # human-readable, never the matched secret itself
+
+
+@dataclass(frozen=True)
+class FlagResult:
+    name: str  # e.g. "pii.email", "prompt_injection", "toxicity"
+    severity: str  # one of SEVERITIES
+    detail: str = ""  # human-readable; must not repeat a secret or PII value in clear
+
+
+@dataclass
+class Result:
+    scores: list[ScoreResult] = field(default_factory=list)
+    flags: list[FlagResult] = field(default_factory=list)
+
+
+class Evaluator(Protocol):
+    """One quality check. `config` is the project's settings for it (thresholds, on/off already
+    applied by the caller); `defaults` documents the keys it understands."""
+
+    name: str
+    defaults: dict[str, Any]
+
+    def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result: ...
