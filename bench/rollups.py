@@ -102,6 +102,7 @@ def roll_up(project_id: int, calls: int, workers: int) -> float:
     """Seconds real Celery workers take to process (and so roll up) every loaded call."""
     from django.db import connection
 
+    from rollups.compact import project_compact
     from telemetry.tasks import process_project
 
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "observatory", "worker", "--loglevel=WARNING",
@@ -113,15 +114,24 @@ def roll_up(project_id: int, calls: int, workers: int) -> float:
         with connection.cursor() as cur:
             while True:
                 time.sleep(5)
-                cur.execute("SELECT count(*) FROM telemetry_call WHERE project_id = %s AND processed_at IS NULL",
+                cur.execute("SELECT count(*) FROM telemetry_pendingcall WHERE project_id = %s",
                             [project_id])
                 done = calls - cur.fetchone()[0]
                 elapsed = time.perf_counter() - began
                 print(f"  rolled up {done:,} calls in {elapsed:.0f} s ({done / elapsed:,.0f} calls/s)", flush=True)
                 if done == calls:
-                    return time.perf_counter() - began
+                    break
                 if done == 0 and elapsed > 60:
                     raise SystemExit("workers made no progress in 60 s")
+            # Rolled up means merged too: wait for the workers' compaction of the last parts.
+            while True:
+                cur.execute("SELECT 1 FROM rollups_rollup WHERE project_id = %s AND NOT compacted LIMIT 1",
+                            [project_id])
+                if not cur.fetchall():
+                    return time.perf_counter() - began
+                # What beat's rollups.tasks.compact would do (a no-op while a worker is compacting).
+                project_compact(project_id=project_id)
+                time.sleep(0.5)
     finally:
         worker.terminate()
         worker.wait(timeout=30)

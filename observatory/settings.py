@@ -142,9 +142,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 OBSERVATORY_SWEEP_SECONDS = env_int("OBSERVATORY_SWEEP_SECONDS", 30, minimum=1)
+# How often rollup parts written by the folds are merged (rollups/compact.py).
+OBSERVATORY_COMPACT_SECONDS = env_int("OBSERVATORY_COMPACT_SECONDS", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed": {"task": "telemetry.tasks.sweep", "schedule": float(OBSERVATORY_SWEEP_SECONDS)},
     "purge-expired": {"task": "rollups.tasks.purge_expired", "schedule": 3600.0},
+    "compact-rollups": {"task": "rollups.tasks.compact", "schedule": float(OBSERVATORY_COMPACT_SECONDS)},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------

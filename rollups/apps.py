@@ -6,7 +6,11 @@ class RollupsConfig(AppConfig):
     verbose_name = "Rollups"
 
     def ready(self) -> None:
+        from rollups.compact import project_compact
         from rollups.fold import fold_calls
-        from telemetry.services import register_processor
+        from telemetry.services import register_after_run, register_processor
 
         register_processor(fold_calls)
+        # Merge what the run appended right away (skipped if another worker is compacting this
+        # project); beat's rollups.tasks.compact is the safety net.
+        register_after_run(lambda project_id: project_compact(project_id=project_id))

@@ -1,7 +1,6 @@
 """Pre-aggregated telemetry: what dashboards, alerts and the metrics API read instead of raw calls."""
 from __future__ import annotations
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from tenancy.models import Project
@@ -15,7 +14,8 @@ class Grain(models.TextChoices):
 
 class Rollup(models.Model):
     """Aggregates of the calls in one time bucket with one combination of a cube's dimensions.
-    Dimensions outside the cube are stored as ''. Dimension columns use the "C" collation: they are
+    Dimensions outside the cube are stored as ''. A combination may have several rows ("parts")
+    until the compactor merges them: readers always sum, so parts are invisible to them. Dimension columns use the "C" collation: they are
     matched exactly, never sorted for people, and byte comparison keeps the 13-column upsert key
     and the fold's ordering cheap (locale-aware comparison was most of the fold's time)."""
 
@@ -44,22 +44,27 @@ class Rollup(models.Model):
     latency_count = models.BigIntegerField(default=0)
     latency_sum = models.FloatField(default=0)
     latency_max = models.FloatField(null=True)
-    latency_keys = ArrayField(models.IntegerField(), default=list)
-    latency_counts = ArrayField(models.BigIntegerField(), default=list)
+    # Sparse histograms: ascending sketch keys as big-endian int32 and their counts as big-endian
+    # int64, packed in bytea. numpy reads and writes them in one call (int[] went through Python
+    # per element, on the way in and out); big-endian is what PostgreSQL's int4send/int8send write.
+    latency_keys = models.BinaryField(default=bytes)
+    latency_counts = models.BinaryField(default=bytes)
     ttft_count = models.BigIntegerField(default=0)
     ttft_sum = models.FloatField(default=0)
     ttft_max = models.FloatField(null=True)
-    ttft_keys = ArrayField(models.IntegerField(), default=list)
-    ttft_counts = ArrayField(models.BigIntegerField(), default=list)
+    ttft_keys = models.BinaryField(default=bytes)
+    ttft_counts = models.BinaryField(default=bytes)
+    # False for a part just written by a fold; the compactor merges a bucket's parts into one row
+    # per dimension combination and marks it True (see rollups/compact.py).
+    compacted = models.BooleanField(default=False, db_default=False)
 
     class Meta:
-        constraints = [
-            # The fold upserts ON CONFLICT on this key; its (project, grain, cube, bucket) prefix also
-            # serves every metrics query: one project, one grain, one cube, a bucket range.
-            models.UniqueConstraint(
-                fields=["project", "grain", "cube", "bucket", "kind", "provider", "model", "prompt_name",
-                        "prompt_version", "feature", "team", "environment", "status"],
-                name="rollup_key"),
+        indexes = [
+            # Every metrics query and the retention purge: one project, one grain, one cube, a bucket range.
+            models.Index(fields=["project", "grain", "cube", "bucket"], name="rollup_read"),
+            # The compactor's "buckets of project P with parts still to merge".
+            models.Index(fields=["project", "grain", "bucket"], name="rollup_parts",
+                         condition=models.Q(compacted=False)),
         ]
 
 
@@ -81,6 +86,8 @@ class EntityRollup(models.Model):
     cost_usd = models.DecimalField(max_digits=28, decimal_places=12, default=0)
 
     class Meta:
+        # Upserted, not appended like Rollup: a user or session per day is rarely in two batches
+        # at once, and the fold runs this upsert last, so row locks are held only until commit.
         constraints = [
             # Upsert key; its prefix serves "top users/sessions of project P between two days".
             models.UniqueConstraint(fields=["project", "entity", "bucket", "key"], name="entityrollup_key"),

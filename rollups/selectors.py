@@ -19,6 +19,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 
+from rollups.aggregate import unpack
 from rollups.cubes import DIMENSIONS, MODEL_CALL_KINDS, choose_cube
 from rollups.sketch import value_of
 
@@ -226,27 +227,25 @@ def _quantiles(cur: Any, sql: _Sql, kind: str, qs: list[float]) -> dict[tuple[An
     The merge runs in numpy on the fetched arrays: a running sum in SQL window functions over the
     unnested keys was ~100x slower for a 30-day query."""
     group_cols = "".join(f", {g}" for g in sql.groups)
-    # Binary results: psycopg's C loaders parse the int arrays several times faster than text.
+    # Binary results: the packed histograms arrive as bytes, no hex to parse.
     with psycopg.Cursor(connection.connection) as raw:
         raw.execute(f"SELECT {sql.point} AS t{group_cols}, {kind}_keys, {kind}_counts FROM rollups_rollup"
                     f" WHERE {sql.where}", sql.params, binary=True)
         rows = raw.fetchall()
-    merged: dict[tuple[Any, ...], tuple[list[list[int]], list[list[int]]]] = defaultdict(lambda: ([], []))
+    merged: dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]] = defaultdict(lambda: ([], []))
     for row in rows:
         if row[-2]:
             keys, counts = merged[(row[0], *_group_key(row, len(sql.groups)))]
             keys.append(row[-2])
             counts.append(row[-1])
     out: dict[tuple[Any, ...], dict[float, float]] = {}
-    for group, (key_lists, count_lists) in merged.items():
-        if len(key_lists) == 1:  # one stored bucket: its keys are already sorted and distinct
-            unique = key_lists[0]
-            running = np.cumsum(np.asarray(count_lists[0], dtype=np.float64))
+    for group, (key_parts, count_parts) in merged.items():
+        keys, counts = unpack(b"".join(key_parts), b"".join(count_parts))
+        if len(key_parts) == 1:  # one stored row: its keys are already sorted and distinct
+            unique, running = keys, np.cumsum(counts.astype(np.float64))
         else:
-            keys = np.concatenate([np.asarray(k, dtype=np.int64) for k in key_lists])
-            counts = np.concatenate([np.asarray(c, dtype=np.float64) for c in count_lists])
             unique, inverse = np.unique(keys, return_inverse=True)
-            running = np.cumsum(np.bincount(inverse, weights=counts))
+            running = np.cumsum(np.bincount(inverse, weights=counts.astype(np.float64)))
         total = running[-1]
         # DDSketch's rank: the first key whose running count exceeds q * (n - 1).
         out[group] = {q: value_of(int(unique[min(int(np.searchsorted(running, q * (total - 1), side="right")),

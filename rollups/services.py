@@ -31,7 +31,8 @@ def rollups_rebuild(*, project_id: int, start: datetime, end: datetime) -> tuple
         while True:
             cur.execute(
                 "SELECT id FROM telemetry_call WHERE project_id = %s AND start_time >= %s AND start_time < %s"
-                " AND processed_at IS NOT NULL AND id > %s ORDER BY id LIMIT %s",
+                " AND id > %s AND NOT EXISTS (SELECT 1 FROM telemetry_pendingcall p WHERE p.call_id = telemetry_call.id)"
+                " ORDER BY id LIMIT %s",
                 [project_id, lo, hi, last_id, CHUNK])
             ids = [row[0] for row in cur.fetchall()]
             if not ids:

@@ -12,7 +12,7 @@ from django.db.models.expressions import RawSQL
 
 from telemetry.models import Call, Feedback, Score
 
-LIST_FIELDS = [f.attname for f in Call._meta.concrete_fields if f.attname not in ("project_id", "processed_at")]
+LIST_FIELDS = [f.attname for f in Call._meta.concrete_fields if f.attname != "project_id"]
 
 
 class InvalidCursor(ValueError):

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from telemetry.models import Call, Feedback, Score
+from telemetry.models import Call, Feedback, PendingCall, Score
 
 
 def _usd(value: Any) -> str | None:
@@ -161,7 +161,7 @@ class CallDetailSerializer(CallSerializer):
         return self._payload(call, "context")
 
     def get_processed(self, call: Call) -> bool:
-        return call.processed_at is not None
+        return not PendingCall.objects.filter(call_id=call.id).exists()
 
 
 class CallPageSerializer(serializers.Serializer):

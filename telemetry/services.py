@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 2
 _DEBOUNCE_KEY = "obs:processing-requested:{}"
 
+# The queue pattern: rows other workers hold are skipped, and the delete commits (or rolls back)
+# with everything the batch wrote.
 _CLAIM_SQL = """
-SELECT id, external_id, trace_id FROM telemetry_call
-WHERE project_id = %s AND processed_at IS NULL
-ORDER BY received_at LIMIT %s FOR UPDATE SKIP LOCKED
+DELETE FROM telemetry_pendingcall WHERE call_id IN (
+    SELECT call_id FROM telemetry_pendingcall WHERE project_id = %s
+    ORDER BY project_id, call_id LIMIT %s FOR UPDATE SKIP LOCKED)
+RETURNING call_id
 """
 # Traces are recomputed from their calls, so re-running or racing workers converge on the same row.
 _TRACE_SQL = """
@@ -63,11 +66,18 @@ WHERE t.project_id = %s AND t.call_id IS NULL AND c.project_id = t.project_id
 # batch is processed by every processor exactly once or, if anything fails, not at all.
 Processor = Callable[[Any, int, list[int]], None]
 _PROCESSORS: list[Processor] = []
+# Run after a processing run, outside its transactions (rollups merge the parts the run appended).
+_AFTER_RUN: list[Callable[[int], Any]] = []
 
 
 def register_processor(processor: Processor) -> None:
     if processor not in _PROCESSORS:
         _PROCESSORS.append(processor)
+
+
+def register_after_run(hook: Callable[[int], Any]) -> None:
+    if hook not in _AFTER_RUN:
+        _AFTER_RUN.append(hook)
 
 
 def processing_request(*, project_id: int) -> bool:
@@ -99,22 +109,24 @@ def project_process(*, project_id: int, max_batches: int = 100) -> int:
         if done < settings.PROCESS_BATCH_SIZE:
             break
     orphans_link(project_id=project_id)
+    if processed:
+        for hook in _AFTER_RUN:
+            hook(project_id)
     return processed
 
 
 def _process_batch(project_id: int) -> int:
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(_CLAIM_SQL, [project_id, settings.PROCESS_BATCH_SIZE])
-        claimed = cur.fetchall()
-        if not claimed:
+        ids = sorted(row[0] for row in cur.fetchall())
+        if not ids:
             return 0
-        ids = [row[0] for row in claimed]
-        traces = sorted({row[2] for row in claimed if row[2]})
+        cur.execute("SELECT DISTINCT trace_id FROM telemetry_call WHERE id = ANY(%s) AND trace_id <> ''", [ids])
+        traces = sorted(row[0] for row in cur.fetchall())
         if traces:
             cur.execute(_TRACE_SQL, {"project": project_id, "traces": traces})
         for processor in _PROCESSORS:
             processor(cur, project_id, ids)
-        cur.execute("UPDATE telemetry_call SET processed_at = now() WHERE id = ANY(%s)", [ids])
         return len(ids)
 
 
@@ -138,7 +150,7 @@ def sweep(*, min_age: timedelta = timedelta(seconds=5)) -> list[int]:
     with connection.cursor() as cur:
         cur.execute(
             """
-            SELECT DISTINCT project_id FROM telemetry_call WHERE processed_at IS NULL AND received_at < %s
+            SELECT DISTINCT project_id FROM telemetry_pendingcall WHERE received_at < %s
             UNION
             SELECT DISTINCT f.project_id FROM telemetry_feedback f JOIN telemetry_call c
               ON c.project_id = f.project_id AND c.external_id = f.call_external_id WHERE f.call_id IS NULL
@@ -159,7 +171,7 @@ def sweep(*, min_age: timedelta = timedelta(seconds=5)) -> list[int]:
 def queue_lag() -> tuple[int, float]:
     """(unprocessed calls, age in seconds of the oldest one) for /metrics."""
     with connection.cursor() as cur:
-        cur.execute("SELECT count(*), min(received_at) FROM telemetry_call WHERE processed_at IS NULL")
+        cur.execute("SELECT count(*), min(received_at) FROM telemetry_pendingcall")
         count, oldest = cur.fetchone()
     age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     return int(count), max(age, 0.0)

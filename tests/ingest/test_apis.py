@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 
 from ingest import limits
-from telemetry.models import Call, CallPayload, Feedback, Score
+from telemetry.models import Call, CallPayload, Feedback, PendingCall, Score
 from tenancy.services import api_key_revoke
 from tests.conftest import Api, call_event
 
@@ -35,7 +35,8 @@ def test_it_accepts_a_batch_and_stores_calls_with_payloads_apart(api: Api, proje
     assert call.params == {"temperature": 0.2, "max_tokens": 256}
     assert call.latency_ms == 501 and call.ttft_ms == 120.5
     assert call.end_time is not None and (call.end_time - call.start_time).total_seconds() == pytest.approx(0.501)
-    assert call.total_tokens == 120 and call.status == "ok" and call.processed_at is None
+    assert call.total_tokens == 120 and call.status == "ok"
+    assert PendingCall.objects.filter(call_id=call.id, project_id=project.id).exists()
     payload = CallPayload.objects.get(call=call)
     assert payload.input == [{"role": "user", "content": "Hi <b>there</b>"}]
     assert payload.output == "answer" and payload.context == ["doc 1"]

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from telemetry.models import PendingCall
 from telemetry.services import project_process
 from tests.conftest import Api, call_event
 
@@ -131,7 +132,7 @@ def test_processing_derives_traces_and_is_idempotent(api: Api, project: Any, see
     traces = {t.trace_id: t for t in Trace.objects.filter(project=project)}
     assert set(traces) == {"trace-0", "trace-1", "trace-2", "trace-3"}
     assert traces["trace-1"].call_count == 10 and traces["trace-0"].call_count == 9
-    assert not Call.objects.filter(project=project, processed_at__isnull=True).exists()
+    assert not PendingCall.objects.filter(project_id=project.id).exists()
 
 
 def test_listed_json_matches_the_call_shape_of_the_detail(full_api: Api, project: Any, prices: None) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from telemetry.models import Call, Feedback, Score, Trace
+from telemetry.models import Call, Feedback, PendingCall, Score, Trace
 from telemetry.services import sweep
 from telemetry.tasks import process_project
 from tests.conftest import Api, call_event
@@ -25,7 +25,7 @@ def worker_log(request: pytest.FixtureRequest) -> Path:
 
 
 def _unprocessed(project: Any) -> int:
-    return Call.objects.filter(project=project, processed_at__isnull=True).count()
+    return PendingCall.objects.filter(project_id=project.id).count()
 
 
 def test_a_real_worker_processes_calls_and_links_early_feedback(api: Api, project: Any, worker_log: Path) -> None:
