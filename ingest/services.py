@@ -17,6 +17,7 @@ from ingest.schema import envelope_decoder
 from ingest.validation import Item, ItemError, parse_item
 from ingest.writer import write_batch
 from pricing.catalog import cost_fields
+from quality.redaction import call_redact, redaction_for, redaction_score
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,9 @@ def items_ingest(*, project_id: int, items: list[Item], received_at: datetime,
 
     seen: dict[tuple[str, str], int] = {}
     by_kind: dict[str, list[Item]] = {"call": [], "feedback": [], "score": []}
+    # PII redaction (per project) happens here, before anything is written.
+    redaction = redaction_for(project_id)
+    extra_scores: list[dict[str, Any]] = []
     for item in items:
         if item.errors:
             continue
@@ -90,13 +94,17 @@ def items_ingest(*, project_id: int, items: list[Item], received_at: datetime,
         seen[key] = item.index
         if kind == "call":
             _price(project_id, item.row)
+            if redaction[0] != "off":
+                counts = call_redact(item.row, *redaction)
+                if counts:
+                    extra_scores.append(redaction_score(item.row, redaction[0], counts))
         by_kind[kind].append(item)
 
     with transaction.atomic():
         calls, feedback, scores, refused = write_batch(
             project_id=project_id, received_at=received_at,
             calls=[i.row for i in by_kind["call"]], feedback=[i.row for i in by_kind["feedback"]],
-            scores=[i.row for i in by_kind["score"]])
+            scores=[i.row for i in by_kind["score"]] + extra_scores)
         if calls or feedback or scores:
             transaction.on_commit(lambda: _enqueue(project_id))
 

@@ -34,8 +34,9 @@ _CALL_SQL = (
     "ON CONFLICT (project_id, external_id) DO NOTHING RETURNING external_id, id"
 )
 _PAYLOAD_SQL = (
-    "INSERT INTO telemetry_callpayload (call_id, input, output, context) "
-    "SELECT u.c, u.i, u.o, u.x FROM json_to_recordset(%s::json) AS u(c int8, i jsonb, o jsonb, x jsonb)"
+    "INSERT INTO telemetry_callpayload (call_id, input, output, context, redaction) "
+    "SELECT u.c, u.i, u.o, u.x, COALESCE(u.r, 'off') FROM json_to_recordset(%s::json)"
+    " AS u(c int8, i jsonb, o jsonb, x jsonb, r text)"
 )
 _FEEDBACK_SQL = (
     "INSERT INTO telemetry_feedback (project_id, external_id, call_id, call_external_id, thumbs, rating, comment,"
@@ -72,8 +73,11 @@ def _insert_calls(project_id: int, received_at: datetime, rows: Sequence[dict[st
     with _cursor() as cur:
         cur.execute(_CALL_SQL, [project_id, received_at, _document(rows, _CALL_NAMES)])
         inserted = {external_id: call_id for external_id, call_id in cur.fetchall()}
-        payloads = [{"c": inserted[r["external_id"]], "i": r["input"], "o": r["output"], "x": r["context"]}
-                    for r in rows if r["external_id"] in inserted and (r["input"] or r["output"] or r["context"])]
+        # A redacted call always gets its payload row: it records the redaction mode in force.
+        payloads = [{"c": inserted[r["external_id"]], "i": r["input"], "o": r["output"], "x": r["context"],
+                     "r": r.get("redaction")}
+                    for r in rows if r["external_id"] in inserted
+                    and (r["input"] or r["output"] or r["context"] or r.get("redaction"))]
         if payloads:
             cur.execute(_PAYLOAD_SQL, [_encoder.encode(payloads).decode()])
     return inserted

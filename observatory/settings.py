@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "pricing",
     "telemetry",
     "rollups",
+    "quality",
     "ingest",
     "dashboards",
 ]
@@ -148,6 +149,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed": {"task": "telemetry.tasks.sweep", "schedule": float(OBSERVATORY_SWEEP_SECONDS)},
     "purge-expired": {"task": "rollups.tasks.purge_expired", "schedule": 3600.0},
     "compact-rollups": {"task": "rollups.tasks.compact", "schedule": float(OBSERVATORY_COMPACT_SECONDS)},
+    "sweep-evaluations": {"task": "quality.tasks.sweep", "schedule": float(OBSERVATORY_SWEEP_SECONDS)},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------

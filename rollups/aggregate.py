@@ -90,6 +90,8 @@ def histograms(gid: np.ndarray, count: int, keys: np.ndarray,
     else:
         uniq, inverse = np.unique(packed, return_inverse=True)
         counts = np.bincount(inverse, weights=weights, minlength=len(uniq))
+        kept = counts != 0  # a re-scored value folded with weight -1 cancels its old bin
+        uniq, counts = uniq[kept], counts[kept]
     owner = uniq // HIST_SPAN
     bounds = np.searchsorted(owner, np.arange(count + 1)).tolist()
     # One conversion for all groups, then string slices: 8 hex digits per key, 16 per count.

@@ -84,6 +84,21 @@ def _interval(params: Any, start: datetime, end: datetime) -> timedelta | None:
     return interval
 
 
+def _score(measure: str, params: Any) -> str:
+    """The score (or "flag:<name>") a quality measure reads; '' for call measures."""
+    if measure.startswith("score_"):
+        name = params.get("score", "")
+        if not name:
+            raise ValidationError({"score": f"{measure} needs score=<name>, e.g. score=groundedness"})
+        return name[:120]
+    if measure.startswith("flag_"):
+        name = params.get("flag", "")
+        if not name:
+            raise ValidationError({"flag": f"{measure} needs flag=<name>, e.g. flag=pii.email"})
+        return "flag:" + name[:115]
+    return ""
+
+
 def _json_value(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, str)):
         return value
@@ -102,7 +117,12 @@ class MetricsApi(_MetricsBase):
             OpenApiParameter("measure", str, required=True, description=(
                 "count, errors, error_rate, tokens_input, tokens_output, tokens_cached, tokens_reasoning, "
                 "tokens_total, cost, unpriced, latency_avg, latency_max, latency_pNN (e.g. latency_p95, "
-                "latency_p99.9), ttft_avg, ttft_max, ttft_pNN")),
+                "latency_p99.9), ttft_avg, ttft_max, ttft_pNN; quality: score_avg, score_count, score_pNN "
+                "(with `score`), flag_count, flag_rate (with `flag`)")),
+            OpenApiParameter("score", str, description="score name for score_* measures, e.g. groundedness, "
+                                                       "toxicity.output, pii.count"),
+            OpenApiParameter("flag", str, description="flag name for flag_* measures, e.g. pii.email, "
+                                                      "prompt_injection"),
             OpenApiParameter("interval", str, description="1m, 5m, 1h, 1d, 1w...; omit for one value per group"),
             OpenApiParameter("group_by", str, description="up to two dimensions, comma-separated"),
             OpenApiParameter("tz", str, description="IANA zone for day boundaries of daily intervals (default UTC)"),
@@ -122,7 +142,8 @@ class MetricsApi(_MetricsBase):
         try:
             parse_measure(measure)
             query = Query(project_id=project.id, start=start, end=end, filters=_filters(params),
-                          group_by=_group_by(params), interval=_interval(params, start, end), tz=_tz(params))
+                          group_by=_group_by(params), interval=_interval(params, start, end), tz=_tz(params),
+                          score=_score(measure, params))
             data = series(query, measure)
         except MetricsError as exc:
             raise ValidationError({exc.field: str(exc)}) from None

@@ -18,44 +18,47 @@ from django.db import connection, transaction
 from rollups.aggregate import KEY_DTYPE, Groups, Hex, histograms, unpack
 from rollups.copyrows import copy_rows
 from rollups.cubes import DIMENSIONS
-from rollups.fold import COLUMNS, LOCK_NAMESPACE, MEASURES
+from rollups.fold import LOCK_NAMESPACE, MEASURES
 
 # Held (try, exclusive) by a compaction run: a second run for the same project skips instead of
 # deleting the same rows and waiting on their locks.
 COMPACT_NAMESPACE = 7402
 BUCKETS_PER_CHUNK = 200
 
-_KEY = ["grain", "cube", "bucket", *DIMENSIONS]
+_KEY = ["grain", "cube", "bucket", *DIMENSIONS, "score"]
+_MEASURES = [*MEASURES, "score_count", "score_sum", "score_keys", "score_counts"]
 _TAKE = f"""
 DELETE FROM rollups_rollup r
 USING unnest(%(grains)s::text[], %(buckets)s::timestamptz[]) AS sl(grain, bucket)
 WHERE r.project_id = %(project)s AND r.grain = sl.grain AND r.bucket = sl.bucket
-RETURNING {", ".join("r." + c for c in _KEY + MEASURES)}
+RETURNING {", ".join("r." + c for c in _KEY + _MEASURES)}
 """
-_COPY = f"COPY rollups_rollup ({', '.join(COLUMNS)}, compacted) FROM STDIN"
+_COPY = f"COPY rollups_rollup (project_id, {', '.join(_KEY + _MEASURES)}, compacted) FROM STDIN"
 def merge_parts(project_id: int, parts: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """One merged row (fold.COLUMNS order plus compacted=True) per key among the parts."""
+    """One merged row per key among the parts, in _COPY column order."""
     width = len(_KEY)
     index: dict[tuple[Any, ...], int] = {}
     gid = np.fromiter((index.setdefault(part[:width], len(index)) for part in parts), np.int64, len(parts))
     groups = Groups(gid, len(index))
-    column = {name: [part[width + i] for part in parts] for i, name in enumerate(MEASURES)}
+    column = {name: [part[width + i] for part in parts] for i, name in enumerate(_MEASURES)}
     ints = {name: groups.sum(np.asarray(column[name], dtype=np.int64)) for name in
             ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
-             "unpriced", "latency_count", "ttft_count")}
-    floats = {name: groups.sum(np.asarray(column[name], dtype=np.float64)) for name in ("latency_sum", "ttft_sum")}
+             "unpriced", "latency_count", "ttft_count", "score_count")}
+    floats = {name: groups.sum(np.asarray(column[name], dtype=np.float64))
+              for name in ("latency_sum", "ttft_sum", "score_sum")}
     maxima = {name: groups.max(np.asarray([np.nan if v is None else v for v in column[name]], dtype=np.float64))
               for name in ("latency_max", "ttft_max")}
     cost = [Decimal(0)] * len(index)
     for g, value in zip(gid.tolist(), column["cost_usd"]):
         cost[g] += value
     hist = {kind: _merged(gid, len(index), column[f"{kind}_keys"], column[f"{kind}_counts"])
-            for kind in ("latency", "ttft")}
+            for kind in ("latency", "ttft", "score")}
     keys = list(index)
     return [(project_id, *keys[g], *(int(ints[n][g]) for n in MEASURES[:6]), cost[g], int(ints["unpriced"][g]),
              int(ints["latency_count"][g]), float(floats["latency_sum"][g]), _max(maxima["latency_max"][g]),
              *hist["latency"][g], int(ints["ttft_count"][g]), float(floats["ttft_sum"][g]),
-             _max(maxima["ttft_max"][g]), *hist["ttft"][g], True) for g in range(len(index))]
+             _max(maxima["ttft_max"][g]), *hist["ttft"][g], int(ints["score_count"][g]),
+             float(floats["score_sum"][g]), *hist["score"][g], True) for g in range(len(index))]
 
 
 def _max(value: float) -> float | None:

@@ -15,9 +15,14 @@ class Grain(models.TextChoices):
 class Rollup(models.Model):
     """Aggregates of the calls in one time bucket with one combination of a cube's dimensions.
     Dimensions outside the cube are stored as ''. A combination may have several rows ("parts")
-    until the compactor merges them: readers always sum, so parts are invisible to them. Dimension columns use the "C" collation: they are
-    matched exactly, never sorted for people, and byte comparison keeps the 13-column upsert key
-    and the fold's ordering cheap (locale-aware comparison was most of the fold's time)."""
+    until the compactor merges them: readers always sum, so parts are invisible to them.
+    Dimension columns use the "C" collation: they are matched exactly, never sorted for people,
+    and byte comparison keeps grouping on the 13-column key cheap.
+
+    Quality scores share the table: a row whose `score` is set holds the distribution of one
+    score (or, for "flag:<name>", the number of flagged calls) for its bucket and dimensions, and
+    its call measures are zero; rows of calls have score ''. A score name is one more dimension,
+    its values one more histogram."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, db_index=False, related_name="+")
     grain = models.CharField(max_length=1, choices=Grain.choices)
@@ -32,6 +37,7 @@ class Rollup(models.Model):
     team = models.CharField(max_length=100, default="", db_collation="C")
     environment = models.CharField(max_length=64, default="", db_collation="C")
     status = models.CharField(max_length=8, default="", db_collation="C")
+    score = models.CharField(max_length=120, default="", db_default="", db_collation="C")
 
     calls = models.BigIntegerField(default=0)
     errors = models.BigIntegerField(default=0)
@@ -54,6 +60,10 @@ class Rollup(models.Model):
     ttft_max = models.FloatField(null=True)
     ttft_keys = models.BinaryField(default=bytes)
     ttft_counts = models.BinaryField(default=bytes)
+    score_count = models.BigIntegerField(default=0, db_default=0)
+    score_sum = models.FloatField(default=0, db_default=0)
+    score_keys = models.BinaryField(default=bytes, db_default=b"")
+    score_counts = models.BinaryField(default=bytes, db_default=b"")
     # False for a part just written by a fold; the compactor merges a bucket's parts into one row
     # per dimension combination and marks it True (see rollups/compact.py).
     compacted = models.BooleanField(default=False, db_default=False)

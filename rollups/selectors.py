@@ -31,7 +31,10 @@ SUM_MEASURES = {
     "unpriced": "unpriced",
 }
 DERIVED_MEASURES = {"error_rate", "tokens_total", "latency_avg", "latency_max", "ttft_avg", "ttft_max"}
-_PERCENTILE = re.compile(r"^(latency|ttft)_p(\d{1,2}(?:\.\d{1,3})?)$")
+# Quality (quality/): score_* need the query's `score` name, flag_* its `flag` name.
+SCORE_MEASURES = {"score_count", "score_avg"}
+FLAG_MEASURES = {"flag_count", "flag_rate"}
+_PERCENTILE = re.compile(r"^(latency|ttft|score)_p(\d{1,2}(?:\.\d{1,3})?)$")
 _EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly bins start on Mondays
 
 
@@ -49,16 +52,23 @@ def parse_measure(measure: str) -> tuple[str, float | None]:
         return "sum", None
     if measure in DERIVED_MEASURES:
         return "derived", None
+    if measure in SCORE_MEASURES or measure in FLAG_MEASURES:
+        return measure.split("_")[0], None
     match = _PERCENTILE.match(measure)
     if match and 0 < float(match.group(2)) < 100:
         return match.group(1), float(match.group(2)) / 100
-    names = sorted([*SUM_MEASURES, *DERIVED_MEASURES]) + ["latency_pNN", "ttft_pNN"]
+    names = sorted([*SUM_MEASURES, *DERIVED_MEASURES, *SCORE_MEASURES, *FLAG_MEASURES]) + [
+        "latency_pNN", "ttft_pNN", "score_pNN"]
     raise MetricsError("measure", f"unknown measure '{measure}'; use one of {', '.join(names)}")
 
 
 def unit_of(measure: str) -> str:
     if measure.startswith(("latency", "ttft")):
         return "ms"
+    if measure.startswith("score") or measure == "flag_rate":
+        return "count" if measure == "score_count" else ("ratio" if measure == "flag_rate" else "score")
+    if measure == "flag_count":
+        return "count"
     return {"cost": "usd", "error_rate": "ratio"}.get(measure, "count" if not measure.startswith("tokens")
                                                       else "tokens")
 
@@ -72,6 +82,7 @@ class Query:
     group_by: tuple[str, ...] = ()
     interval: timedelta | None = None
     tz: str = "UTC"
+    score: str = ""  # for score_* measures: the score name; for flag_* measures: "flag:<name>"
 
     def kinds(self) -> list[str]:
         return self.filters.get("kind") or list(MODEL_CALL_KINDS)
@@ -141,13 +152,17 @@ class _Sql:
         self.params: dict[str, Any] = {"project": query.project_id, "kinds": query.kinds(), "tz": query.tz}
         needed = set(query.group_by) | set(query.filters) | {"kind"}
         self.params["cube"] = choose_cube(needed)
-        conditions = ["project_id = %(project)s", "cube = %(cube)s", "kind = ANY(%(kinds)s)"]
+        self.params["score"] = query.score
+        conditions = ["project_id = %(project)s", "cube = %(cube)s", "kind = ANY(%(kinds)s)", "score = %(score)s"]
         for dim, values in query.filters.items():
             if dim != "kind":
                 self.params[f"f_{dim}"] = values
                 conditions.append(f"{dim} = ANY(%(f_{dim})s)")
         horizon = datetime.now(timezone.utc) - timedelta(hours=settings.ROLLUP_MINUTE_HOURS) + MINUTE
         if self.params["cube"] == "all":
+            if query.score:
+                raise MetricsError("filter", "scores and flags are rolled up by one dimension (model, prompt, "
+                                             "feature, team, environment or status) at a time")
             # The every-dimension cube has no minute buckets (see rollups/fold.py): round to hours.
             horizon = datetime.max.replace(tzinfo=timezone.utc)
         if query.interval is None:
@@ -184,6 +199,9 @@ def _group_key(row: tuple[Any, ...], size: int) -> tuple[Any, ...]:
 
 def aggregate(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
     """{(point, *group values): {measure: value}} for every requested measure."""
+    kinds = {parse_measure(m)[0] for m in measures}
+    if kinds & {"score", "flag"}:
+        return _aggregate_quality(query, measures, kinds)
     sql = _Sql(query)
     group_cols = "".join(f", {g}" for g in sql.groups)
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -219,6 +237,41 @@ def aggregate(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[s
             for by_measure in wanted.values():
                 for measure in by_measure:
                     row.setdefault(measure, None)
+    return out
+
+
+def _aggregate_quality(query: Query, measures: list[str], kinds: set[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Score and flag measures: from the rows of one score (or flag) name; flag_rate also reads
+    the calls of the same buckets to divide by."""
+    if len(kinds) > 1 or not query.score:
+        raise MetricsError("measure", "score_* measures need score=<name>, flag_* measures need flag=<name>, "
+                                      "and neither mixes with other measures in one request")
+    sql = _Sql(query)
+    group_cols = "".join(f", {g}" for g in sql.groups)
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {sql.point} AS t{group_cols}, sum(score_count)::int8, sum(score_sum)"
+                    f" FROM rollups_rollup WHERE {sql.where} GROUP BY 1{group_cols}", sql.params)
+        for row in cur.fetchall():
+            count, total = row[1 + len(sql.groups):]
+            out[(row[0], *_group_key(row, len(sql.groups)))] = {
+                "score_count": int(count), "score_avg": (total / count) if count else None,
+                "flag_count": int(count)}
+        qs = sorted({q for m in measures for kind, q in [parse_measure(m)] if q is not None})
+        if qs:
+            for key, values in _quantiles(cur, sql, "score", qs).items():
+                for measure in measures:
+                    kind, q = parse_measure(measure)
+                    if q is not None:
+                        out.setdefault(key, {})[measure] = values[q]
+    if "flag_rate" in measures:
+        calls = aggregate(Query(**{**query.__dict__, "score": ""}), ["count"])
+        for key, row in calls.items():
+            flagged = out.setdefault(key, {"flag_count": 0}).get("flag_count", 0)
+            out[key]["flag_rate"] = flagged / row["count"] if row["count"] else None
+    for row in out.values():
+        for measure in measures:
+            row.setdefault(measure, None)
     return out
 
 

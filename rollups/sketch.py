@@ -9,6 +9,7 @@ mapping guarantees every quantile read from merged bins is within 1% relative er
 """
 from __future__ import annotations
 
+import numpy as np
 from ddsketch.mapping import LogarithmicMapping
 
 RELATIVE_ACCURACY = 0.01
@@ -17,5 +18,19 @@ MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 MIN_VALUE = 1e-3
 
 
+# Score values (quality/) are often exactly 0 (no refusal, no PII): they get a key of their own,
+# read back as 0, instead of DDSketch's lowest bin. Negative scores are counted as 0.
+ZERO_KEY = -4095
+# obs_sketch_key's formula (migration 0003), vectorised: ceil(log2(v) * 1 / log2(gamma)).
+_MULTIPLIER = 34.65620375188817
+
+
 def value_of(key: int) -> float:
-    return float(MAPPING.value(int(key)))
+    return 0.0 if key <= ZERO_KEY else float(MAPPING.value(int(key)))
+
+
+def keys_of(values: np.ndarray) -> np.ndarray:
+    """Sketch keys of score values, the same mapping as obs_sketch_key, with 0 (and below) at ZERO_KEY."""
+    with np.errstate(divide="ignore"):
+        keys = np.ceil(np.log2(np.maximum(values, MIN_VALUE)) * _MULTIPLIER).astype(np.int64)
+    return np.where(values > 0, keys, ZERO_KEY)

@@ -137,6 +137,8 @@ class CallPayload(models.Model):
     input = models.JSONField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
     context = models.JSONField(null=True, blank=True)
+    # The PII redaction mode in force when the call was ingested (quality.models.Redaction).
+    redaction = models.CharField(max_length=8, default="off", db_default="off")
 
 
 class Trace(models.Model):

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class QualityConfig(AppConfig):
+    name = "quality"
+    verbose_name = "Quality"
+
+    def ready(self) -> None:
+        from quality.services import evaluations_queue, evaluations_request
+        from telemetry.services import register_after_run, register_processor
+
+        # Calls join the evaluation queue in the transaction that processes them; evaluating runs
+        # in its own task, because evaluators take milliseconds per call where the fold takes µs.
+        register_processor(evaluations_queue)
+        register_after_run(evaluations_request)

@@ -1,0 +1,70 @@
+"""Fold evaluated scores and flags into the rollups: one more dimension (the score name) and one
+more histogram (its values), appended as parts like the call fold (rollups/fold.py) and merged
+by the same compactor. A re-scored call first folds its old values with weight -1, so figures
+never count a call twice."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+from rollups.aggregate import Groups, Hex, codes, group_ids, histograms
+from rollups.copyrows import copy_rows
+from rollups.cubes import CUBES, DIMENSIONS
+from rollups.fold import EPOCH, GRAIN_MICROS
+from rollups.sketch import keys_of
+
+_CALL_ZEROS = (0, 0, 0, 0, 0, 0, Decimal(0), 0, 0, 0.0, None, Hex(""), Hex(""), 0, 0.0, None, Hex(""), Hex(""))
+COPY_SQL = (
+    f"COPY rollups_rollup (project_id, grain, cube, bucket, {', '.join(DIMENSIONS)}, calls, errors, input_tokens,"
+    " output_tokens, cached_input_tokens, reasoning_tokens, cost_usd, unpriced, latency_count, latency_sum,"
+    " latency_max, latency_keys, latency_counts, ttft_count, ttft_sum, ttft_max, ttft_keys, ttft_counts,"
+    " score, score_count, score_sum, score_keys, score_counts) FROM STDIN"
+)
+# Scores are rolled up by one dimension at a time: with the score name, the every-dimension
+# cube would hold nearly a row per scored call.
+SCORE_CUBES = {name: dims for name, dims in CUBES.items() if name != "all"}
+
+
+def score_parts(project_id: int, entries: list[tuple[tuple[str, ...], int, str, float, int]],
+                minute_horizon: datetime) -> list[tuple[Any, ...]]:
+    """Rollup parts for (call dimension values, start in epoch µs, score name, value, weight ±1)."""
+    if not entries:
+        return []
+    dims = [np.asarray(column, dtype=object) for column in zip(*(e[0] for e in entries))]
+    start_us = np.asarray([e[1] for e in entries], dtype=np.int64)
+    names = np.asarray([e[2] for e in entries], dtype=object)
+    values = np.asarray([max(e[3], 0.0) for e in entries], dtype=np.float64)
+    weights = np.asarray([e[4] for e in entries], dtype=np.int64)
+    keys = keys_of(values)
+    dim_codes, name_codes = [codes(d) for d in dims], codes(names)
+    recent = start_us >= int(minute_horizon.timestamp() * 1_000_000)
+    out: list[tuple[Any, ...]] = []
+    for grain, micros in GRAIN_MICROS.items():
+        take = np.flatnonzero(recent) if grain == "m" else np.arange(len(entries))
+        if not len(take):
+            continue
+        bucket_of = start_us[take] // micros
+        for cube, cube_dims in SCORE_CUBES.items():
+            idx = [DIMENSIONS.index(d) for d in cube_dims]
+            gid, count = group_ids([codes(bucket_of), name_codes[take], *(dim_codes[i][take] for i in idx)])
+            groups = Groups(gid, count)
+            first = take[groups.first()]
+            counts = groups.sum(weights[take]).tolist()
+            sums = groups.sum(values[take] * weights[take]).tolist()
+            hist = histograms(gid, count, keys[take], weights[take].astype(np.float64))
+            buckets = (start_us[first] // micros).tolist()
+            for g in range(count):
+                dim_values = [str(dims[i][first[g]]) if i in idx else "" for i in range(len(DIMENSIONS))]
+                out.append((project_id, grain, cube, EPOCH + timedelta(microseconds=buckets[g] * micros),
+                            *dim_values, *_CALL_ZEROS, names[first[g]], counts[g], sums[g], *hist[g]))
+    return out
+
+
+def scores_fold(cursor: Any, project_id: int, entries: list[tuple[tuple[str, ...], int, str, float, int]],
+                minute_horizon: datetime | None = None) -> None:
+    horizon = minute_horizon or datetime.now(timezone.utc) - timedelta(hours=settings.ROLLUP_MINUTE_HOURS)
+    copy_rows(cursor, COPY_SQL, score_parts(project_id, entries, horizon))
