@@ -174,6 +174,10 @@ def main() -> int:
 
         project = project_create(organization=organization_create(name=f"Bench {time.time():.0f}"), name="bench")
         key = api_key_create(project=project, scopes=["read"]).raw_key
+        # Rollup throughput alone: evaluators (quality/) are separate work, milliseconds per call.
+        from quality.models import QualitySettings
+
+        QualitySettings.objects.create(project=project, evaluate=False)
         connection.close()
 
         print(f"loading {args.calls:,} calls over {args.days} days with COPY...", flush=True)

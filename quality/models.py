@@ -21,6 +21,8 @@ class QualitySettings(models.Model):
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True,
                                    related_name="quality_settings")
+    # Off: calls are not queued for evaluation at all (redaction still applies).
+    evaluate = models.BooleanField(default=True)
     redaction = models.CharField(max_length=8, choices=Redaction.choices, default=Redaction.OFF)
     # PII types to redact (quality.evaluators.pii.PII_TYPES); empty means all.
     redaction_types = ArrayField(models.CharField(max_length=32), default=list, blank=True)

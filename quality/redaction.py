@@ -10,22 +10,31 @@ import msgspec
 from quality.evaluators.pii import redact_json
 
 _CACHE_SECONDS = 10.0
-_cache: dict[int, tuple[float, str, tuple[str, ...]]] = {}
+_cache: dict[int, tuple[float, bool, str, tuple[str, ...]]] = {}
 
 
-def redaction_for(project_id: int) -> tuple[str, tuple[str, ...]]:
-    """(mode, types) for a project, cached briefly per process: ingest must not add a query per
-    request, and a settings change takes effect within seconds."""
+def _cached(project_id: int) -> tuple[float, bool, str, tuple[str, ...]]:
+    """(read at, evaluate, redaction mode, types) for a project, cached briefly per process:
+    ingest and the fold must not add a query per batch, and a change takes effect within seconds."""
     now = time.monotonic()
     hit = _cache.get(project_id)
     if hit and now - hit[0] < _CACHE_SECONDS:
-        return hit[1], hit[2]
+        return hit
     from quality.models import QualitySettings
 
-    row = QualitySettings.objects.filter(project_id=project_id).values_list("redaction", "redaction_types").first()
-    mode, types = (row[0], tuple(row[1])) if row else ("off", ())
-    _cache[project_id] = (now, mode, types)
-    return mode, types
+    row = QualitySettings.objects.filter(project_id=project_id).values_list(
+        "evaluate", "redaction", "redaction_types").first()
+    _cache[project_id] = (now, row[0], row[1], tuple(row[2])) if row else (now, True, "off", ())
+    return _cache[project_id]
+
+
+def redaction_for(project_id: int) -> tuple[str, tuple[str, ...]]:
+    """(mode, PII types) of a project's redaction at ingest."""
+    return _cached(project_id)[2], _cached(project_id)[3]
+
+
+def evaluation_enabled(project_id: int) -> bool:
+    return _cached(project_id)[1]
 
 
 def call_redact(row: dict[str, Any], mode: str, types: tuple[str, ...]) -> dict[str, int]:

@@ -63,7 +63,8 @@ def _json_requested(params: dict[str, Any]) -> bool:
 
 
 def sample_of(*, model: str, params: dict[str, Any], metadata: dict[str, Any], input: Any, output: Any,
-              context: Any) -> Sample:
+              context: Any, **call: Any) -> Sample:
+    """`call` may carry project_id, call_id, feature, prompt_name and prompt_version."""
     inputs, outputs = _by_role(input), _by_role(output)
     if any(inputs.values()):
         input_text, system_text = "\n".join(inputs["user"]), "\n".join(inputs["system"])
@@ -73,4 +74,4 @@ def sample_of(*, model: str, params: dict[str, Any], metadata: dict[str, Any], i
     return Sample(input_text=input_text[:_MAX_CHARS], output_text=output_text[:_MAX_CHARS],
                   system_text=system_text[:_MAX_CHARS], context_text=_text(context)[:_MAX_CHARS],
                   finish_reason=_finish_reason(metadata or {}, output), json_requested=_json_requested(params or {}),
-                  model=model, metadata=metadata or {})
+                  model=model, metadata=metadata or {}, **call)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from quality.evaluators.base import FlagResult, ScoreResult
 from quality.models import Evaluation, EvaluationStatus, Flag, QualitySettings
+from quality.redaction import evaluation_enabled
 from quality.registry import configured
 from quality.samples import sample_of
 from quality.scorefold import scores_fold
@@ -39,13 +40,16 @@ RETURNING call_id
 
 def evaluations_queue(cursor: Any, project_id: int, call_ids: list[int]) -> None:
     """telemetry processor: queue the batch's model calls for evaluation (same transaction)."""
-    cursor.execute(_QUEUE_SQL, [call_ids, list(MODEL_CALL_KINDS)])
+    if evaluation_enabled(project_id):
+        cursor.execute(_QUEUE_SQL, [call_ids, list(MODEL_CALL_KINDS)])
 
 
 def evaluations_request(project_id: int) -> None:
     """After a processing run: ask for an evaluation task. If the broker is down, the sweeper asks later."""
     from quality.tasks import evaluate_project
 
+    if not evaluation_enabled(project_id):
+        return
     try:
         evaluate_project.delay(project_id)
     except Exception:  # noqa: BLE001 - the queue rows are committed; quality.tasks.sweep recovers
@@ -77,7 +81,8 @@ def _run(evaluators: list[tuple[Any, dict[str, Any]]], call: Call) -> Found:
     payload = getattr(call, "payload", None)
     sample = sample_of(model=call.model, params=call.params, metadata=call.metadata,
                        input=payload.input if payload else None, output=payload.output if payload else None,
-                       context=payload.context if payload else None)
+                       context=payload.context if payload else None, project_id=call.project_id, call_id=call.id,
+                       feature=call.feature, prompt_name=call.prompt_name, prompt_version=call.prompt_version)
     scores: list[ScoreResult] = []
     flags: list[tuple[str, FlagResult]] = []
     errors: dict[str, str] = {}

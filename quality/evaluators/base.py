@@ -20,6 +20,12 @@ class Sample:
     json_requested: bool = False  # response_format json / json mode was asked for
     model: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Who the call was: evaluators that sample or filter (the LLM judge) read these.
+    project_id: int = 0
+    call_id: int = 0
+    feature: str = ""
+    prompt_name: str = ""
+    prompt_version: str = ""
 
 
 @dataclass(frozen=True)
