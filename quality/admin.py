@@ -8,7 +8,7 @@ from django.contrib import admin
 
 from quality.evaluators.pii import PII_TYPES
 from quality.evaluators.rules import rules_validate
-from quality.models import Evaluation, Flag, QualitySettings
+from quality.models import Evaluation, Flag, Judge, JudgeUsage, QualitySettings
 from quality.registry import EVALUATORS
 
 
@@ -75,3 +75,43 @@ class EvaluationAdmin(admin.ModelAdmin):
     list_display = ("call", "status", "duration_ms", "evaluated_at")
     list_filter = ("status",)
     raw_id_fields = ("call",)
+
+
+class JudgeForm(forms.ModelForm):
+    # Field validators and Judge.clean (ranges, the custom criterion, base URL, key variable) run here too.
+    class Meta:
+        model = Judge
+        fields = "__all__"
+        help_texts = {
+            "only_models": "Comma-separated model names, empty for all.",
+            "only_features": "Comma-separated features, empty for all.",
+            "only_prompt_names": "Comma-separated prompt names, empty for all.",
+            "sample_rate": "Share of the evaluated calls this judge sees (0-1), deterministic per call.",
+            "daily_budget_usd": "Judge calls stop for the UTC day once its cost reaches this; empty for no cap. "
+                                "A judge model without a price is not counted: add one under Pricing.",
+            "threshold": "The flag judge.<name> is raised below this score (every template: 1 good, 0 bad).",
+            "timeout_s": "Seconds per attempt (1-120); evaluation runs in a transaction, keep it short.",
+            "max_retries": "Retries on 429, 5xx and timeouts (0-5).",
+        }
+
+
+@admin.register(Judge)
+class JudgeAdmin(admin.ModelAdmin):
+    form = JudgeForm
+    list_display = ("__str__", "project", "enabled", "template", "model", "sample_rate", "daily_budget_usd")
+    list_filter = ("enabled", "template")
+    raw_id_fields = ("project",)
+
+
+@admin.register(JudgeUsage)
+class JudgeUsageAdmin(admin.ModelAdmin):
+    list_display = ("judge", "day", "calls", "failures", "retries", "input_tokens", "output_tokens", "cost_usd",
+                    "unpriced_calls")
+    list_filter = ("day",)
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

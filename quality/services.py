@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from quality.evaluators.base import FlagResult, ScoreResult
+from quality.judge import judge_evaluators
 from quality.models import Evaluation, EvaluationStatus, Flag, QualitySettings
 from quality.redaction import evaluation_enabled
 from quality.registry import configured
@@ -102,7 +103,7 @@ def _run(evaluators: list[tuple[Any, dict[str, Any]]], call: Call) -> Found:
 def project_evaluate(*, project_id: int, max_batches: int = 20) -> int:
     """Evaluate a project's queued calls in batches; returns how many calls were taken off the queue."""
     row = QualitySettings.objects.filter(project_id=project_id).first()
-    evaluators = configured(row.evaluators if row else {}, row.rules if row else [])
+    evaluators = configured(row.evaluators if row else {}, row.rules if row else []) + judge_evaluators(project_id)
     rate = row.sample_rate if row else 1.0
     done = 0
     for _ in range(max_batches):
@@ -142,8 +143,10 @@ def _evaluate_batch(project_id: int, ids: list[int], evaluators: list[tuple[Any,
                 continue
             scores.append(Score(project_id=project_id, external_id=f"{SCORE_PREFIX}{call.id}:{score.name}",
                                 call=call, call_external_id=call.external_id, name=score.name[:100],
-                                value=score.value, label=score.label[:100], source=ScoreSource.HEURISTIC,
-                                comment="; ".join(score.reasons)[:2000], metadata={"reasons": list(score.reasons)},
+                                value=score.value, label=score.label[:100],
+                                source=getattr(score, "source", ScoreSource.HEURISTIC),  # "judge": quality.judge
+                                comment="; ".join(score.reasons)[:2000],
+                                metadata={"reasons": list(score.reasons), **getattr(score, "metadata", {})},
                                 created_at=now))
             entries.append((dims, start_us, score.name[:100], float(score.value), 1))
         seen: set[str] = set()

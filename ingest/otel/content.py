@@ -66,7 +66,8 @@ def _genai_message(message: Any) -> Any:
     if not isinstance(message, dict) or not isinstance(message.get("parts"), list):
         return message
     parts = message["parts"]
-    out = {k: v for k, v in message.items() if k != "parts"}
+    out = message.copy()  # the other keys, in their order (a copy: the attribute value stays as sent)
+    del out["parts"]
     if len(parts) == 1 and isinstance(part := parts[0], dict) and part.get("type") == "text":
         out["content"] = text(part.get("content"))  # the usual message: one text part
         return out

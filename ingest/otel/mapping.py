@@ -6,6 +6,7 @@ goes to metadata or params is bounded (`Budget`) so a span is never refused for 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +16,8 @@ from ingest import limits
 from ingest.otel.content import maybe_json, text
 from ingest.otel.otlp import OtlpSpan
 from ingest.otel.tables import (
-    COST_KEYS, FIRST_TOKEN_EVENTS, KIND_BY_ATTRIBUTE, MAX_ATTRIBUTE_TEXT, MAX_STACKTRACE, PARAM_JSON_KEYS,
-    RESOURCE_METADATA, RESOURCE_STRING_FIELDS, STRING_LIMITS, TAG_KEYS,
+    COST_KEYS, FIRST_TOKEN_EVENTS, KIND_BY_ATTRIBUTE, KIND_BY_OPERATION, MAX_ATTRIBUTE_TEXT, MAX_STACKTRACE,
+    PARAM_JSON_KEYS, READS_EXTRA_METADATA, READS_KIND, READS_PARAMS, RESOURCE_METADATA, RESOURCE_STRING_FIELDS, STRING_LIMITS, TAG_KEYS,
 )
 
 _encode = msgspec.json.encode
@@ -100,11 +101,45 @@ class Budget:
         self.left -= size
 
 
+def fill(target: dict[str, Any], entries: list[tuple[str, Any]], sized: Sequence[tuple[str, Any, int]],
+         limit: int) -> tuple[bytes | None, int]:
+    """Add `entries` (bounded here), then `sized` (bounded, with their size), to `target` as a
+    `Budget` of `limit` would. Returns the JSON of `target` when it is known on the way, and how
+    many entries did not fit.
+
+    Usually everything fits, and one encoding of the result proves it: Budget counts an entry
+    len(key) + len(JSON of the value) + 6 bytes, at most 2 more than the entry adds to the JSON of
+    the whole (quotes, colon, comma), and 1 more for a first entry. That encoding is also the one
+    the native row needs, so the span's metadata is encoded once rather than once per entry. When
+    that does not prove it (or a key repeats), the entries are added one by one by a Budget."""
+    before = target.copy()
+    for key, value in entries:
+        kind = type(value)
+        if not (kind is int or kind is float or (kind is str and len(value) <= MAX_ATTRIBUTE_TEXT)):
+            value = bounded(value)  # as Budget.add does (numbers and short text are already bounded)
+        target[key] = value
+    for key, value, _ in sized:
+        target[key] = value
+    count = len(entries) + len(sized)
+    if len(target) == len(before) + count:
+        data = _encode(target)
+        if len(data) + 2 * count + 1 <= limit:
+            return data, 0
+    target.clear()
+    target.update(before)
+    budget = Budget(target, limit)
+    for key, value in entries:
+        budget.add(key, value)
+    for key, value, size in sized:
+        budget.add_sized(key, value, size)
+    return None, budget.dropped
+
+
 class ResourceInfo:
     """What a span takes from its resource: string fields the span does not set, and the resource
     attributes kept in metadata. Worked out once per resource; every span of a ResourceSpans shares it."""
 
-    __slots__ = ("strings", "over", "metadata")
+    __slots__ = ("strings", "over", "metadata", "_sized")
 
     def __init__(self, resource: dict[str, Any]) -> None:
         self.strings: dict[str, str] = {}  # field -> text, when the resource sets it
@@ -118,6 +153,18 @@ class ResourceInfo:
             if key in resource:
                 name, value = f"resource.{key}", bounded(resource[key])
                 self.metadata.append((name, resource[key], value, len(name) + len(_encode(value)) + 6))
+        self._sized: dict[Any, list[tuple[str, Any, int]]] = {}
+
+    def metadata_for(self, feature: Any) -> list[tuple[str, Any, int]]:
+        """(key, bounded value, budget size) of the resource attributes a span keeps in its metadata:
+        all of `metadata` but service.name when it is already the span's feature. Made once per feature."""
+        sized = self._sized.get(feature)
+        if sized is None:
+            sized = [(name, value, size) for name, raw, value, size in self.metadata
+                     if not (name == "resource.service.name" and feature == raw)]
+            if len(self._sized) < 64:  # features come from span attributes: keep the memo small
+                self._sized[feature] = sized
+        return sized
 
 
 # --- usage, cost, time, kind --------------------------------------------------------------------------
@@ -200,8 +247,8 @@ def ttft_ms(span: OtlpSpan, attrs: dict[str, Any]) -> float | None:
     return None
 
 
-def kind_of(attrs: dict[str, Any], model: str, usage: dict[str, int]) -> str:
-    for key, table in KIND_BY_ATTRIBUTE:
+def kind_of(attrs: dict[str, Any], model: str, usage: dict[str, int], reads: int = READS_KIND) -> str:
+    for key, table in KIND_BY_ATTRIBUTE if reads & READS_KIND else KIND_BY_OPERATION:
         value = attrs.get(key)
         if isinstance(value, str):
             kind = table.get(value) or table.get(value.lower()) or table.get(value.upper())
@@ -225,23 +272,25 @@ def tags_of(attrs: dict[str, Any]) -> list[str]:
     return tags[: limits.MAX_TAGS]
 
 
-def params_of(attrs: dict[str, Any], families: dict[str, dict[str, Any]], model: str) -> dict[str, Any]:
+def params_of(attrs: dict[str, Any], families: dict[str, dict[str, Any]], model: str,
+              reads: int = READS_PARAMS) -> tuple[dict[str, Any], bytes | None]:
+    """The request parameters, bounded, and their JSON when it was made on the way (see `fill`)."""
     params: dict[str, Any] = {}
-    for key in PARAM_JSON_KEYS:
-        if key in attrs and isinstance(value := maybe_json(attrs[key]), dict):
-            params.update(value)
+    if reads & READS_PARAMS:
+        for key in PARAM_JSON_KEYS:
+            if key in attrs and isinstance(value := maybe_json(attrs[key]), dict):
+                params.update(value)
     if "gen_ai.request." in families:
         params.update({k: v for k, v in families["gen_ai.request."].items() if k != "model"})
     requested = attrs.get("gen_ai.request.model")
     if isinstance(requested, str) and requested and requested != model:
         params["model"] = requested  # the model asked for, when the response names another
     if not params:
-        return params
+        return params, None
     bounded: dict[str, Any] = {}
-    budget = Budget(bounded, limits.MAX_METADATA_BYTES - 256)
-    for key, value in params.items():
-        budget.add(str(key), value)
-    return bounded
+    data, _ = fill(bounded, [(str(key), value) for key, value in params.items()], (),
+                   limits.MAX_METADATA_BYTES - 256)
+    return bounded, data
 
 
 # --- status and metadata --------------------------------------------------------------------------
@@ -270,39 +319,43 @@ def status_of(span: OtlpSpan, attrs: dict[str, Any], event: dict[str, Any], meta
 
 
 def metadata_of(info: ResourceInfo, attrs: dict[str, Any], families: dict[str, dict[str, Any]],
-              unmapped: list[tuple[str, Any]], metadata: dict[str, Any], event: dict[str, Any]) -> None:
+                unmapped: list[tuple[str, Any]], metadata: dict[str, Any], event: dict[str, Any],
+                reads: int = READS_EXTRA_METADATA) -> bytes | None:
     """Unmapped attributes, decoded Langfuse/OpenInference metadata and a few resource attributes,
-    within OBSERVATORY_INGEST_MAX_METADATA_BYTES (a span is never refused for its metadata)."""
-    budget = Budget(metadata, limits.MAX_METADATA_BYTES - 512)
-    for prefix, target in (("langfuse.observation.metadata", ""), ("langfuse.trace.metadata", "trace.")):
-        for key, value in (families.get(prefix) or {}).items():
-            budget.add(f"{target}{key}" if key else (target.rstrip(".") or "metadata"), maybe_json(value))
-    if "metadata" in attrs:
-        extra = maybe_json(attrs["metadata"])  # OpenInference's free-form metadata
-        if isinstance(extra, dict):
-            for key, value in extra.items():
-                budget.add(str(key), value)
-    if attrs.get("langfuse.trace.name"):
-        budget.add("trace_name", attrs["langfuse.trace.name"])
-    for key, value in unmapped:
-        budget.add(key, value)
-    feature = event.get("feature")
-    for name, raw, value, size in info.metadata:
-        if not (name == "resource.service.name" and feature == raw):
-            budget.add_sized(name, value, size)
-    if budget.dropped:
-        metadata["observatory.dropped_attributes"] = budget.dropped
+    within OBSERVATORY_INGEST_MAX_METADATA_BYTES (a span is never refused for its metadata).
+    Returns the JSON of the metadata when it was made on the way (see `fill`)."""
+    entries: list[tuple[str, Any]] = []
+    if families:
+        for prefix, target in (("langfuse.observation.metadata", ""), ("langfuse.trace.metadata", "trace.")):
+            for key, value in (families.get(prefix) or {}).items():
+                entries.append((f"{target}{key}" if key else (target.rstrip(".") or "metadata"), maybe_json(value)))
+    if reads & READS_EXTRA_METADATA:
+        if "metadata" in attrs:
+            extra = maybe_json(attrs["metadata"])  # OpenInference's free-form metadata
+            if isinstance(extra, dict):
+                entries.extend((str(key), value) for key, value in extra.items())
+        if attrs.get("langfuse.trace.name"):
+            entries.append(("trace_name", attrs["langfuse.trace.name"]))
+    entries += unmapped
+    data, dropped = fill(metadata, entries, info.metadata_for(event.get("feature")), limits.MAX_METADATA_BYTES - 512)
+    if dropped:
+        metadata["observatory.dropped_attributes"] = dropped
+    return data
 
 
-def bound_payloads(event: dict[str, Any], warnings: list[str]) -> None:
-    # A prompt over the payload limit is cut (the call still counts) instead of refusing the span.
+def bound_payloads(event: dict[str, Any], warnings: list[str], encoded: dict[str, bytes]) -> None:
+    """Cut a prompt over the payload limit (the call still counts) instead of refusing the span.
+    The JSON measured is kept in `encoded`, so the native item is built without encoding it again."""
     for name in ("input", "output", "context"):
         if name not in event:
             continue
-        size = len(_encode(event[name]))
+        data = _encode(event[name])
+        size = len(data)
         if size > limits.MAX_PAYLOAD_BYTES:
             value, keep = text(event[name]), limits.MAX_PAYLOAD_BYTES // 2
             while len(_encode(value[:keep])) > limits.MAX_PAYLOAD_BYTES - 256:  # escapes and UTF-8 grow text
                 keep //= 2
             event[name] = {"truncated": True, "original_bytes": size, "preview": value[:keep]}
             warnings.append(f"{name} of {size} bytes cut to the {limits.MAX_PAYLOAD_BYTES}-byte payload limit")
+        else:
+            encoded[name] = data

@@ -55,6 +55,8 @@ class OtlpSpan:
     scope_version: str = ""
     # Set when this span of an OTLP/JSON body could not be read; the rest of the batch still is.
     decode_error: str = ""
+    # The ids were bytes hexed by the protobuf decoder: hex for sure, only their lengths can be wrong.
+    hex_ids: bool = False
 
 
 def media_type(content_type: str | None) -> str | None:
@@ -90,8 +92,14 @@ def _pb_attributes(attributes: Any) -> dict[str, Any]:
     out = {}
     for kv in attributes:
         value = kv.value
-        # Most attributes are non-empty strings: one field read instead of WhichOneof + getattr.
-        out[kv.key] = value.string_value or _pb_value(value)
+        # Most attributes are non-empty strings: one field read instead of WhichOneof + getattr;
+        # the other scalars (token counts, parameters) without a call of _pb_value.
+        text = value.string_value
+        if text:
+            out[kv.key] = text
+        else:
+            kind = value.WhichOneof("value")
+            out[kv.key] = getattr(value, kind) if kind in _SCALARS else _pb_value(value)
     return out
 
 
@@ -114,7 +122,7 @@ def _decode_protobuf(body: bytes) -> list[OtlpSpan]:
                     s.start_time_unix_nano, s.end_time_unix_nano, _pb_attributes(s.attributes),
                     [SpanEvent(e.name, e.time_unix_nano, _pb_attributes(e.attributes)) for e in s.events]
                     if s.events else [],
-                    status.code, status.message, resource, scope_name, scope_version))
+                    status.code, status.message, resource, scope_name, scope_version, "", True))
     return spans
 
 

@@ -1,10 +1,11 @@
 """Ingest an OTLP trace export: spans become native `span` events and go through the native path.
 
-Each span is mapped by the conventions module, encoded as the JSON of a native event and parsed
-by `ingest.validation.parse_item`, so it meets exactly the validation, limits, pricing, writer,
-idempotency and enqueueing of `POST /api/v1/ingest`. The JSON round trip is cheap (msgspec encodes
-and decodes a span in ~8 µs of the ~27 µs that native validation costs), so it is kept rather than a
-second way of building rows.
+Each span is mapped by the conventions module into a native event, which becomes the row that
+`ingest.validation.parse_item` would make of its JSON: directly (`items.span_item`, which checks
+the native limits itself) when the event is plainly valid, the usual case, and otherwise through
+that JSON and parse_item, which words the refusals. Either way the span meets exactly the
+validation, limits, pricing, writer, idempotency and enqueueing of `POST /api/v1/ingest`. The JSON
+round trip cost ~15 µs a span of the receiver's ~70 µs of Python; the direct way ~8 µs.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ingest import limits
 from ingest.body import BodyError
 from ingest.otel import otlp
 from ingest.otel.conventions import ResourceInfo, span_event
+from ingest.otel.items import span_item
 from ingest.otel.langfuse import trace_scores_link
 from ingest.services import BatchResult, items_ingest
 from ingest.validation import Item, ItemError, parse_item
@@ -80,12 +82,15 @@ def spans_to_items(spans: list[otlp.OtlpSpan], received_at: Any) -> tuple[list[I
             ident = f"{span.trace_id}:{span.span_id}" if span.trace_id or span.span_id else None
             items.append(Item(index=index, type="span", id=ident, errors=[ItemError("$", mapped.error)]))
             continue
-        raw = _encode(mapped.event)
-        if b"\\u0000" in raw:
-            # PostgreSQL cannot store NUL; protobuf strings may hold it. Drop it rather than the span.
-            raw = _encode(_strip_nul(mapped.event))
-            mapped.warnings.append("NUL characters removed")
-        items.append(parse_item(index, msgspec.Raw(raw), received_at))
+        item = span_item(index, mapped.event, mapped.encoded)
+        if item is None:  # not plainly valid: the native JSON path words the errors
+            raw = _encode(mapped.event)
+            if b"\\u0000" in raw:
+                # PostgreSQL cannot store NUL; protobuf strings may hold it. Drop it rather than the span.
+                raw = _encode(_strip_nul(mapped.event))
+                mapped.warnings.append("NUL characters removed")
+            item = parse_item(index, msgspec.Raw(raw), received_at)
+        items.append(item)
         if mapped.warnings:
             warnings.extend(f"span {mapped.event['id']}: {w}" for w in mapped.warnings)
     return items, warnings

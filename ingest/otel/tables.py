@@ -153,11 +153,39 @@ PAYLOAD_FAMILIES = {name: tuple(key for how, key in sources if how in ("indexed"
                                                                         "embedding_texts"))
                     for name, sources in (("input", INPUT_SOURCES), ("output", OUTPUT_SOURCES))}
 
-# What each attribute is to the mapping, looked up once per attribute of a span:
-# (STRING, field, priority), (TOKEN, field, priority), (KNOWN,), (FAMILY, prefix, rest) or (OTHER,).
+# The steps of the mapping that read attributes outside the per-key tables, as bits. The pass over
+# a span's attributes ORs the bits of those it carries, and a step whose bit is unset is skipped:
+# most spans carry none or a few of these, so they cost no lookups for the others.
+(READS_USAGE_DETAILS, READS_COST, READS_FIRST_TOKEN, READS_LEVEL, READS_INPUT, READS_OUTPUT, READS_PARAMS,
+ READS_TAGS, READS_FINISH, READS_RESPONSE_ID, READS_EXTRA_METADATA, READS_KIND) = (1 << bit for bit in range(12))
+# gen_ai.operation.name feeds a field of its own (operation), so it has no bit: this is the kind
+# table without the other attributes, for spans that carry none of them.
+KIND_BY_OPERATION = tuple((key, table) for key, table in KIND_BY_ATTRIBUTE if key in STRING_SLOTS)
+_READS_BY_KEYS: tuple[tuple[int, Any], ...] = (
+    (READS_KIND, tuple(key for key, _ in KIND_BY_ATTRIBUTE if key not in STRING_SLOTS)),
+    (READS_USAGE_DETAILS, ("langfuse.observation.usage_details",)),
+    (READS_COST, COST_KEYS + ("langfuse.observation.cost_details",)),
+    (READS_FIRST_TOKEN, ("gen_ai.response.time_to_first_chunk", "langfuse.observation.completion_start_time")),
+    (READS_LEVEL, ("langfuse.observation.level",)),
+    (READS_INPUT, PAYLOAD_KEYS["input"]),
+    (READS_OUTPUT, PAYLOAD_KEYS["output"]),
+    (READS_PARAMS, PARAM_JSON_KEYS),
+    (READS_TAGS, TAG_KEYS),
+    (READS_FINISH, FINISH_REASON_KEYS),
+    (READS_RESPONSE_ID, RESPONSE_ID_KEYS),
+    (READS_EXTRA_METADATA, ("metadata", "langfuse.trace.name")),
+)
+READS: dict[str, int] = {}
+for _bit, _keys in _READS_BY_KEYS:
+    for _key in _keys:
+        assert _key in KNOWN_KEYS and _key not in STRING_SLOTS and _key not in TOKEN_SLOTS, _key
+        READS[_key] = READS.get(_key, 0) | _bit
+
+# What each attribute is to the mapping, looked up once per attribute of a span: (STRING, field,
+# priority), (TOKEN, field, priority), (KNOWN, READS bits), (FAMILY, prefix, rest) or (OTHER,).
 STRING, TOKEN, KNOWN, FAMILY, OTHER = range(5)
 ROLES: dict[str, tuple[Any, ...]] = {
-    **{key: (KNOWN,) for key in KNOWN_KEYS},
+    **{key: (KNOWN, READS.get(key, 0)) for key in KNOWN_KEYS},
     **{key: (STRING, *slot) for key, slot in STRING_SLOTS.items()},
     **{key: (TOKEN, *slot) for key, slot in TOKEN_SLOTS.items()},
 }
