@@ -117,9 +117,9 @@ def call_list_json(*, project_id: int, filters: CallFilters, cursor: str | None,
 def call_detail(*, project_id: int, external_id: str) -> Call | None:
     return (
         Call.objects.filter(project_id=project_id, external_id=external_id)
-        .select_related("payload")
+        .select_related("payload", "evaluation")
         .prefetch_related(Prefetch("scores", queryset=Score.objects.order_by("created_at", "id")),
-                          Prefetch("feedback", queryset=Feedback.objects.order_by("created_at", "id")))
+                          Prefetch("feedback", queryset=Feedback.objects.order_by("created_at", "id")), "flags")
         .first()
     )
 

@@ -132,16 +132,21 @@ class CallDetailSerializer(CallSerializer):
     scores = ScoreSerializer(many=True, read_only=True)
     feedback = FeedbackSerializer(many=True, read_only=True)
     processed = serializers.SerializerMethodField()
+    flags = serializers.SerializerMethodField()
+    evaluation = serializers.SerializerMethodField()
+    redaction = serializers.SerializerMethodField()
 
     class Meta(CallSerializer.Meta):
-        fields = [*CallSerializer.Meta.fields, "input", "output", "context", "scores", "feedback", "processed"]
+        fields = [*CallSerializer.Meta.fields, "input", "output", "context", "scores", "feedback", "processed",
+                  "flags", "evaluation", "redaction"]
 
     def to_representation(self, call: Call) -> dict[str, Any]:
         out = call_dict(call)
         out.update(input=self.get_input(call), output=self.get_output(call), context=self.get_context(call),
                    scores=ScoreSerializer(call.scores.all(), many=True).data,
                    feedback=FeedbackSerializer(call.feedback.all(), many=True).data,
-                   processed=self.get_processed(call))
+                   processed=self.get_processed(call), flags=self.get_flags(call),
+                   evaluation=self.get_evaluation(call), redaction=self.get_redaction(call))
         return out
 
     def _payload(self, call: Call, name: str) -> Any:
@@ -162,6 +167,27 @@ class CallDetailSerializer(CallSerializer):
 
     def get_processed(self, call: Call) -> bool:
         return not PendingCall.objects.filter(call_id=call.id).exists()
+
+    # Written by the evaluators (quality/), read through their reverse relations.
+    @extend_schema_field({"type": "array", "items": {"type": "object"},
+                          "description": "Violations found by the evaluators: name, severity, evaluator, detail"})
+    def get_flags(self, call: Call) -> list[dict[str, Any]]:
+        return [{"name": f.name, "severity": f.severity, "evaluator": f.evaluator, "detail": f.detail}
+                for f in call.flags.all()]  # type: ignore[attr-defined]
+
+    @extend_schema_field({"type": "object", "nullable": True,
+                          "description": "Scoring state: status (done, partial, skipped), evaluators that ran, "
+                                         "errors by evaluator, evaluated_at; null until evaluated"})
+    def get_evaluation(self, call: Call) -> dict[str, Any] | None:
+        state = getattr(call, "evaluation", None) if hasattr(call, "evaluation") else None
+        if state is None:
+            return None
+        return {"status": state.status, "evaluators": state.evaluators, "errors": state.errors,
+                "evaluated_at": state.evaluated_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+
+    @extend_schema_field({"type": "string", "description": "PII redaction mode in force at ingest: off, mask, drop"})
+    def get_redaction(self, call: Call) -> str:
+        return self._payload(call, "redaction") or "off"
 
 
 class CallPageSerializer(serializers.Serializer):

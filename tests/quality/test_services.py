@@ -61,6 +61,10 @@ def test_a_real_worker_scores_calls_and_the_metrics_api_reads_the_score_rollups(
     assert _scores("call-2")["pii.count"] >= 3 and _scores("call-1")["pii.count"] == 0
     assert _scores("call-3")["prompt_injection"] >= 0.5 > _scores("call-1")["prompt_injection"]
     assert Evaluation.objects.get(call__external_id="call-1").status == "done"
+    detail = reader.get("/api/v1/calls/call-2").json()
+    assert {"pii.email", "pii.card"} <= {f["name"] for f in detail["flags"]}
+    assert detail["evaluation"]["status"] == "done" and "pii" in detail["evaluation"]["evaluators"]
+    assert detail["redaction"] == "off" and detail["input"] == PII[0]  # stored as sent, shown as JSON
 
     params = {"from": (NOW - timedelta(hours=1)).isoformat(), "to": (NOW + timedelta(minutes=1)).isoformat()}
     flags = reader.get("/api/v1/metrics", measure="flag_count", flag="pii.email", group_by="feature", **params)
