@@ -150,7 +150,8 @@ def test_listed_json_matches_the_call_shape_of_the_detail(full_api: Api, project
     for call_id, row in listed.items():
         detail = full_api.get(f"/api/v1/calls/{call_id}").json()
         assert row == {key: detail[key] for key in row}, call_id
-        assert set(detail) - set(row) == {"input", "output", "context", "scores", "feedback", "processed"}
+        assert set(detail) - set(row) == {"input", "output", "context", "scores", "feedback", "processed", "flags",
+                                          "evaluation", "redaction"}
     assert listed["call-1"]["end_time"] is None and listed["call-1"]["error"] == {"type": "Timeout", "message": "slow"}
     assert listed["call-2"]["cost"] == {"input_usd": None, "output_usd": None, "total_usd": "10",
                                         "source": "provided"}
