@@ -11,6 +11,14 @@ accesslog = "-" if os.environ.get("OBSERVATORY_ACCESS_LOG", "").lower() in ("1",
 errorlog = "-"
 
 
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    # Everything imported so far (Django, the apps, protobuf) lives as long as the worker: move it
+    # out of the collector's generations, so full collections stop walking it (gc.freeze docs).
+    import gc
+
+    gc.freeze()
+
+
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
     # Prometheus multiprocess mode: forget the metrics files of a dead worker.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

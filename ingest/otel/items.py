@@ -2,10 +2,11 @@
 
 The conventions module builds events within the native limits, so sending each one through
 `ingest.validation.parse_item` (msgspec encode, typed decode, then `_call_row`) mostly re-checked
-what was already known, at ~15 µs a span, a quarter of the receiver's own Python time. `span_item`
-builds the same row from the event dict in ~5 µs. It handles only the plain case: when anything
-is missing, of an unexpected type, out of range or holds a NUL character, it returns None and the
-caller takes `parse_item`, so every refusal and its message stays that of POST /api/v1/ingest.
+what was already known, at ~15 µs a span, a fifth of the receiver's own Python time. `span_item`
+builds the same row from the event dict in about half that, and takes the JSON the mapping already
+made of params, metadata and payloads. It handles only the plain case: when anything is missing,
+of an unexpected type, out of range or holds a NUL character, it returns None and the caller takes
+`parse_item`, so every refusal and its message stays that of POST /api/v1/ingest.
 tests/ingest/test_otlp_items.py checks that both give the same rows.
 """
 from __future__ import annotations

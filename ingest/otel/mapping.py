@@ -17,7 +17,8 @@ from ingest.otel.content import maybe_json, text
 from ingest.otel.otlp import OtlpSpan
 from ingest.otel.tables import (
     COST_KEYS, FIRST_TOKEN_EVENTS, KIND_BY_ATTRIBUTE, KIND_BY_OPERATION, MAX_ATTRIBUTE_TEXT, MAX_STACKTRACE,
-    PARAM_JSON_KEYS, READS_EXTRA_METADATA, READS_KIND, READS_PARAMS, RESOURCE_METADATA, RESOURCE_STRING_FIELDS, STRING_LIMITS, TAG_KEYS,
+    PARAM_JSON_KEYS, READS_EXTRA_METADATA, READS_KIND, READS_PARAMS, RESOURCE_METADATA, RESOURCE_STRING_FIELDS,
+    STRING_LIMITS, TAG_KEYS,
 )
 
 _encode = msgspec.json.encode
@@ -101,6 +102,11 @@ class Budget:
         self.left -= size
 
 
+def _plain(key: Any, value: Any) -> bool:
+    kind = type(value)
+    return type(key) is str and (kind is int or kind is float or (kind is str and len(value) <= MAX_ATTRIBUTE_TEXT))
+
+
 def fill(target: dict[str, Any], entries: list[tuple[str, Any]], sized: Sequence[tuple[str, Any, int]],
          limit: int) -> tuple[bytes | None, int]:
     """Add `entries` (bounded here), then `sized` (bounded, with their size), to `target` as a
@@ -114,10 +120,8 @@ def fill(target: dict[str, Any], entries: list[tuple[str, Any]], sized: Sequence
     that does not prove it (or a key repeats), the entries are added one by one by a Budget."""
     before = target.copy()
     for key, value in entries:
-        kind = type(value)
-        if not (kind is int or kind is float or (kind is str and len(value) <= MAX_ATTRIBUTE_TEXT)):
-            value = bounded(value)  # as Budget.add does (numbers and short text are already bounded)
-        target[key] = value
+        # As Budget.add does; numbers and short text need no bounding.
+        target[key] = value if _plain(key, value) else bounded(value)
     for key, value, _ in sized:
         target[key] = value
     count = len(entries) + len(sized)
@@ -281,15 +285,25 @@ def params_of(attrs: dict[str, Any], families: dict[str, dict[str, Any]], model:
             if key in attrs and isinstance(value := maybe_json(attrs[key]), dict):
                 params.update(value)
     if "gen_ai.request." in families:
-        params.update({k: v for k, v in families["gen_ai.request."].items() if k != "model"})
+        if params:
+            params.update({k: v for k, v in families["gen_ai.request."].items() if k != "model"})
+        else:  # the usual case: the same entries, in the same order, without a comprehension
+            params = families["gen_ai.request."].copy()
+            params.pop("model", None)
     requested = attrs.get("gen_ai.request.model")
     if isinstance(requested, str) and requested and requested != model:
         params["model"] = requested  # the model asked for, when the response names another
     if not params:
         return params, None
+    limit = limits.MAX_METADATA_BYTES - 256
+    if all(_plain(key, value) for key, value in params.items()):
+        # Text keys, numbers and short text, as instrumentations send them: a Budget would keep them
+        # as they are, all of them when this JSON of them fits (see `fill`).
+        data = _encode(params)
+        if len(data) + 2 * len(params) + 1 <= limit:
+            return params, data
     bounded: dict[str, Any] = {}
-    data, _ = fill(bounded, [(str(key), value) for key, value in params.items()], (),
-                   limits.MAX_METADATA_BYTES - 256)
+    data, _ = fill(bounded, [(str(key), value) for key, value in params.items()], (), limit)
     return bounded, data
 
 
@@ -328,7 +342,8 @@ def metadata_of(info: ResourceInfo, attrs: dict[str, Any], families: dict[str, d
     if families:
         for prefix, target in (("langfuse.observation.metadata", ""), ("langfuse.trace.metadata", "trace.")):
             for key, value in (families.get(prefix) or {}).items():
-                entries.append((f"{target}{key}" if key else (target.rstrip(".") or "metadata"), maybe_json(value)))
+                name = f"{target}{key}" if key else (target.rstrip(".") or "metadata")
+                entries.append((name, maybe_json(value)))
     if reads & READS_EXTRA_METADATA:
         if "metadata" in attrs:
             extra = maybe_json(attrs["metadata"])  # OpenInference's free-form metadata
@@ -337,7 +352,8 @@ def metadata_of(info: ResourceInfo, attrs: dict[str, Any], families: dict[str, d
         if attrs.get("langfuse.trace.name"):
             entries.append(("trace_name", attrs["langfuse.trace.name"]))
     entries += unmapped
-    data, dropped = fill(metadata, entries, info.metadata_for(event.get("feature")), limits.MAX_METADATA_BYTES - 512)
+    sized = info.metadata_for(event.get("feature"))
+    data, dropped = fill(metadata, entries, sized, limits.MAX_METADATA_BYTES - 512)
     if dropped:
         metadata["observatory.dropped_attributes"] = dropped
     return data

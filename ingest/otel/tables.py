@@ -175,11 +175,18 @@ _READS_BY_KEYS: tuple[tuple[int, Any], ...] = (
     (READS_RESPONSE_ID, RESPONSE_ID_KEYS),
     (READS_EXTRA_METADATA, ("metadata", "langfuse.trace.name")),
 )
-READS: dict[str, int] = {}
-for _bit, _keys in _READS_BY_KEYS:
-    for _key in _keys:
-        assert _key in KNOWN_KEYS and _key not in STRING_SLOTS and _key not in TOKEN_SLOTS, _key
-        READS[_key] = READS.get(_key, 0) | _bit
+
+
+def _reads() -> dict[str, int]:
+    reads: dict[str, int] = {}
+    for bit, keys in _READS_BY_KEYS:
+        for key in keys:
+            assert key in KNOWN_KEYS and key not in STRING_SLOTS and key not in TOKEN_SLOTS, key
+            reads[key] = reads.get(key, 0) | bit
+    return reads
+
+
+READS = _reads()  # attribute -> bits of the steps that read it
 
 # What each attribute is to the mapping, looked up once per attribute of a span: (STRING, field,
 # priority), (TOKEN, field, priority), (KNOWN, READS bits), (FAMILY, prefix, rest) or (OTHER,).

@@ -13,7 +13,7 @@ from ingest import limits
 from ingest.otel import otlp
 from ingest.otel.conventions import span_event
 from ingest.otel.items import span_item
-from ingest.otel.mapping import Budget, fill
+from ingest.otel.mapping import Budget, fill, params_of
 from ingest.otel.services import _strip_nul, spans_to_items
 from ingest.validation import Item, parse_item
 from tests.ingest.otlp_payloads import GENAI_CHAT, NOW_NS, json_request, protobuf_request, span_dict
@@ -155,3 +155,16 @@ def test_large_metadata_still_goes_through_the_budget(monkeypatch: pytest.Monkey
     assert 0 < result.event["metadata"]["observatory.dropped_attributes"] < 10
     item = span_item(0, result.event, result.encoded)
     assert item is not None and plain(item) == plain(json_item(0, result.event))
+
+
+def test_params_are_bounded_as_a_budget_bounds_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_METADATA_BYTES", 400)
+    for params in ({"temperature": 0.2, "max_tokens": 1024}, {f"p{i}": "x" * 30 for i in range(12)},
+                   {"stop_sequences": ["a"] * 3, "seed": 7}, {"stream": True, "top_p": 1.0}, {"x": "y" * 2000}):
+        out, data = params_of({}, {"gen_ai.request.": {"model": "m", **params}}, "m")
+        expected: dict[str, Any] = {}
+        budget = Budget(expected, 400 - 256)
+        for key, value in params.items():
+            budget.add(key, value)
+        assert (out, list(out)) == (expected, list(expected))
+        assert data is None or data == msgspec.json.encode(out)
