@@ -30,7 +30,8 @@ def _cached(project_id: int) -> tuple[float, bool, str, tuple[str, ...]]:
 
 def redaction_for(project_id: int) -> tuple[str, tuple[str, ...]]:
     """(mode, PII types) of a project's redaction at ingest."""
-    return _cached(project_id)[2], _cached(project_id)[3]
+    _, _, mode, types = _cached(project_id)
+    return mode, types
 
 
 def evaluation_enabled(project_id: int) -> bool:

@@ -125,13 +125,12 @@ def _evaluate_batch(project_id: int, ids: list[int], evaluators: list[tuple[Any,
     now = timezone.now()
     calls = list(Call.objects.filter(project_id=project_id, id__in=ids).select_related("payload"))
     # A re-scored call's old figures leave the rollups (weight -1) before its new ones arrive.
-    entries = [(*_old, -1) for _old in _previous(project_id, [c.id for c in calls])]
+    entries = [(*old, -1) for old in _previous(calls)]
     Score.objects.filter(call_id__in=[c.id for c in calls], external_id__startswith=SCORE_PREFIX).delete()
     Flag.objects.filter(call_id__in=[c.id for c in calls]).delete()
     scores, flags, states = [], [], []
     for call in calls:
-        dims = tuple(str(getattr(call, d) or "") for d in DIMENSIONS)
-        start_us = int(call.start_time.timestamp() * 1_000_000)
+        dims, start_us = _rollup_key(call)
         if rate < 1 and not _sampled(call.id, rate):
             states.append(Evaluation(call=call, project_id=project_id, status=EvaluationStatus.SKIPPED,
                                      evaluators=[], errors={}, duration_ms=0, evaluated_at=now))
@@ -169,21 +168,19 @@ def _evaluate_batch(project_id: int, ids: list[int], evaluators: list[tuple[Any,
         scores_fold(cur, project_id, entries)
 
 
-def _previous(project_id: int, call_ids: list[int]) -> list[tuple[tuple[str, ...], int, str, float]]:
-    """The rollup entries a call's current scores and flags were folded as."""
-    if not call_ids:
-        return []
-    dims = {c["id"]: c for c in Call.objects.filter(id__in=call_ids).values("id", "start_time", *DIMENSIONS)}
-    out = []
-    for call_id, name, value in Score.objects.filter(call_id__in=call_ids, external_id__startswith=SCORE_PREFIX,
-                                                     value__isnull=False).values_list("call_id", "name", "value"):
-        c = dims[call_id]
-        out.append((tuple(str(c[d] or "") for d in DIMENSIONS), int(c["start_time"].timestamp() * 1e6), name,
-                    float(value)))
-    for call_id, name in Flag.objects.filter(call_id__in=call_ids).values_list("call_id", "name"):
-        c = dims[call_id]
-        out.append((tuple(str(c[d] or "") for d in DIMENSIONS), int(c["start_time"].timestamp() * 1e6),
-                    f"flag:{name}"[:120], 1.0))
+def _rollup_key(call: Call) -> tuple[tuple[str, ...], int]:
+    """A call's dimension values and start (epoch µs): where its scores are rolled up."""
+    return tuple(str(getattr(call, d) or "") for d in DIMENSIONS), int(call.start_time.timestamp() * 1_000_000)
+
+
+def _previous(calls: list[Call]) -> list[tuple[tuple[str, ...], int, str, float]]:
+    """The rollup entries the calls' current scores and flags were folded as."""
+    keys = {call.id: _rollup_key(call) for call in calls}
+    scores = Score.objects.filter(call_id__in=keys, external_id__startswith=SCORE_PREFIX, value__isnull=False)
+    out = [(*keys[call_id], name, float(value)) for call_id, name, value in
+           scores.values_list("call_id", "name", "value")]
+    out += [(*keys[call_id], f"flag:{name}"[:120], 1.0) for call_id, name in
+            Flag.objects.filter(call_id__in=keys).values_list("call_id", "name")]
     return out
 
 

@@ -13,13 +13,9 @@ from rollups.aggregate import Hex
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _array(value: list[int]) -> str:  # integer arrays only: no quoting
-    return "{" + ",".join(map(str, value)) + "}"
-
-
 # Dispatch on the exact type: a chain of isinstance checks per field was most of the encoding time.
 _ENCODERS: dict[type, Callable[[Any], str]] = {
-    str: lambda v: v.translate(_ESCAPES), int: str, float: repr, Decimal: str, list: _array,
+    str: lambda v: v.translate(_ESCAPES), int: str, float: repr, Decimal: str,
     bool: lambda v: "t" if v else "f", type(None): lambda v: "\\N", datetime: datetime.isoformat,
     Hex: lambda v: "\\\\x" + v,  # bytea: \x + hex digits, its backslash escaped for COPY
 }
@@ -30,8 +26,8 @@ def _field(value: Any) -> str:
 
 
 def copy_rows(cursor: Any, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
-    """COPY ... FROM STDIN (text format) of rows of None, bool, int, float, Decimal, str, datetime,
-    lists of ints and Hex (bytea)."""
+    """COPY ... FROM STDIN (text format) of rows of None, bool, int, float, Decimal, str, datetime
+    and Hex (bytea)."""
     raw = getattr(cursor, "cursor", cursor)  # Django's wrapper around the psycopg cursor
     data = "".join("\t".join(map(_field, row)) + "\n" for row in rows)
     if data:
