@@ -23,11 +23,15 @@ _DEBOUNCE_KEY = "obs:processing-requested:{}"
 
 # The queue pattern: rows other workers hold are skipped, and the delete commits (or rolls back)
 # with everything the batch wrote.
+# Also returns each call's trace id (NULL for a queue row whose call the retention purge removed).
 _CLAIM_SQL = """
-DELETE FROM telemetry_pendingcall WHERE call_id IN (
-    SELECT call_id FROM telemetry_pendingcall WHERE project_id = %s
-    ORDER BY project_id, call_id LIMIT %s FOR UPDATE SKIP LOCKED)
-RETURNING call_id
+WITH claimed AS (
+    DELETE FROM telemetry_pendingcall WHERE call_id IN (
+        SELECT call_id FROM telemetry_pendingcall WHERE project_id = %s
+        ORDER BY project_id, call_id LIMIT %s FOR UPDATE SKIP LOCKED)
+    RETURNING call_id
+)
+SELECT claimed.call_id, c.trace_id FROM claimed LEFT JOIN telemetry_call c ON c.id = claimed.call_id
 """
 # Traces are recomputed from their calls, so re-running or racing workers converge on the same row.
 _TRACE_SQL = """
@@ -118,11 +122,11 @@ def project_process(*, project_id: int, max_batches: int = 100) -> int:
 def _process_batch(project_id: int) -> int:
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(_CLAIM_SQL, [project_id, settings.PROCESS_BATCH_SIZE])
-        ids = sorted(row[0] for row in cur.fetchall())
-        if not ids:
+        claimed = cur.fetchall()
+        if not claimed:
             return 0
-        cur.execute("SELECT DISTINCT trace_id FROM telemetry_call WHERE id = ANY(%s) AND trace_id <> ''", [ids])
-        traces = sorted(row[0] for row in cur.fetchall())
+        ids = sorted(row[0] for row in claimed)
+        traces = sorted({row[1] for row in claimed if row[1]})
         if traces:
             cur.execute(_TRACE_SQL, {"project": project_id, "traces": traces})
         for processor in _PROCESSORS:
