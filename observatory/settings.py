@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "observatory.middleware.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (plotly.js, htmx, the dashboards' CSS/JS) from the app itself: no CDN, no nginx.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "dashboards.middleware.TimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "observatory.urls"
@@ -78,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboards.context_processors.nav",
             ],
         },
     },
@@ -158,18 +162,39 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns at start when it is missing
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "observatory.staticfinders.PlotlyFinder",  # plotly.min.js from the installed plotly package
+]
+# Without collectstatic (tests, `manage.py runserver`), serve straight from the finders.
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 SESSION_COOKIE_HTTPONLY = True
+# Password-reset (and, later, alert) mail. Without OBSERVATORY_EMAIL_HOST mail is printed to the
+# console, so a local install shows the reset link in its terminal.
+EMAIL_HOST = env_str("OBSERVATORY_EMAIL_HOST", "") or ""
+EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                 else "django.core.mail.backends.console.EmailBackend")
+EMAIL_PORT = env_int("OBSERVATORY_EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("OBSERVATORY_EMAIL_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("OBSERVATORY_EMAIL_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("OBSERVATORY_EMAIL_TLS", True)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("OBSERVATORY_EMAIL_FROM", "observatory@localhost") or "observatory@localhost"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -321,6 +321,21 @@ def summary(query: Query) -> dict[str, Any]:
     return values
 
 
+def score_totals(query: Query, *, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Every score (or, with prefix "flag:", every flag) seen in the range: {name: {"count", "avg"}}.
+    Same buckets and cube choice as `aggregate`; the score name is grouped instead of fixed."""
+    sql = _Sql(Query(**{**query.__dict__, "score": prefix or "-"}))
+    where = sql.where.replace("score = %(score)s", "score LIKE %(score_like)s AND score <> ''")
+    sql.params["score_like"] = prefix.replace("%", r"\%").replace("_", r"\_") + "%"
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT score, sum(score_count)::int8, sum(score_sum) FROM rollups_rollup WHERE {where}"
+                    f" GROUP BY score", sql.params)
+        rows = cur.fetchall()
+    exclude_flags = not prefix
+    return {name: {"count": int(count), "avg": (total / count) if count else None} for name, count, total in rows
+            if count and not (exclude_flags and name.startswith("flag:"))}
+
+
 def top_entities(*, project_id: int, entity: str, start: datetime, end: datetime, order_by: str,
                  limit: int) -> list[dict[str, Any]]:
     """Top users or sessions by cost, calls or errors over whole UTC days covering [start, end)."""
@@ -335,5 +350,5 @@ def top_entities(*, project_id: int, entity: str, start: datetime, end: datetime
                 for key, calls, errors, tokens, cost in cur.fetchall()]
 
 
-__all__ = ["DIMENSIONS", "MetricsError", "Query", "decompose", "parse_measure", "series", "summary",
+__all__ = ["DIMENSIONS", "MetricsError", "Query", "decompose", "parse_measure", "score_totals", "series", "summary",
            "top_entities", "unit_of"]

@@ -1,0 +1,81 @@
+// Observatory dashboards: draws the Plotly figures the server sent as JSON, in the current colour
+// scheme; reports the browser's time zone; pauses and resumes auto-refresh. No build step.
+(function () {
+  "use strict";
+
+  var tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  var cookie = document.cookie.split("; ").find(function (c) { return c.indexOf("obs_tz=") === 0; });
+  if (!cookie || decodeURIComponent(cookie.slice(7)) !== tz) {
+    document.cookie = "obs_tz=" + encodeURIComponent(tz) + "; path=/; max-age=31536000; samesite=lax";
+    if (!cookie && tz !== "UTC" && document.body && document.body.dataset.tzReload !== "no") {
+      location.reload();  // first visit: render the times again in the viewer's zone
+      return;
+    }
+  }
+
+  function dark() { return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches; }
+
+  function themed(layout) {
+    var ink = dark() ? "#e6edf3" : "#1f2328", grid = dark() ? "#30363d" : "#d8dee4";
+    layout = Object.assign({}, layout, {
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      font: Object.assign({ color: ink, family: "system-ui, sans-serif" }, layout.font || {}),
+      colorway: dark() ? ["#58a6ff", "#f0883e", "#3fb950", "#d2a8ff", "#ff7b72", "#e3b341", "#79c0ff", "#a5d6ff"]
+                       : ["#0969da", "#bc4c00", "#1a7f37", "#8250df", "#cf222e", "#9a6700", "#1b7c83", "#6e7781"]
+    });
+    ["xaxis", "yaxis"].forEach(function (axis) {
+      layout[axis] = Object.assign({ gridcolor: grid, zerolinecolor: grid, linecolor: grid }, layout[axis] || {});
+    });
+    layout.hoverlabel = { bgcolor: dark() ? "#161b22" : "#ffffff", font: { color: ink } };
+    return layout;
+  }
+
+  function draw(root) {
+    if (!window.Plotly) { return; }
+    (root || document).querySelectorAll("[data-figure]").forEach(function (el) {
+      var source = document.getElementById(el.dataset.figure);
+      if (!source) { return; }
+      var figure = JSON.parse(source.textContent);
+      window.Plotly.react(el, figure.data, themed(figure.layout),
+                          { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] });
+    });
+  }
+
+  window.observatoryDraw = draw;
+  document.addEventListener("DOMContentLoaded", function () { draw(document); });
+  document.addEventListener("htmx:afterSettle", function () { draw(document); });
+  if (window.matchMedia) {
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () { draw(document); });
+  }
+
+  // Auto-refresh: the page body re-fetches itself every minute unless paused; the choice is kept.
+  window.observatoryRefreshOn = function () {
+    var box = document.getElementById("autorefresh");
+    return !!box && box.checked && document.visibilityState === "visible";
+  };
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("autorefresh");
+    if (!box) { return; }
+    box.checked = localStorage.getItem("obs-autorefresh") !== "off";
+    box.addEventListener("change", function () { localStorage.setItem("obs-autorefresh", box.checked ? "on" : "off"); });
+  });
+
+  // Custom range: show the date inputs only when "custom" is chosen.
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.id === "range") {
+      var custom = document.getElementById("custom-range");
+      if (custom) { custom.hidden = event.target.value !== "custom"; }
+    }
+  });
+
+  // Copy buttons (API keys shown once, snippets).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) { return; }
+    var target = document.getElementById(button.dataset.copy);
+    if (target && navigator.clipboard) {
+      navigator.clipboard.writeText(target.textContent.trim());
+      button.textContent = "Copied";
+    }
+  });
+})();

@@ -1,0 +1,12 @@
+"""Calls explorer (being written)."""
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+
+from dashboards.context import Page, project_page
+from dashboards.views.common import render_page
+
+
+@project_page()
+def explorer(request: HttpRequest, page: Page) -> HttpResponse:
+    return render_page(request, page, "dashboards/placeholder.html", {}, active="calls", title="Calls")

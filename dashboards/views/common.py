@@ -1,0 +1,37 @@
+"""Rendering shared by every project page: tabs, the toolbar (range and filters) and full-page or
+htmx responses (htmx requests select #page-body out of the same template, see project_base.html)."""
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from dashboards.context import FILTER_DIMENSIONS, RANGES, Page
+from dashboards.selectors import filter_options
+
+TABS = [("overview", "Overview"), ("cost", "Cost"), ("latency", "Latency"), ("quality", "Quality"),
+        ("calls", "Calls"), ("people", "Users & sessions"), ("settings", "Settings")]
+LABELS = {"model": "Model", "provider": "Provider", "prompt_name": "Prompt", "prompt_version": "Prompt version",
+          "feature": "Feature", "team": "Team", "environment": "Environment", "status": "Status"}
+
+
+def render_page(request: HttpRequest, page: Page, template: str, context: dict[str, Any], *, active: str,
+                title: str, toolbar: bool = True, charts: bool = True, status: int = 200) -> HttpResponse:
+    tabs = [{"name": name, "label": label, "url": reverse(name, args=[page.project.id])} for name, label in TABS
+            if name != "settings" or page.can_manage or True]
+    base: dict[str, Any] = {"page": page, "tabs": tabs, "active": active, "title": title, "toolbar": toolbar,
+                            "charts": charts, "range_error": getattr(request, "range_error", None)}
+    if toolbar:
+        options = filter_options(project_id=page.project.id)
+        base["filter_fields"] = [
+            {"name": dim, "label": LABELS[dim], "options": sorted(set(options.get(dim, [])) | set(page.filters.get(dim, []))),
+             "selected": page.filters.get(dim, [])}
+            for dim in FILTER_DIMENSIONS if len(options.get(dim, [])) > 1 or dim in page.filters]
+        base["range_choices"] = [(key, label) for key, (label, _, _) in RANGES.items()]
+        zone = ZoneInfo(page.tz)
+        base["custom_from"] = f"{page.start.astimezone(zone):%Y-%m-%dT%H:%M}"
+        base["custom_to"] = f"{page.end.astimezone(zone):%Y-%m-%dT%H:%M}"
+    return render(request, template, {**base, **context}, status=status)

@@ -1,0 +1,73 @@
+"""Overview: headline tiles against the previous period, the main time series, and the models,
+prompt versions and features that cost most or fail most. Everything from rollups."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from dashboards import charts
+from dashboards.context import Page, project_page
+from dashboards.selectors import feedback_totals, grouped, project_has_calls, series_many
+from dashboards.views.common import render_page
+from dashboards.views.home import LAST_PROJECT, start_context
+from rollups.cubes import choose_cube
+from rollups.selectors import aggregate, score_totals
+
+TILE_MEASURES = ["count", "errors", "error_rate", "latency_p50", "latency_p95", "latency_p99", "ttft_p95",
+                 "tokens_total", "cost", "unpriced"]
+TOP_DIMENSIONS = [("model", "Models"), ("prompt_version", "Prompt versions"), ("feature", "Features")]
+
+
+def tiles(page: Page) -> dict[str, Any]:
+    """{name: value} for the range; flags and thumbs-down rate next to the rollup measures."""
+    values = aggregate(page.query(), TILE_MEASURES).get((None,), {})
+    out = {m: values.get(m) for m in TILE_MEASURES}
+    out["count"] = out["count"] or 0
+    out["flags"] = sum(v["count"] for v in score_totals(page.query(), prefix="flag:").values()) \
+        if _single_cube(page) else None
+    thumbs = feedback_totals(project_id=page.project.id, start=page.start, end=page.end, filters=page.filters)
+    out["thumbs_down_rate"] = thumbs["down"] / thumbs["rated"] if thumbs["rated"] else None
+    return out
+
+
+def _single_cube(page: Page) -> bool:
+    """Scores and flags are rolled up by one dimension at a time (rollups/fold.py)."""
+    return choose_cube(set(page.filters) | {"kind"}) != "all"
+
+
+def top_rows(page: Page, dimension: str) -> list[dict[str, Any]]:
+    rows = grouped(page.query(group_by=(dimension,)), ["count", "errors", "error_rate", "cost"])
+    return rows
+
+
+@project_page()
+def overview(request: HttpRequest, page: Page) -> HttpResponse:
+    request.session[LAST_PROJECT] = page.project.id
+    if not project_has_calls(project_id=page.project.id):
+        return render_page(request, page, "dashboards/start.html",
+                           {**start_context(page), "title": "Send your first event"}, active="overview",
+                           title="Send your first event", toolbar=False, charts=False)
+    current, previous = tiles(page), tiles(page.previous())
+    series = series_many(page.query(interval=True), ["count", "errors", "latency_p50", "latency_p95",
+                                                     "latency_p99", "cost"])
+    calls_errors = [{"name": "calls", "points": series["count"][0]["points"]},
+                    {"name": "errors", "points": series["errors"][0]["points"]}]
+    latency = [{"name": name, "points": series[f"latency_{name}"][0]["points"]} for name in ("p50", "p95", "p99")]
+    figures = {
+        "calls": charts.time_series("Calls and errors", calls_errors, unit="count"),
+        "latency": charts.time_series("Latency percentiles", latency, unit="ms", y_title="latency (ms)"),
+        "cost": charts.time_series("Cost", [{"name": "cost", "points": series["cost"][0]["points"]}], unit="usd",
+                                   bars=True),
+    }
+    tops = []
+    for dimension, label in TOP_DIMENSIONS:
+        rows = top_rows(page, dimension)
+        by_cost = sorted(rows, key=lambda r: r["cost"], reverse=True)[:8]
+        by_errors = sorted((r for r in rows if r["errors"]), key=lambda r: r["errors"], reverse=True)[:8]
+        tops.append({"dimension": dimension, "label": label, "by_cost": by_cost, "by_errors": by_errors,
+                     "cost_chart": charts.bar(f"{label} by cost", [r["name"] for r in by_cost],
+                                              [r["cost"] for r in by_cost], unit="usd")})
+    return render_page(request, page, "dashboards/overview.html",
+                       {"now": current, "before": previous, "figures": figures, "tops": tops},
+                       active="overview", title="Overview")
