@@ -8,6 +8,9 @@ are applied in the browser (static/dashboards/app.js), so a figure does not depe
 """
 from __future__ import annotations
 
+import bisect
+import math
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -41,7 +44,7 @@ def _iso(when: Any) -> Any:
 def _layout(title: str, *, y_unit: str, x_title: str = "", y_title: str = "", barmode: str | None = None,
             horizontal: bool = False) -> dict[str, Any]:
     value_axis = {"title": {"text": y_title or _TITLE_UNIT.get(y_unit, y_unit)}, "rangemode": "tozero",
-                  **_AXIS.get(y_unit, {})}
+                  "automargin": True, **_AXIS.get(y_unit, {})}
     category_axis: dict[str, Any] = {"title": {"text": x_title}} if x_title else {}
     layout: dict[str, Any] = {
         "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 14}},
@@ -96,19 +99,106 @@ def bar(title: str, labels: list[str], values: list[Any], *, unit: str, name: st
 
 
 def histogram(title: str, bins: list[tuple[float, float, int]], *, unit: str = "ms",
-              x_title: str = "") -> dict[str, Any]:
+              x_title: str = "", count_label: str = "calls") -> dict[str, Any]:
     """bins: (low, high, count), already computed from the merged sketches (not raw calls). Bins
     are drawn as categories labelled by their edges: latency bins grow geometrically, which a
     linear axis would squash and a log axis cannot draw as bar widths."""
     from dashboards.templatetags.obs import duration
 
-    fmt = duration if unit == "ms" else (lambda v: f"{v:.2f}")
+    fmt = duration if unit == "ms" else (lambda v: f"{v:.3g}")
     labels = [f"{fmt(lo)}–{fmt(hi)}" for lo, hi, _ in bins]
-    trace = {"type": "bar", "name": "calls", "x": labels, "y": [c for _, _, c in bins],
-             "hovertemplate": "%{x}: %{y:,} calls<extra></extra>"}
-    layout = _layout(title, y_unit="count", y_title="calls", x_title=x_title or unit)
+    trace = {"type": "bar", "name": count_label, "x": labels, "y": [c for _, _, c in bins],
+             "hovertemplate": f"%{{x}}: %{{y:,}} {count_label}<extra></extra>"}
+    layout = _layout(title, y_unit="count", y_title=count_label, x_title=x_title or _TITLE_UNIT.get(unit, unit))
     layout["xaxis"]["type"] = "category"
     layout["bargap"] = 0.05
     layout["showlegend"] = False
     layout["hovermode"] = "closest"
     return {"data": [trace], "layout": layout}
+
+
+def stacked(title: str, series: list[dict[str, Any]], *, unit: str, limit: int = 8, bars: bool = True,
+            y_title: str = "", other: str = "other") -> dict[str, Any]:
+    """A stacked time series of the `limit` largest series (by their total), largest at the bottom,
+    and the rest summed into one `other` trace, so a dimension with hundreds of values stays
+    readable and the stack still adds up to the whole. Series share their points (series_many)."""
+    ranked = sorted(series, key=lambda s: -sum(_num(p["value"]) or 0 for p in s["points"]))
+    shown, rest = ranked[:limit], ranked[limit:]
+    if rest:
+        points = [{"t": p["t"], "value": sum(_num(s["points"][i]["value"]) or 0 for s in rest)}
+                  for i, p in enumerate(rest[0]["points"])]
+        shown = [*shown, {"name": other, "points": points}]
+    return time_series(title, shown, unit=unit, stacked=True, bars=bars, y_title=y_title)
+
+
+def dual_axis(title: str, bars: list[dict[str, Any]], line: dict[str, Any], *, bar_unit: str, line_unit: str,
+              bar_title: str = "", line_title: str = "") -> dict[str, Any]:
+    """Stacked bars on the left axis (e.g. how many ratings) and one line on the right axis (e.g.
+    the share of them that were negative), over the same time points."""
+    figure = time_series(title, bars, unit=bar_unit, stacked=True, bars=True, y_title=bar_title)
+    figure["data"].append({
+        "type": "scatter", "mode": "lines+markers", "name": line["name"], "yaxis": "y2", "connectgaps": False,
+        "x": [_iso(p["t"]) for p in line["points"]], "y": [_num(p["value"]) for p in line["points"]],
+        "hovertemplate": f"%{{fullData.name}}: {_HOVER.get(line_unit, '%{y}')}<extra></extra>",
+    })
+    figure["layout"]["yaxis2"] = {"title": {"text": line_title or _TITLE_UNIT.get(line_unit, line_unit)},
+                                  "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False,
+                                  **_AXIS.get(line_unit, {})}
+    figure["layout"]["margin"]["r"] = 56
+    return figure
+
+
+# "Nice" bin edges within a decade, coarsest first: 1-2-5, then the E6, E12-ish and E24 series.
+_LADDERS = [
+    (1, 2, 5),
+    (1, 1.5, 2, 3, 5, 7),
+    (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8),
+    (1, 1.1, 1.2, 1.3, 1.5, 1.6, 1.8, 2, 2.2, 2.4, 2.7, 3, 3.3, 3.6, 3.9, 4.3, 4.7, 5.1, 5.6, 6.2, 6.8, 7.5, 8.2,
+     9.1),
+]
+
+
+def geometric_bins(values: Sequence[float], counts: Sequence[int], *,
+                   max_bins: int = 30) -> list[tuple[float, float, int]]:
+    """(low, high, count) bins with round edges (200, 250, 300 ms...) that grow geometrically, the
+    finest ladder that covers the values in at most `max_bins`. values: the representative value
+    of each sketch key (ascending, positive), counts: its count. Each key falls wholly in the bin
+    holding its value, so the counts add up exactly (a key is 2% wide: edges are that precise)."""
+    if not len(values):
+        return []
+    lo, hi = float(values[0]), float(values[-1])
+    if lo <= 0:
+        return linear_bins(values, counts, max_bins=max_bins)
+    first, last = math.floor(math.log10(lo)), math.floor(math.log10(hi))
+    for ladder in reversed(_LADDERS):
+        edges = [float(f"{m}e{e}") for e in range(first, last + 2) for m in ladder]  # exact decimals
+        start = max(i for i, edge in enumerate(edges) if edge <= lo)
+        stop = min(i for i, edge in enumerate(edges) if edge > hi)
+        if stop - start <= max_bins or ladder is _LADDERS[0]:
+            return _count(edges[start:stop + 1], values, counts)
+    raise AssertionError("unreachable")
+
+
+def linear_bins(values: Sequence[float], counts: Sequence[int], *,
+                max_bins: int = 20) -> list[tuple[float, float, int]]:
+    """Equal-width bins with a round width: tenths for values within 0..1 (most quality scores),
+    otherwise 1, 2 or 5 times a power of ten. The last bin includes its upper edge (a score of 1)."""
+    if not len(values):
+        return []
+    lo, hi = float(values[0]), float(values[-1])
+    if lo >= 0 and hi <= 1:
+        return _count([i / 10 for i in range(11)], values, counts)
+    raw = (hi - lo) / max_bins or 1.0
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first = math.floor(lo / step) * step
+    n = max(1, math.floor((hi - first) / step) + 1)
+    return _count([round(first + i * step, 12) for i in range(n + 1)], values, counts)
+
+
+def _count(edges: list[float], values: Sequence[float], counts: Sequence[int]) -> list[tuple[float, float, int]]:
+    totals = [0] * (len(edges) - 1)
+    for value, count in zip(values, counts):
+        index = min(bisect.bisect_right(edges, float(value)) - 1, len(totals) - 1)
+        totals[max(index, 0)] += int(count)
+    return [(edges[i], edges[i + 1], totals[i]) for i in range(len(totals))]

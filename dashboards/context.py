@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.views import redirect_to_login
@@ -97,7 +97,7 @@ class Page:
 
 
 def parse_tz(request: HttpRequest) -> str:
-    name = request.GET.get("tz") or request.COOKIES.get(TZ_COOKIE) or "UTC"
+    name = request.GET.get("tz") or unquote(request.COOKIES.get(TZ_COOKIE, "")) or "UTC"
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

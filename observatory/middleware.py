@@ -1,6 +1,7 @@
 """Edge checks that apply to every request before any view runs."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -21,3 +22,17 @@ class RejectNulMiddleware:
                                            "message": "The URL contains a NUL character (%00); remove it."}},
                                 status=400)
         return self.get_response(request)
+
+
+class ServerTimingMiddleware:
+    """`Server-Timing: app;dur=<ms>` on every response: the time spent in Django, visible in the
+    browser's developer tools and read by bench/pages.py."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        response["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        return response

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "observatory.middleware.ServerTimingMiddleware",
     "observatory.middleware.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (plotly.js, htmx, the dashboards' CSS/JS) from the app itself: no CDN, no nginx.

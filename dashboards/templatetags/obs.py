@@ -20,8 +20,8 @@ def usd(value: Any) -> str:
     amount = float(value)
     if amount == 0:
         return "$0"
-    if abs(amount) < 0.01:
-        return f"${amount:.4f}".rstrip("0")
+    if abs(amount) < 1:  # LLM costs are often fractions of a cent: keep four decimals
+        return f"${amount:.4f}".rstrip("0").rstrip(".")
     if abs(amount) < 1000:
         return f"${amount:,.2f}"
     return f"${amount:,.0f}"

@@ -60,12 +60,27 @@
     box.addEventListener("change", function () { localStorage.setItem("obs-autorefresh", box.checked ? "on" : "off"); });
   });
 
-  // Custom range: show the date inputs only when "custom" is chosen.
+  // Custom range: the date inputs are shown (and sent) only when "custom" is chosen.
   document.addEventListener("change", function (event) {
     if (event.target && event.target.id === "range") {
       var custom = document.getElementById("custom-range");
-      if (custom) { custom.hidden = event.target.value !== "custom"; }
+      if (custom) {
+        custom.hidden = event.target.value !== "custom";
+        custom.querySelectorAll("input").forEach(function (input) { input.disabled = custom.hidden; });
+      }
     }
+  });
+
+  // Shareable URLs: leave out filters left at "All" (empty values).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var params = event.detail.parameters;
+    var names = typeof params.keys === "function" ? Array.from(params.keys()) : Object.keys(params);
+    names.forEach(function (name) {
+      var value = typeof params.getAll === "function" ? params.getAll(name) : [].concat(params[name]);
+      if (value.every(function (v) { return v === ""; })) {
+        if (typeof params.delete === "function") { params.delete(name); } else { delete params[name]; }
+      }
+    });
   });
 
   // Copy buttons (API keys shown once, snippets).

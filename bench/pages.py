@@ -1,0 +1,201 @@
+"""Dashboard page benchmark: 10 million calls over 30 days (the rollup bench's loader and real
+Celery workers), payloads for the newest 200,000, feedback on 1% of calls, the evaluators run on
+the last 15 minutes; then every page is fetched through gunicorn by a signed-in owner and the
+p95 of its server time (the `Server-Timing` header, time spent in Django) is printed.
+
+Loading takes ~30 minutes on 2 cores, so the data folder is kept (bench/.data/pages) and later
+runs only measure; `--fresh` starts over. Embedded PostgreSQL and Redis unless DATABASE_URL /
+REDIS_URL are set (then the data lives there and `--fresh` is needed to reload it).
+
+    .venv/bin/python bench/pages.py [--calls 10000000] [--requests 20] [--fresh]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import shutil
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = ROOT / "bench" / ".data" / "pages"
+USER, PASSWORD = "bench-owner", "bench-password-1"
+
+
+def _rollup_bench():  # noqa: ANN202 - a module
+    """bench/rollups.py (its loader and roll-up), imported under another name: `rollups` is the app."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_rollups", ROOT / "bench" / "rollups.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _seed(calls: int, days: int, workers: int) -> int:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    rollup_bench = _rollup_bench()
+    from quality.models import QualitySettings
+    from quality.services import calls_requeue, project_evaluate
+    from tenancy.models import Role
+    from tenancy.services import membership_set, organization_create, project_create
+
+    user = get_user_model().objects.create_user(USER, "bench@example.com", PASSWORD)
+    org = organization_create(name="Bench pages", owner=user)
+    membership_set(organization=org, user=user, role=Role.OWNER)
+    project = project_create(organization=org, name="bench")
+    settings = QualitySettings.objects.create(project=project, evaluate=False)
+    connection.close()
+
+    print(f"loading {calls:,} calls over {days} days with COPY...", flush=True)
+    seconds = rollup_bench.load(os.environ["DATABASE_URL"], project.id, calls, days)
+    print(f"load: {seconds:.0f} s", flush=True)
+    with connection.cursor() as cur:
+        # Readable payloads on the newest calls: the explorer's search and the detail page need text.
+        cur.execute(
+            "INSERT INTO telemetry_callpayload (call_id, input, output, context, redaction)"
+            " SELECT id, jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'How do I reset my '"
+            "   || (ARRAY['password', 'router', 'account', 'invoice'])[1 + id % 4] || ' for order ' || id || '?')),"
+            "  to_jsonb('To reset it, open Settings, then step ' || id % 7 || '. Contact support@example.com if stuck.'),"
+            "  NULL, 'off'"
+            " FROM telemetry_call WHERE project_id = %s ORDER BY start_time DESC LIMIT 200000", [project.id])
+        cur.execute(
+            "INSERT INTO telemetry_feedback (project_id, external_id, call_id, call_external_id, thumbs, rating,"
+            " comment, end_user_id, metadata, created_at)"
+            " SELECT project_id, 'fb-' || id, id, external_id, CASE WHEN id % 5 = 0 THEN -1 ELSE 1 END, NULL,"
+            "  CASE WHEN id % 5 = 0 THEN 'wrong answer' ELSE '' END, user_id, '{}', start_time + interval '1 minute'"
+            " FROM telemetry_call WHERE project_id = %s AND id % 100 = 0", [project.id])
+        cur.execute("ANALYZE telemetry_callpayload; ANALYZE telemetry_feedback")
+    seconds = rollup_bench.roll_up(project.id, calls, workers)
+    print(f"rollup: {seconds:.0f} s", flush=True)
+    settings.evaluate = True
+    settings.save()
+    now = datetime.now(timezone.utc)
+    queued = calls_requeue(start=now - timedelta(minutes=15), end=now + timedelta(minutes=1), project_id=project.id)
+    print(f"evaluating the last 15 minutes' {queued:,} calls...", flush=True)
+    while project_evaluate(project_id=project.id):
+        pass
+    connection.close()
+    return project.id
+
+
+def _login(target: str) -> str:
+    host, port = target.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.request("GET", "/accounts/login/")
+    response = conn.getresponse()
+    body = response.read().decode()
+    cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie", "")).group(1)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+    conn.request("POST", "/accounts/login/", body=urlencode({"username": USER, "password": PASSWORD,
+                                                             "csrfmiddlewaretoken": token}),
+                 headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={cookie}"})
+    response = conn.getresponse()
+    response.read()
+    session = re.search(r"sessionid=([^;]+)", response.getheader("Set-Cookie", ""))
+    if response.status != 302 or not session:
+        raise SystemExit(f"sign-in failed ({response.status})")
+    return f"csrftoken={cookie}; sessionid={session.group(1)}; obs_tz=Europe/Paris"
+
+
+def _time(target: str, cookie: str, path: str, requests: int) -> tuple[list[float], int]:
+    host, port = target.split(":")
+    timings = []
+    size = 0
+    for i in range(requests + 2):
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        conn.request("GET", path, headers={"Cookie": cookie})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise SystemExit(f"{path} answered {response.status}: {body[:300]!r}")
+        if i >= 2:  # warm-up: connections, template and plan caches
+            timings.append(float(re.search(r"dur=([\d.]+)", response.getheader("Server-Timing")).group(1)))
+        size = len(body)
+    return timings, size
+
+
+def pages(project_id: int) -> list[tuple[str, str]]:
+    import django
+
+    django.setup()
+    from telemetry.models import Call
+
+    call = Call.objects.filter(project_id=project_id).order_by("-start_time", "-id").first()
+    p = f"/projects/{project_id}"
+    return [
+        ("overview 24h", f"{p}/?range=24h"), ("overview 7d", f"{p}/?range=7d"), ("overview 30d", f"{p}/?range=30d"),
+        ("overview 30d model filter", f"{p}/?range=30d&model=gpt-4.1"),
+        ("cost 30d", f"{p}/cost/?range=30d"), ("cost 30d by feature", f"{p}/cost/?range=30d&by=feature"),
+        ("latency 30d", f"{p}/latency/?range=30d"), ("latency 7d by model", f"{p}/latency/?range=7d&by=model"),
+        ("quality 24h", f"{p}/quality/?range=24h"), ("quality 30d", f"{p}/quality/?range=30d"),
+        ("calls 24h", f"{p}/calls/?range=24h"), ("calls 30d, status error", f"{p}/calls/?range=30d&status=error"),
+        ("calls 30d, search", f"{p}/calls/?range=30d&q=router"),
+        ("calls 30d, thumbs down", f"{p}/calls/?range=30d&feedback=down"),
+        ("call detail", f"{p}/calls/{quote(call.external_id)}"), ("trace", f"{p}/traces/{quote(call.trace_id)}"),
+        ("users & sessions 30d", f"{p}/people/?range=30d"),
+        ("user detail 30d", f"{p}/users/{quote(call.user_id)}?range=30d"),
+        ("session detail 30d", f"{p}/sessions/{quote(call.session_id)}?range=30d"),
+        ("settings", f"{p}/settings/"),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--fresh", action="store_true", help="delete the kept data folder and load again")
+    parser.add_argument("--seed-only", action="store_true", help="load the data, measure nothing")
+    args = parser.parse_args()
+    if args.fresh:
+        shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True, exist_ok=True)
+    os.environ["OBSERVATORY_DATA_DIR"] = str(DATA)
+    marker = DATA / f"seeded-{args.calls}"
+
+    from harness import servers, web
+
+    with servers(OBSERVATORY_READ_RATE="1000000/min"):
+        if marker.exists():
+            project_id = int(marker.read_text())
+            print(f"reusing {args.calls:,} calls loaded earlier in {DATA} (--fresh to reload)", flush=True)
+        else:
+            project_id = _seed(args.calls, args.days, args.workers)
+            marker.write_text(str(project_id))
+        if args.seed_only:
+            return 0
+        targets = pages(project_id)
+        results = []
+        with web(os.environ.get("BENCH_PORT", "8768")) as target:
+            cookie = _login(target)
+            for name, path in targets:
+                timings, size = _time(target, cookie, path, args.requests)
+                results.append((name, float(np.percentile(timings, 95)), statistics.median(timings), size))
+                print(f"  {name:<28} p95 {results[-1][1]:7.1f} ms  p50 {results[-1][2]:7.1f} ms  "
+                      f"({size / 1024:.0f} KB)", flush=True)
+    print(f"\nServer time per page, {args.calls:,} calls over {args.days} days, {args.requests} requests each:")
+    for name, p95, p50, _ in results:
+        print(f"{name:<28} p95 {p95:7.1f} ms   p50 {p50:7.1f} ms")
+    worst = max(results, key=lambda r: r[1])
+    print(f"slowest page: {worst[0]} at p95 {worst[1]:.1f} ms (target < 300 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

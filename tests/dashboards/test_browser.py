@@ -1,0 +1,209 @@
+"""The dashboards in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright;
+no browser is ever downloaded). Pages are served by pytest-django's live server from the test
+database, seeded through the ingest API and the real processing and evaluation code.
+
+Screenshots of every page land in test-artifacts/screenshots/ (light and dark).
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM (used by the fixtures in
+# the same thread) refuses to run next to one unless told the thread is not really async.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+CHROMIUM = os.environ.get("OBSERVATORY_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+XSS_TEXT = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Browser tests need Debian's chromium at {CHROMIUM}: `apt-get install chromium` "
+                    "(python3 dev.py test installs it when run as root), or set OBSERVATORY_CHROMIUM.")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/Paris")
+    page = context.new_page()
+    page.dialogs = []  # type: ignore[attr-defined]  # any alert() here means injected script ran
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: page.errors.append(str(error)))  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def sign_in(tab: Page, base: str, username: str = "owner", password: str = "pw-owner-123") -> None:
+    tab.goto(f"{base}/")
+    expect(tab).to_have_url(f"{base}/accounts/login/?next=/")
+    tab.get_by_label("Username").fill(username)
+    tab.get_by_label("Password").fill(password)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_load_state("networkidle")
+
+
+def shoot(tab: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def traces(tab: Page, chart_id: str) -> int:
+    """Traces plotly.js actually drew into the chart's SVG."""
+    chart = tab.locator(f'[data-testid="chart-{chart_id}"]')
+    expect(chart.locator(".main-svg").first).to_be_visible()
+    return chart.locator("g.trace").count()
+
+
+@pytest.fixture
+def signed_in(tab: Page, live_server: Any, seeded: Any) -> Page:
+    sign_in(tab, live_server.url)
+    return tab
+
+
+def test_sign_in_lands_on_the_overview_with_drawn_charts(signed_in: Page, live_server: Any, seeded: Any) -> None:
+    tab = signed_in
+    expect(tab).to_have_url(f"{live_server.url}/projects/{seeded.id}/")
+    expect(tab.get_by_test_id("tile-calls").locator(".value")).to_have_text("41")
+    assert traces(tab, "calls") == 2  # calls and errors
+    assert traces(tab, "latency") == 3  # p50, p95, p99
+    assert traces(tab, "cost") == 1
+    expect(tab.get_by_text("Times in Europe/Paris")).to_be_visible()
+    shoot(tab, "overview")
+    assert not tab.errors and not tab.dialogs
+
+
+def test_a_filter_applied_through_htmx_changes_tiles_charts_and_url(signed_in: Page, seeded: Any) -> None:
+    tab = signed_in
+    tab.evaluate("window.__sameDocument = true")  # survives only if htmx swapped the body in place
+    before = tab.locator('[data-testid="chart-calls"] g.trace').first.inner_html()
+    tab.get_by_label("Model", exact=True).select_option("house-model")
+    expect(tab).to_have_url(re.compile(r"\?range=24h&model=house-model$"))
+    expect(tab.get_by_test_id("tile-calls").locator(".value")).to_have_text("13")
+    assert tab.evaluate("window.__sameDocument") is True
+    assert traces(tab, "calls") == 2
+    assert tab.locator('[data-testid="chart-calls"] g.trace').first.inner_html() != before
+    shoot(tab, "overview-filtered")
+
+
+@pytest.mark.parametrize(("path", "charts", "testids"), [
+    ("cost/", {"cost-by": 1, "cost-per-call": 1}, ["unpriced-models", "top-users"]),
+    ("latency/", {"latency-percentiles": 4, "ttft": 1, "latency-histogram": 1}, ["slowest-calls"]),
+    ("quality/", {"score-trend": 1, "score-distribution": 1, "flag-rates": 1, "thumbs": 1}, ["worst-prompts"]),
+    ("calls/", {}, []),
+    ("people/", {}, []),
+    ("settings/", {}, []),
+])
+def test_every_page_renders_with_seeded_data(signed_in: Page, live_server: Any, seeded: Any, path: str,
+                                              charts: dict[str, int], testids: list[str]) -> None:
+    tab = signed_in
+    tab.goto(f"{live_server.url}/projects/{seeded.id}/{path}?range=24h")
+    tab.wait_for_load_state("networkidle")
+    for chart_id, minimum in charts.items():
+        assert traces(tab, chart_id) >= minimum, chart_id
+    for testid in testids:
+        expect(tab.get_by_test_id(testid)).to_be_visible()
+    shoot(tab, path.strip("/") or "overview")
+    assert not tab.errors and not tab.dialogs
+
+
+def test_calls_explorer_filters_and_opens_a_call_with_its_trace_tree(signed_in: Page, live_server: Any,
+                                                                     seeded: Any) -> None:
+    tab = signed_in
+    tab.goto(f"{live_server.url}/projects/{seeded.id}/calls/?range=24h")
+    rows = tab.locator("tbody tr")
+    all_rows = rows.count()
+    tab.get_by_label("Status", exact=True).select_option("error")
+    expect(tab).to_have_url(re.compile(r"status=error"))
+    expect(rows).to_have_count(5)
+    assert all_rows > 5
+    tab.goto(f"{live_server.url}/projects/{seeded.id}/calls/agent-llm")
+    expect(tab.get_by_test_id("trace-tree")).to_be_visible()
+    expect(tab.get_by_test_id("trace-span")).to_have_count(3)
+    shoot(tab, "call-detail")
+    tab.get_by_test_id("trace-span").first.get_by_role("link").first.click()
+    tab.wait_for_load_state("networkidle")
+    expect(tab.get_by_test_id("trace-tree")).to_be_visible()
+
+
+def test_llm_output_with_markup_is_shown_as_text_everywhere(signed_in: Page, live_server: Any, seeded: Any) -> None:
+    tab = signed_in
+    base = f"{live_server.url}/projects/{seeded.id}"
+    tab.goto(f"{base}/calls/?range=24h")
+    expect(tab.get_by_text(XSS_TEXT, exact=False).first).to_be_visible()
+    tab.goto(f"{base}/calls/xss-call")
+    output = tab.get_by_test_id("call-output")
+    expect(output).to_contain_text(XSS_TEXT)
+    expect(output).to_contain_text("onerror")
+    assert tab.locator("main img").count() == 0  # the <img onerror> is text, not an element
+    shoot(tab, "call-detail-xss")
+    for path in ("/", "/people/", "/quality/", "/latency/", "/cost/"):
+        tab.goto(f"{base}{path}?range=24h")
+        tab.wait_for_load_state("networkidle")
+    assert tab.dialogs == []  # no alert() ever ran
+
+
+def test_an_owner_creates_and_revokes_an_api_key(signed_in: Page, live_server: Any, seeded: Any) -> None:
+    tab = signed_in
+    tab.goto(f"{live_server.url}/projects/{seeded.id}/settings/")
+    keys_before = tab.get_by_test_id("key-row").count()
+    tab.get_by_label("Key name").fill("browser key")
+    tab.get_by_label("ingest", exact=False).first.check()
+    tab.get_by_role("button", name="Create key").click()
+    new_key = tab.get_by_test_id("new-key")
+    expect(new_key).to_contain_text("obs_")
+    expect(tab.get_by_test_id("key-row")).to_have_count(keys_before + 1)
+    shoot(tab, "settings-new-key")
+    tab.reload()
+    expect(tab.get_by_test_id("new-key")).to_have_count(0)  # shown once
+    row = tab.get_by_test_id("key-row").filter(has_text="browser key")
+    tab.once("dialog", lambda dialog: dialog.accept())
+    tab.dialogs = []  # type: ignore[attr-defined]
+    row.get_by_test_id("revoke-key").click()
+    tab.wait_for_load_state("networkidle")
+    expect(tab.get_by_test_id("key-row").filter(has_text="browser key")).to_contain_text("Revoked")
+
+
+def test_dark_mode_and_a_viewer_without_settings_forms(browser: Browser, live_server: Any, seeded: Any,
+                                                       viewer: Any) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    tab = context.new_page()
+    try:
+        sign_in(tab, live_server.url, "viewer", "pw-viewer-123")
+        assert traces(tab, "calls") == 2
+        background = tab.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(13, 17, 23)"
+        shoot(tab, "overview-dark")
+        tab.goto(f"{live_server.url}/projects/{seeded.id}/settings/")
+        expect(tab.get_by_role("button", name="Create key")).to_have_count(0)
+        expect(tab.get_by_test_id("key-row")).to_have_count(0)
+    finally:
+        context.close()
+
+
+def test_keyboard_reaches_the_filters_and_every_input_has_a_label(signed_in: Page) -> None:
+    tab = signed_in
+    unlabeled = tab.evaluate("""[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+        .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map(el => el.outerHTML)""")
+    assert unlabeled == []
+    tab.keyboard.press("Tab")
+    assert tab.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(15):
+        tab.keyboard.press("Tab")
+        if tab.evaluate("document.activeElement.id") == "range":
+            break
+    assert tab.evaluate("document.activeElement.id") == "range"
