@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +37,29 @@ def main() -> int:
         subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r",
                         str(requirements)], check=True)
         stamp.write_text(digest)
+    if sys.argv[1:2] == ["test"]:
+        _ensure_chromium()
     os.chdir(ROOT)
     os.execv(str(python), [str(python), "-m", "observatory.launcher", *sys.argv[1:]])
+
+
+def _ensure_chromium() -> None:
+    """The browser tests drive Debian's `chromium` package through Playwright (no browser is ever
+    downloaded). Install it once when this machine allows (root with apt-get); otherwise say how."""
+    path = os.environ.get("OBSERVATORY_CHROMIUM", "/usr/bin/chromium")
+    if Path(path).exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt and hasattr(os, "geteuid") and os.geteuid() == 0:
+        print("Installing Debian's chromium for the browser tests (first run only) ...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        quiet = {"stdout": subprocess.DEVNULL}
+        if subprocess.run([apt, "install", "-y", "-q", "chromium"], env=env, **quiet).returncode != 0:
+            subprocess.run([apt, "update", "-q"], env=env, **quiet)
+            subprocess.run([apt, "install", "-y", "-q", "chromium"], env=env, **quiet)
+    if not Path(path).exists():
+        print(f"Browser tests need Chromium at {path}: `sudo apt-get install chromium`, or point "
+              "OBSERVATORY_CHROMIUM at a Chromium/Chrome binary. They will fail until then.", flush=True)
 
 
 if __name__ == "__main__":

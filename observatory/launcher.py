@@ -1,7 +1,9 @@
 """Runs Observatory in one terminal: embedded servers (unless configured), migrations, first-run
 setup, then gunicorn, a Celery worker and Celery beat. Ctrl-C stops all of it.
 
-    python -m observatory.launcher run | test [pytest args] | manage <command> [args]
+    python -m observatory.launcher run [--demo] | test [pytest args] | manage <command> [args]
+
+`run --demo` also fills the demo project with a few days of sample telemetry, once (seed_demo).
 
 Normally reached through `python3 dev.py ...`, which first prepares the virtualenv.
 """
@@ -38,7 +40,7 @@ def _start_servers(redis_name: str = "redis") -> EmbeddedServers:
     return servers
 
 
-def run() -> int:
+def run(*, demo: bool = False) -> int:
     data_dir = _data_dir()
     print(f"Observatory: data folder {data_dir}", flush=True)
     servers = _start_servers()
@@ -64,6 +66,8 @@ def run() -> int:
         _manage("load_prices", "-v", "0")
         _manage("collectstatic", "--noinput", "-v", "0")
         _manage("observatory_init")
+        if demo:
+            _manage("seed_demo", "--if-empty")
         bin_dir = Path(sys.executable).parent
         commands = {
             "web": [str(bin_dir / "gunicorn"), "observatory.wsgi:application", "-c",
@@ -123,7 +127,7 @@ def main(argv: list[str]) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     if command == "run":
-        return run()
+        return run(demo="--demo" in rest)
     if command == "test":
         return test(rest)
     return manage(rest)

@@ -92,3 +92,25 @@ def apply_price(call: Any) -> None:
             input_tokens=call.input_tokens, output_tokens=call.output_tokens,
             cached_input_tokens=call.cached_input_tokens).items():
         setattr(call, name, value)
+
+
+def price_override_create(*, project: Any, model: str, input_per_mtok: Decimal, output_per_mtok: Decimal,
+                          cached_input_per_mtok: Decimal | None = None, provider: str = "", match_pattern: str = "",
+                          effective_date: date | None = None) -> ModelPrice:
+    """A project's own price for a model (or, with `match_pattern`, for every model whose name matches
+    and that has no price of its own). New calls use it at once in this process (pricing.signals),
+    within OBSERVATORY_PRICE_CACHE_SECONDS in the workers; stored calls keep their cost."""
+    from django.utils import timezone
+
+    # The catalog compares lower-cased names (pricing.catalog._load); store them that way too,
+    # so the unique constraint sees "GPT-X" and "gpt-x" as the same model.
+    return ModelPrice.objects.create(
+        project=project, provider=provider.strip().lower(), model=model.strip().lower(), match_pattern=match_pattern,
+        input_per_mtok=input_per_mtok, output_per_mtok=output_per_mtok, cached_input_per_mtok=cached_input_per_mtok,
+        effective_date=effective_date or timezone.now().date(), source="project settings", is_builtin=False)
+
+
+def price_override_delete(*, price: ModelPrice) -> None:
+    if price.project_id is None:
+        raise ValueError("shipped (global) prices are not deleted here; edit them in the admin")
+    price.delete()

@@ -276,34 +276,61 @@ def _aggregate_quality(query: Query, measures: list[str], kinds: set[str]) -> di
 
 
 def _quantiles(cur: Any, sql: _Sql, kind: str, qs: list[float]) -> dict[tuple[Any, ...], dict[float, float]]:
-    """Quantiles per point and group from the merged key counts of every matching bucket.
-    The merge runs in numpy on the fetched arrays: a running sum in SQL window functions over the
-    unnested keys was ~100x slower for a 30-day query."""
-    group_cols = "".join(f", {g}" for g in sql.groups)
-    # Binary results: the packed histograms arrive as bytes, no hex to parse.
-    with psycopg.Cursor(connection.connection) as raw:
-        raw.execute(f"SELECT {sql.point} AS t{group_cols}, {kind}_keys, {kind}_counts FROM rollups_rollup"
-                    f" WHERE {sql.where}", sql.params, binary=True)
-        rows = raw.fetchall()
-    merged: dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]] = defaultdict(lambda: ([], []))
-    for row in rows:
-        if row[-2]:
-            keys, counts = merged[(row[0], *_group_key(row, len(sql.groups)))]
-            keys.append(row[-2])
-            counts.append(row[-1])
+    """Quantiles per point and group from the merged key counts of every matching bucket."""
     out: dict[tuple[Any, ...], dict[float, float]] = {}
-    for group, (key_parts, count_parts) in merged.items():
-        keys, counts = unpack(b"".join(key_parts), b"".join(count_parts))
-        if len(key_parts) == 1:  # one stored row: its keys are already sorted and distinct
-            unique, running = keys, np.cumsum(counts.astype(np.float64))
-        else:
-            unique, inverse = np.unique(keys, return_inverse=True)
-            running = np.cumsum(np.bincount(inverse, weights=counts.astype(np.float64)))
+    for group, (unique, counts) in _merged(sql, kind).items():
+        running = np.cumsum(counts)
         total = running[-1]
         # DDSketch's rank: the first key whose running count exceeds q * (n - 1).
         out[group] = {q: value_of(int(unique[min(int(np.searchsorted(running, q * (total - 1), side="right")),
                                                   len(unique) - 1)])) for q in qs}
     return out
+
+
+def _merged(sql: _Sql, kind: str, point: str | None = None,
+            groups: bool = True) -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
+    """{(point, *group): (ascending distinct sketch keys, their summed counts as float64)} over
+    every matching bucket. The merge runs in numpy on the fetched arrays: a running sum in SQL
+    window functions over the unnested keys was ~100x slower for a 30-day query."""
+    group_cols = "".join(f", {g}" for g in sql.groups) if groups else ""
+    size = len(sql.groups) if groups else 0
+    # Binary results: the packed histograms arrive as bytes, no hex to parse.
+    with psycopg.Cursor(connection.connection) as raw:
+        raw.execute(f"SELECT {point or sql.point} AS t{group_cols}, {kind}_keys, {kind}_counts FROM rollups_rollup"
+                    f" WHERE {sql.where}", sql.params, binary=True)
+        rows = raw.fetchall()
+    parts: dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]] = defaultdict(lambda: ([], []))
+    for row in rows:
+        if row[-2]:
+            keys, counts = parts[(row[0], *_group_key(row, size))]
+            keys.append(row[-2])
+            counts.append(row[-1])
+    out: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+    for group, (key_parts, count_parts) in parts.items():
+        keys, counts = unpack(b"".join(key_parts), b"".join(count_parts))
+        if len(key_parts) == 1:  # one stored row: its keys are already sorted and distinct
+            out[group] = keys, counts.astype(np.float64)
+        else:
+            unique, inverse = np.unique(keys, return_inverse=True)
+            out[group] = unique, np.bincount(inverse, weights=counts.astype(np.float64))
+    return out
+
+
+def distribution(query: Query, kind: str = "latency") -> tuple[np.ndarray, np.ndarray]:
+    """The merged histogram of the whole range, ignoring interval and group_by: ascending distinct
+    sketch keys and their counts (int64); `rollups.sketch.value_of(key)` is a key's value. kind:
+    "latency", "ttft", or "score" (with query.score set). Charts coarsen the keys into bins."""
+    if kind not in ("latency", "ttft", "score"):
+        raise MetricsError("kind", f"unknown distribution '{kind}'; use latency, ttft or score")
+    if kind == "score" and not query.score:
+        raise MetricsError("score", "a score distribution needs score=<name>")
+    whole = Query(**{**query.__dict__, "interval": None, "group_by": ()})
+    merged = _merged(_Sql(whole), kind, point="NULL::timestamptz", groups=False)
+    if not merged:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keys, counts = merged[(None,)]
+    kept = counts != 0  # a re-scored value folds its old bin with weight -1: cancelled bins drop out
+    return keys[kept], np.rint(counts[kept]).astype(np.int64)
 
 
 def series(query: Query, measure: str) -> list[dict[str, Any]]:
@@ -350,5 +377,5 @@ def top_entities(*, project_id: int, entity: str, start: datetime, end: datetime
                 for key, calls, errors, tokens, cost in cur.fetchall()]
 
 
-__all__ = ["DIMENSIONS", "MetricsError", "Query", "decompose", "parse_measure", "score_totals", "series", "summary",
-           "top_entities", "unit_of"]
+__all__ = ["DIMENSIONS", "MetricsError", "Query", "decompose", "distribution", "parse_measure", "score_totals",
+           "series", "summary", "top_entities", "unit_of"]

@@ -103,6 +103,8 @@ class Call(models.Model):
                          condition=~Q(session_id="")),
             # ?tag=...: array containment.
             GinIndex(fields=["tags"], name="call_tags_gin"),
+            # The latency page's slowest calls of a project (highest latency first).
+            models.Index(fields=["project", "-latency_ms"], name="call_project_latency"),
         ]
 
     def __str__(self) -> str:
@@ -131,7 +133,11 @@ class PendingCall(models.Model):
 
 
 class CallPayload(models.Model):
-    """Input, output and retrieved context of a call: JSON (a string or chat messages)."""
+    """Input, output and retrieved context of a call: JSON (a string or chat messages).
+
+    Full-text search (the calls explorer's ?q=) uses the GIN index `callpayload_search` on
+    obs_payload_search(input, output), created in migration 0004 with raw SQL: an expression
+    index over a SQL function that Django's Index cannot declare cleanly."""
 
     call = models.OneToOneField(Call, on_delete=models.CASCADE, primary_key=True, related_name="payload")
     input = models.JSONField(null=True, blank=True)
@@ -229,4 +235,6 @@ class Feedback(models.Model):
             # The worker links early feedback once its call lands.
             models.Index(fields=["project", "call_external_id"], name="feedback_orphans",
                          condition=Q(call__isnull=True)),
+            # Feedback given in a range (overview's thumbs-down tile: dashboards.selectors.feedback_totals).
+            models.Index(fields=["project", "created_at"], name="feedback_project_time"),
         ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -82,3 +82,146 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+
+
+# --- Members: the role rules of the settings page ------------------------------------------------
+# Owners and admins manage members; only owners grant or take away the owner role; an organization
+# always keeps an owner; nobody changes their own role or removes themselves (no accidental lock-out).
+
+
+class MembershipError(ValueError):
+    """A membership change the rules refuse; the message says why, for the page."""
+
+
+class MembershipForbidden(MembershipError):
+    """Refused because of who is asking (an admin touching the owner role), not what was asked."""
+
+
+@dataclass(frozen=True)
+class MemberAdded:
+    membership: Membership
+    created_user: bool  # a new account, with no password yet
+    needs_password: bool  # the person has never set a password: send them a set-password email
+
+
+def _actor_role(actor: AbstractBaseUser, organization: Organization) -> str | None:
+    if actor.is_superuser:  # as dashboards.context.role_in: superusers act as owners everywhere
+        return Role.OWNER
+    return Membership.objects.filter(user=actor, organization=organization).values_list("role", flat=True).first()
+
+
+def _require_manager(actor: AbstractBaseUser, organization: Organization) -> str:
+    role = _actor_role(actor, organization)
+    if role not in (Role.OWNER, Role.ADMIN):
+        raise MembershipForbidden("Only owners and admins can manage members.")
+    return role
+
+
+def _lock(membership: Membership) -> tuple[Membership, int]:
+    """The membership, fresh, and how many owners its organization has, all rows locked until
+    commit: two owners demoting each other at the same moment must not leave the organization
+    without one. Owners are locked first, in id order, so concurrent changes cannot deadlock."""
+    owners = list(Membership.objects.select_for_update()
+                  .filter(organization_id=membership.organization_id, role=Role.OWNER)
+                  .order_by("pk").values_list("pk", flat=True))
+    fresh = Membership.objects.select_for_update(of=("self",)).select_related("user").get(pk=membership.pk)
+    return fresh, len(owners)
+
+
+def user_find_or_invite(*, identifier: str) -> tuple[AbstractBaseUser, bool]:
+    """(user, created): the account with this username or email, or a new account for an email.
+    New accounts get an unusable password; the caller sends the set-password email."""
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    user_model = get_user_model()
+    identifier = identifier.strip()
+    found = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: identifier}).first()
+    if found is not None:
+        return found, False
+    by_email = list(user_model._default_manager.filter(email__iexact=identifier)[:2])
+    if len(by_email) > 1:
+        raise MembershipError(f"Several accounts use {identifier}; give the username instead.")
+    if by_email:
+        return by_email[0], False
+    try:
+        validate_email(identifier)
+    except ValidationError:
+        raise MembershipError(f"No account is called {identifier!r}. To invite someone new, give their "
+                              "email address.") from None
+    email = user_model._default_manager.normalize_email(identifier)
+    # The email is the username: the set-password email names it and people remember it.
+    username, n = email.lower(), 1
+    while user_model._default_manager.filter(**{f"{user_model.USERNAME_FIELD}__iexact": username}).exists():
+        n += 1
+        username = f"{email.lower()}-{n}"
+    user = user_model._default_manager.create_user(username, email, None)  # None: unusable password
+    return user, True
+
+
+def membership_add(*, organization: Organization, identifier: str, role: str,
+                   actor: AbstractBaseUser) -> MemberAdded:
+    if role not in Role.values:
+        raise MembershipError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
+    with transaction.atomic():
+        actor_role = _require_manager(actor, organization)
+        if role == Role.OWNER and actor_role != Role.OWNER:
+            raise MembershipForbidden("Only owners can make someone an owner.")
+        user, created = user_find_or_invite(identifier=identifier)
+        existing = Membership.objects.filter(organization=organization, user=user).select_related("user").first()
+        if existing is not None:
+            raise MembershipError(f"{user.get_username()} is already a member ({existing.get_role_display()}); "
+                                  "change their role in the list.")
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(organization=organization, user=user, role=role)
+        except IntegrityError:  # added by someone else a moment ago
+            raise MembershipError(f"{user.get_username()} is already a member.") from None
+    return MemberAdded(membership=membership, created_user=created, needs_password=not user.has_usable_password())
+
+
+def membership_role_change(*, membership: Membership, role: str, actor: AbstractBaseUser) -> Membership:
+    if role not in Role.values:
+        raise MembershipError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
+    with transaction.atomic():
+        actor_role = _require_manager(actor, membership.organization)
+        if membership.user_id == actor.pk:
+            raise MembershipError("You cannot change your own role; ask another owner.")
+        membership, owners = _lock(membership)
+        if role == membership.role:
+            return membership
+        if Role.OWNER in (role, membership.role) and actor_role != Role.OWNER:
+            raise MembershipForbidden("Only owners can grant or take away the owner role.")
+        if membership.role == Role.OWNER and owners <= 1:
+            raise MembershipError("The last owner cannot be demoted; make someone else an owner first.")
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def membership_remove(*, membership: Membership, actor: AbstractBaseUser) -> None:
+    with transaction.atomic():
+        actor_role = _require_manager(actor, membership.organization)
+        if membership.user_id == actor.pk:
+            raise MembershipError("You cannot remove yourself; ask another owner or admin.")
+        membership, owners = _lock(membership)
+        if membership.role == Role.OWNER:
+            if actor_role != Role.OWNER:
+                raise MembershipForbidden("Only owners can remove an owner.")
+            if owners <= 1:
+                raise MembershipError("The last owner cannot be removed; make someone else an owner first.")
+        membership.delete()
+
+
+def project_retention_update(*, project: Project, payload_days: int | None, call_days: int | None,
+                             hour_rollup_days: int | None, day_rollup_days: int | None) -> Project:
+    """None means the installation default (settings.RETENTION_DEFAULTS). The next purge applies it."""
+    project.retention_payload_days = payload_days
+    project.retention_call_days = call_days
+    project.retention_hour_rollup_days = hour_rollup_days
+    project.retention_day_rollup_days = day_rollup_days
+    # Only these columns: a concurrent rename in the admin must not be overwritten.
+    project.save(update_fields=["retention_payload_days", "retention_call_days", "retention_hour_rollup_days",
+                                "retention_day_rollup_days"])
+    return project
