@@ -20,11 +20,12 @@ LABELS = {"model": "Model", "provider": "Provider", "prompt_name": "Prompt", "pr
 
 def render_page(request: HttpRequest, page: Page, template: str, context: dict[str, Any], *, active: str,
                 title: str, toolbar: bool = True, charts: bool = True, status: int = 200) -> HttpResponse:
-    tabs = [{"name": name, "label": label, "url": reverse(name, args=[page.project.id])} for name, label in TABS
-            if name != "settings" or page.can_manage or True]
+    tabs = [{"name": name, "label": label, "url": reverse(name, args=[page.project.id])} for name, label in TABS]
     base: dict[str, Any] = {"page": page, "tabs": tabs, "active": active, "title": title, "toolbar": toolbar,
                             "charts": charts, "range_error": getattr(request, "range_error", None)}
-    if toolbar:
+    # An htmx swap takes only #page-body out of the response: skip the toolbar's option query.
+    swap = bool(getattr(request, "htmx", False)) and request.htmx.target == "page-body"  # type: ignore[attr-defined]
+    if toolbar and not swap:
         options = filter_options(project_id=page.project.id)
         base["filter_fields"] = [
             {"name": dim, "label": LABELS[dim], "options": sorted(set(options.get(dim, [])) | set(page.filters.get(dim, []))),

@@ -43,7 +43,8 @@ def top_rows(page: Page, dimension: str) -> list[dict[str, Any]]:
 
 @project_page()
 def overview(request: HttpRequest, page: Page) -> HttpResponse:
-    request.session[LAST_PROJECT] = page.project.id
+    if request.session.get(LAST_PROJECT) != page.project.id:  # a session write only when it changes
+        request.session[LAST_PROJECT] = page.project.id
     if not project_has_calls(project_id=page.project.id):
         return render_page(request, page, "dashboards/start.html",
                            {**start_context(page), "title": "Send your first event"}, active="overview",
