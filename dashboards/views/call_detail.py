@@ -85,7 +85,9 @@ def waterfall(tree: dict[str, Any], *, project_id: int, current: str = "") -> di
         offset = min(max(_ms(call.start_time - start) / total * 100, 0.0), 99.5)
         width = min(max(duration / total * 100, 0.5), 100 - offset)
         children = [n for n in (node(child, depth + 1) for child in item["children"]) if n is not None]
-        return {"call": call, "depth": depth, "indent": depth * 1.1, "offset": f"{offset:.2f}",
+        # Strings, not floats: a localized "1,5" would break the inline CSS.
+        return {"call": call, "depth": depth, "indent": f"{depth * 1.1:.1f}", "offset": f"{offset:.2f}",
+                "start_offset_ms": _ms(call.start_time - start),
                 "width": f"{width:.2f}", "duration": duration, "current": call.external_id == current,
                 "url": link("call-detail", project_id, call.external_id), "children": children}
 

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import NoReverseMatch, reverse
 
 from dashboards.context import Page, project_page
-from dashboards.selectors.calls import FEEDBACK_KINDS, PAGE_SIZE, CallsPage, ExplorerFilters, calls_page, flag_names
+from dashboards.selectors.calls import FEEDBACK_KINDS, PAGE_SIZE, ExplorerFilters, calls_page, flag_names
 from dashboards.views.common import render_page
 from rollups.selectors import score_totals
 from telemetry.models import Kind
