@@ -41,10 +41,12 @@ def _quality_row(page: Page) -> QualitySettings:
 
 
 def _pop_new_key(request: HttpRequest, page: Page) -> dict[str, Any] | None:
-    entry = request.session.pop(NEW_KEY, None)
-    if not entry or entry.get("project") != page.project.id or time.time() - entry.get("at", 0) > NEW_KEY_SECONDS:
-        return None
-    return entry
+    """The key created a moment ago in this project, removed from the session by this very call."""
+    entry = request.session.get(NEW_KEY)
+    if not entry or entry.get("project") != page.project.id:
+        return None  # another project's settings page: leave it for its own page
+    del request.session[NEW_KEY]
+    return entry if time.time() - entry.get("at", 0) <= NEW_KEY_SECONDS else None
 
 
 def _members(request: HttpRequest, page: Page) -> list[dict[str, Any]]:
@@ -62,6 +64,7 @@ def _members(request: HttpRequest, page: Page) -> list[dict[str, Any]]:
 def _render(request: HttpRequest, page: Page, *, status: int = 200, **bound: Any) -> HttpResponse:
     """The whole page; `bound` holds the one form (or member error) of a failed POST."""
     project = page.project
+    new_key = _pop_new_key(request, page)  # popped whatever the role: it must not outlive this render
     quality = _quality_row(page)
     overrides = quality.evaluators or {}
     context: dict[str, Any] = {
@@ -79,7 +82,7 @@ def _render(request: HttpRequest, page: Page, *, status: int = 200, **bound: Any
         context.update({
             "keys": ApiKey.objects.filter(project=project).select_related("created_by")
                                   .order_by(F("revoked_at").asc(nulls_first=True), "-created_at"),  # active first
-            "new_key": _pop_new_key(request, page),
+            "new_key": new_key,
             "key_form": bound.get("key_form") or ApiKeyForm(),
             "member_form": bound.get("member_form") or MemberAddForm(can_grant_owner=page.role == Role.OWNER),
             "quality_form": bound.get("quality_form") or QualityForm(instance=quality),
@@ -230,16 +233,16 @@ def price_add(request: HttpRequest, page: Page) -> HttpResponse:
     # raw calls, while every chart reads rollups, so a real fix also needs rollups_rebuild, which
     # refolds every call of the project in those days under the project's exclusive fold lock
     # (ingest folding waits meanwhile). Over a 90-day window that is minutes of work: not for a web
-    # request, and there is no background task for it yet. A pattern price cannot even be narrowed
-    # to one model name. So the page names the two commands, scoped to this project and window.
+    # request, and there is no background task for it yet. Nor can it be narrowed to this model:
+    # recompute_costs --model is an exact name, but a price also covers snapshots, prefixed names
+    # and pattern matches. So the page names the two commands, scoped to this project and window.
     start = (timezone.now() - timedelta(days=page.project.retention("call_days"))).date()
-    model_arg = "" if price.match_pattern else f" --model {price.model}"
+    window = f"--project {page.project.id} --from {start} --to {timezone.now().date() + timedelta(days=1)}"
     messages.success(request, (
         f"Price for {price.model} added: ${price.input_per_mtok.normalize():f} input, "
-        f"${price.output_per_mtok.normalize():f} output per 1M tokens. New calls use it now. Calls already stored "
-        f"keep their cost; to re-price them run: manage.py recompute_costs --project {page.project.id}{model_arg} "
-        f"--from {start} --to {timezone.now().date() + timedelta(days=1)}, then manage.py rebuild_rollups with "
-        f"the same --project, --from and --to."))
+        f"${price.output_per_mtok.normalize():f} output per 1M tokens. New calls use it within "
+        f"{settings.PRICE_CACHE_SECONDS} s. Calls already stored keep their cost; to re-price them run: "
+        f"manage.py recompute_costs {window}, then manage.py rebuild_rollups {window}."))
     return _back(page, "prices")
 
 
@@ -249,5 +252,5 @@ def price_delete(request: HttpRequest, page: Page, price_id: int) -> HttpRespons
     price = get_object_or_404(ModelPrice, pk=price_id, project=page.project)  # shipped rows have no project: 404
     price_override_delete(price=price)
     messages.success(request, f"Price for {price.model} from {price.effective_date} deleted. New calls fall back "
-                              "to the shipped price, if there is one.")
+                              "to the shipped price, if there is one; stored calls keep their cost.")
     return _back(page, "prices")

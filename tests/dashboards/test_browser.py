@@ -41,7 +41,13 @@ def tab(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/Paris")
     page = context.new_page()
     page.dialogs = []  # type: ignore[attr-defined]  # any alert() here means injected script ran
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
+    page.accept_dialogs = False  # type: ignore[attr-defined]  # a test expecting a confirm() sets it
+
+    def on_dialog(dialog: Any) -> None:
+        page.dialogs.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.accept() if page.accept_dialogs else dialog.dismiss()  # type: ignore[attr-defined]
+
+    page.on("dialog", on_dialog)
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda error: page.errors.append(str(error)))  # type: ignore[attr-defined]
     yield page
@@ -171,11 +177,11 @@ def test_an_owner_creates_and_revokes_an_api_key(signed_in: Page, live_server: A
     tab.reload()
     expect(tab.get_by_test_id("new-key")).to_have_count(0)  # shown once
     row = tab.get_by_test_id("key-row").filter(has_text="browser key")
-    tab.once("dialog", lambda dialog: dialog.accept())
-    tab.dialogs = []  # type: ignore[attr-defined]
+    tab.accept_dialogs = True  # type: ignore[attr-defined]  # "Revoke this key?"
     row.get_by_test_id("revoke-key").click()
     tab.wait_for_load_state("networkidle")
     expect(tab.get_by_test_id("key-row").filter(has_text="browser key")).to_contain_text("Revoked")
+    assert len(tab.dialogs) == 1  # type: ignore[attr-defined]  # the confirmation, and nothing else
 
 
 def test_dark_mode_and_a_viewer_without_settings_forms(browser: Browser, live_server: Any, seeded: Any,
