@@ -66,8 +66,11 @@ def run(*, demo: bool = False) -> int:
         _manage("load_prices", "-v", "0")
         _manage("collectstatic", "--noinput", "-v", "0")
         _manage("observatory_init")
-        if demo:
-            _manage("seed_demo", "--if-empty")
+        if demo:  # sample data is a nicety: a failure is reported, the product still starts
+            try:
+                _manage("seed_demo", "--if-empty")
+            except subprocess.CalledProcessError:
+                print("Seeding the demo project failed (see above); starting without it.", flush=True)
         bin_dir = Path(sys.executable).parent
         commands = {
             "web": [str(bin_dir / "gunicorn"), "observatory.wsgi:application", "-c",
