@@ -150,11 +150,15 @@ CELERY_TIMEZONE = "UTC"
 OBSERVATORY_SWEEP_SECONDS = env_int("OBSERVATORY_SWEEP_SECONDS", 30, minimum=1)
 # How often rollup parts written by the folds are merged (rollups/compact.py).
 OBSERVATORY_COMPACT_SECONDS = env_int("OBSERVATORY_COMPACT_SECONDS", 15, minimum=1)
+# How often payloads are added to the full-text search index (telemetry.tasks.index_payloads).
+OBSERVATORY_SEARCH_INDEX_SECONDS = env_int("OBSERVATORY_SEARCH_INDEX_SECONDS", 10, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed": {"task": "telemetry.tasks.sweep", "schedule": float(OBSERVATORY_SWEEP_SECONDS)},
     "purge-expired": {"task": "rollups.tasks.purge_expired", "schedule": 3600.0},
     "compact-rollups": {"task": "rollups.tasks.compact", "schedule": float(OBSERVATORY_COMPACT_SECONDS)},
     "sweep-evaluations": {"task": "quality.tasks.sweep", "schedule": float(OBSERVATORY_SWEEP_SECONDS)},
+    "index-payloads": {"task": "telemetry.tasks.index_payloads",
+                       "schedule": float(OBSERVATORY_SEARCH_INDEX_SECONDS)},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------

@@ -179,3 +179,33 @@ def queue_lag() -> tuple[int, float]:
         count, oldest = cur.fetchone()
     age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     return int(count), max(age, 0.0)
+
+
+SEARCH_BATCH = 500
+SEARCH_LOCK = 7403  # advisory lock id: one payload indexer at a time (7401/7402: rollups)
+
+
+def payloads_index(*, batch: int = SEARCH_BATCH, max_batches: int = 200) -> int:
+    """Fill the full-text vector of payloads that have none (CallPayload.search), a batch per
+    transaction, oldest call first. Runs beside ingest instead of inside it (see the model). A
+    second indexer finds the lock taken and returns 0 at once. Returns the payloads indexed."""
+    done = 0
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", [SEARCH_LOCK])
+        if not cur.fetchone()[0]:
+            return 0
+        try:
+            for _ in range(max_batches):
+                with transaction.atomic():
+                    cur.execute(
+                        "UPDATE telemetry_callpayload p"
+                        " SET search = coalesce(obs_payload_search(p.input, p.output), ''::tsvector)"
+                        " FROM (SELECT call_id FROM telemetry_callpayload WHERE search IS NULL ORDER BY call_id"
+                        "       LIMIT %s FOR UPDATE SKIP LOCKED) todo WHERE p.call_id = todo.call_id", [batch])
+                    indexed = cur.rowcount
+                done += indexed
+                if indexed < batch:
+                    break
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(%s)", [SEARCH_LOCK])
+    return done

@@ -22,3 +22,15 @@ def process_project(project_id: int) -> int:
 @shared_task(name="telemetry.tasks.sweep")
 def sweep() -> list[int]:
     return services.sweep()
+
+
+INDEX_BATCHES_PER_TASK = 200
+
+
+@shared_task(name="telemetry.tasks.index_payloads")
+def index_payloads() -> int:
+    """Beat runs this every OBSERVATORY_SEARCH_INDEX_SECONDS; a backlog continues in a new task."""
+    indexed = services.payloads_index(max_batches=INDEX_BATCHES_PER_TASK)
+    if indexed >= services.SEARCH_BATCH * INDEX_BATCHES_PER_TASK:
+        index_payloads.delay()
+    return indexed

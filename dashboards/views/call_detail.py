@@ -23,9 +23,11 @@ MAX_SPANS = 1000  # a waterfall of more rows is unreadable and slow to send; the
 
 
 def _text(value: str) -> dict[str, Any]:
+    """Text, split into what shows and what folds away when it is long."""
     long = len(value) > LONG_CHARS or value.count("\n") > LONG_LINES
-    head = value[:LONG_CHARS].split("\n")[:LONG_LINES] if long else []
-    return {"text": value, "long": long, "head": "\n".join(head), "chars": len(value)}
+    cut = len("\n".join(value[:LONG_CHARS].split("\n")[:LONG_LINES])) if long else len(value)
+    rest = value[cut + 1:] if value[cut:cut + 1] == "\n" else value[cut:]  # the fold starts a new line anyway
+    return {"text": value, "long": long, "head": value[:cut], "rest": rest, "more": len(value) - cut}
 
 
 def _json(value: Any) -> dict[str, Any]:

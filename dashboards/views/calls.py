@@ -94,7 +94,8 @@ def page_of_calls(request: HttpRequest, page: Page, filters: ExplorerFilters) ->
     return {"calls": result.rows, "page_size": PAGE_SIZE, "cursor_errors": errors, "paged": bool(cursor),
             "older_url": f"?{page.keep(cursor=result.next_cursor)}" if result.next_cursor else None,
             "newest_url": f"?{page.keep()}", "clear_url": f"?{range_only(page)}",
-            "filtered": filters.narrowed, "show_score": bool(filters.score)}
+            "filtered": filters.narrowed, "show_score": bool(filters.score), "scanned_to": result.scanned_to,
+            "scan_budget": f"{result.searched:,}"}
 
 
 def range_only(page: Page) -> str:
