@@ -157,6 +157,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired": {"task": "rollups.tasks.purge_expired", "schedule": 3600.0},
     "compact-rollups": {"task": "rollups.tasks.compact", "schedule": float(OBSERVATORY_COMPACT_SECONDS)},
     "sweep-evaluations": {"task": "quality.tasks.sweep", "schedule": float(OBSERVATORY_SWEEP_SECONDS)},
+    # Users & sessions tops take seconds to group at millions of calls: kept warm for the pages.
+    "warm-top-entities": {"task": "dashboards.tasks.warm_top_entities", "schedule": 240.0},
     "index-payloads": {"task": "telemetry.tasks.index_payloads",
                        "schedule": float(OBSERVATORY_SEARCH_INDEX_SECONDS)},
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Q
 
@@ -58,3 +59,49 @@ def entity_feedback(*, project_id: int, entity: str, key: str, start: datetime, 
                   .values("comment", "thumbs", "rating", "created_at", "end_user_id", "call__external_id")
                   [:COMMENTS])
     return {"up": totals["up"], "down": totals["down"], "comments": latest, "cap": FEEDBACK_CALLS}
+
+
+TOP_CACHE_SECONDS = 600
+ORDER_COLUMNS = {"cost": "cost", "calls": "calls", "errors": "errors"}
+
+
+def _top_all(*, project_id: int, entity: str, days: list[datetime], limit: int) -> dict[str, list[dict[str, Any]]]:
+    """The top `limit` users or sessions by cost, by calls and by errors over whole UTC days: one
+    aggregation for the three orders (the grouping is the expensive part: ~1 s for the 190k
+    sessions of a day at 10M calls a month, several seconds over 30 days)."""
+    ranks = ", ".join(f"row_number() OVER (ORDER BY {column} DESC, key) AS r_{order}"
+                      for order, column in ORDER_COLUMNS.items())
+    keep = " OR ".join(f"r_{order} <= %(limit)s" for order in ORDER_COLUMNS)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"WITH agg AS (SELECT key, sum(calls) AS calls, sum(errors) AS errors, sum(tokens) AS tokens,"
+            f" sum(cost_usd) AS cost FROM rollups_entityrollup WHERE project_id = %(project)s"
+            f" AND entity = %(entity)s AND bucket = ANY(%(days)s) GROUP BY key)"
+            f" SELECT key, calls, errors, tokens, cost, {', '.join(f'r_{o}' for o in ORDER_COLUMNS)}"
+            f" FROM (SELECT *, {ranks} FROM agg) ranked WHERE {keep}",
+            {"project": project_id, "entity": entity, "days": days, "limit": limit})
+        rows = cur.fetchall()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for i, order in enumerate(ORDER_COLUMNS):
+        chosen = sorted((r for r in rows if r[5 + i] <= limit), key=lambda r: r[5 + i])
+        out[order] = [{"key": key, "calls": int(calls), "errors": int(errors), "tokens": int(tokens),
+                       "cost_usd": cost} for key, calls, errors, tokens, cost, *_ in chosen]
+    return out
+
+
+def _top_key(project_id: int, entity: str, days: list[datetime]) -> str:
+    return f"dashboards:top:{project_id}:{entity}:{days[0]:%Y%m%d}:{len(days)}"
+
+
+def top_entities_cached(*, project_id: int, entity: str, start: datetime, end: datetime, order: str,
+                        limit: int, refresh: bool = False) -> list[dict[str, Any]]:
+    """Top users or sessions for the whole UTC days covering the range, from a cache that
+    dashboards.tasks.warm_top_entities refreshes every few minutes for the preset ranges, so a
+    page never waits for the grouping; other ranges compute once and are kept for a while."""
+    days = days_covering(start, end)
+    key = _top_key(project_id, entity, days)
+    tops = None if refresh else cache.get(key)
+    if tops is None:
+        tops = _top_all(project_id=project_id, entity=entity, days=days, limit=limit)
+        cache.set(key, tops, TOP_CACHE_SECONDS)
+    return [dict(row) for row in tops[order]]

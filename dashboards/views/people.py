@@ -4,29 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 
 from dashboards.context import Page, project_page
 from dashboards.selectors.calls import ExplorerFilters
-from dashboards.selectors.people import days_covering, entity_exists, entity_feedback, entity_totals
+from dashboards.selectors.people import entity_exists, entity_feedback, entity_totals, top_entities_cached
 from dashboards.views.calls import link, page_of_calls
 from dashboards.views.common import render_page
-from rollups.selectors import top_entities
 
 ORDERS = {"cost": "Cost", "calls": "Calls", "errors": "Errors"}
 TOP = 25
-# top_entities groups every user's or session's day rows of the range: ~1 s for the 190k sessions
-# of a day at 10M calls a month, ~8 s over 30 days. Kept a few minutes, so the page's auto-refresh
-# and its visitors share one computation; it sums whole UTC days, so the key holds the days.
-TOP_CACHE_SECONDS = 300
 
 
 def _top(page: Page, entity: str, order: str) -> list[dict[str, Any]]:
-    days = days_covering(page.start, page.end)
-    key = f"dashboards:top:{page.project.id}:{entity}:{order}:{days[0]:%Y%m%d}:{len(days)}"
-    rows = cache.get_or_set(key, lambda: top_entities(project_id=page.project.id, entity=entity, start=page.start,
-                                                      end=page.end, order_by=order, limit=TOP), TOP_CACHE_SECONDS)
+    # Grouping every user's or session's day rows takes seconds at 10M calls a month: the preset
+    # ranges are kept warm by dashboards.tasks.warm_top_entities (see top_entities_cached).
+    rows = top_entities_cached(project_id=page.project.id, entity=entity, start=page.start, end=page.end,
+                               order=order, limit=TOP)
     detail = "user-detail" if entity == "user" else "session-detail"
     for row in rows:
         row["url"] = link(detail, page.project.id, row["key"])

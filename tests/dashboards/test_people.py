@@ -7,7 +7,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from telemetry.models import Call
 from telemetry.services import project_process
@@ -88,3 +90,23 @@ def test_unknown_people_and_strangers_get_404(owner_client: Client, outsider_cli
     for path in ("people/", "users/user-0", "sessions/s-0"):
         assert outsider_client.get(f"/projects/{seeded.id}/{path}").status_code == 404
         assert viewer_client.get(f"/projects/{seeded.id}/{path}").status_code == 200
+
+
+def test_tops_come_from_the_warmed_cache_and_match_the_rollup_query(owner_client: Client, seeded: Any) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from dashboards.selectors.people import top_entities_cached
+    from dashboards.tasks import warm_top_entities
+    from rollups.selectors import top_entities
+
+    now = datetime.now(timezone.utc)
+    for order in ("cost", "calls", "errors"):
+        direct = top_entities(project_id=seeded.id, entity="user", start=now - timedelta(days=1), end=now,
+                              order_by=order, limit=25)
+        cached = top_entities_cached(project_id=seeded.id, entity="user", start=now - timedelta(days=1), end=now,
+                                     order=order, limit=25, refresh=True)
+        assert cached == direct, order
+    assert warm_top_entities() >= 2  # users and sessions of the seeded project, at least one day set
+    with CaptureQueriesContext(connection) as queries:
+        assert owner_client.get(f"/projects/{seeded.id}/people/?range=24h").status_code == 200
+    assert not any("rollups_entityrollup" in q["sql"] for q in queries.captured_queries)
