@@ -44,12 +44,16 @@ def test_api_docs_page_is_served_without_a_cdn() -> None:
     assert "swagger-ui" in html and "cdn.jsdelivr" not in html and "unpkg.com" not in html
 
 
-def test_home_lists_only_my_projects(member: Any, project: Any, other_project: Any) -> None:
+def test_home_opens_one_of_my_projects_and_the_switcher_lists_only_mine(member: Any, project: Any,
+                                                                        other_project: Any) -> None:
     client = Client()
-    assert client.get("/").status_code == 302
+    assert client.get("/")["Location"].startswith("/accounts/login/")
     client.force_login(member)
-    html = client.get("/").content.decode()
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/projects/{project.id}/"
+    html = response.content.decode()
     assert project.name in html and other_project.name not in html
+    assert client.get(f"/switch?project={other_project.id}")["Location"] == "/"
 
 
 @pytest.mark.parametrize("path, params", [
