@@ -84,16 +84,26 @@ def grouped(query: Query, measures: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+# With dimension filters each rating must be joined to its call (feedback is not rolled up): at
+# 100k ratings a month that join took ~1.4 s, so filtered figures use the newest ratings only.
+FEEDBACK_FILTERED_CAP = 5000
+
+
 def feedback_totals(*, project_id: int, start: datetime, end: datetime,
                     filters: dict[str, list[str]]) -> dict[str, int]:
     """Thumbs up/down given in the range (by when the feedback arrived), for calls matching the
-    global filters. Served by telemetry's feedback_project_time index."""
+    global filters. Served by telemetry's feedback_project_time index. With filters, only the
+    newest FEEDBACK_FILTERED_CAP ratings of the range are joined; `capped` says when that applied."""
     qs = Feedback.objects.filter(project_id=project_id, created_at__gte=start, created_at__lt=end)
+    capped = False
     if filters:
-        qs = qs.filter(**{f"call__{dim}__in": values for dim, values in filters.items()})
+        newest = qs.order_by("-created_at").values("id")
+        capped = newest[FEEDBACK_FILTERED_CAP:FEEDBACK_FILTERED_CAP + 1].exists()
+        qs = Feedback.objects.filter(id__in=newest[:FEEDBACK_FILTERED_CAP]).filter(
+            **{f"call__{dim}__in": values for dim, values in filters.items()})
     totals = qs.aggregate(up=Count("id", filter=Q(thumbs=1)), down=Count("id", filter=Q(thumbs=-1)),
                           rated=Count("id", filter=Q(thumbs__isnull=False)))
-    return {name: int(value or 0) for name, value in totals.items()}
+    return {**{name: int(value or 0) for name, value in totals.items()}, "capped": capped}
 
 
 def project_has_calls(*, project_id: int) -> bool:

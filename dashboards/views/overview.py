@@ -28,6 +28,7 @@ def tiles(page: Page) -> dict[str, Any]:
         if _single_cube(page) else None
     thumbs = feedback_totals(project_id=page.project.id, start=page.start, end=page.end, filters=page.filters)
     out["thumbs_down_rate"] = thumbs["down"] / thumbs["rated"] if thumbs["rated"] else None
+    out["thumbs_capped"] = thumbs["capped"]
     return out
 
 

@@ -70,3 +70,17 @@ def test_query_count_does_not_grow_with_data(owner_client: Client, seeded: Any, 
     with CaptureQueriesContext(connection) as after:
         owner_client.get(f"/projects/{seeded.id}/")
     assert len(after.captured_queries) == len(before.captured_queries)
+
+
+def test_filtered_thumbs_rate_counts_the_newest_ratings_and_says_so(owner_client: Client, seeded: Any,
+                                                                    monkeypatch: Any) -> None:
+    from dashboards import selectors
+
+    html = owner_client.get(f"/projects/{seeded.id}/?range=24h&feature=chat").content.decode()
+    assert "latest 5k ratings" not in html
+    # feature=chat: calls i % 4 != 0; feedback is on i % 4 == 0, so none of it matches
+    assert re.search(r"Thumbs-down rate</div><div class=\"value\">–<", html)
+    monkeypatch.setattr(selectors, "FEEDBACK_FILTERED_CAP", 3)
+    totals = selectors.feedback_totals(project_id=seeded.id, start=seeded.created_at.replace(year=2000),
+                                       end=seeded.created_at.replace(year=2100), filters={"feature": ["search"]})
+    assert totals["capped"] is True and totals["rated"] == 3
