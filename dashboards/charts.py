@@ -101,15 +101,17 @@ def bar(title: str, labels: list[str], values: list[Any], *, unit: str, name: st
 def histogram(title: str, bins: list[tuple[float, float, int]], *, unit: str = "ms",
               x_title: str = "", count_label: str = "calls") -> dict[str, Any]:
     """bins: (low, high, count), already computed from the merged sketches (not raw calls). Bins
-    are drawn as categories labelled by their edges: latency bins grow geometrically, which a
-    linear axis would squash and a log axis cannot draw as bar widths."""
+    are drawn as categories labelled by their lower edge (the hover shows both edges): latency
+    bins grow geometrically, which a linear axis would squash and a log axis cannot draw as bar
+    widths, and 30 "200 ms–220 ms" labels do not fit under a chart."""
     from dashboards.templatetags.obs import duration
 
     fmt = duration if unit == "ms" else (lambda v: f"{v:.3g}")
-    labels = [f"{fmt(lo)}–{fmt(hi)}" for lo, hi, _ in bins]
-    trace = {"type": "bar", "name": count_label, "x": labels, "y": [c for _, _, c in bins],
-             "hovertemplate": f"%{{x}}: %{{y:,}} {count_label}<extra></extra>"}
-    layout = _layout(title, y_unit="count", y_title=count_label, x_title=x_title or _TITLE_UNIT.get(unit, unit))
+    trace = {"type": "bar", "name": count_label, "x": [fmt(lo) for lo, _, _ in bins], "y": [c for _, _, c in bins],
+             "customdata": [f"{fmt(lo)}–{fmt(hi)}" for lo, hi, _ in bins],
+             "hovertemplate": f"%{{customdata}}: %{{y:,}} {count_label}<extra></extra>"}
+    title_text = x_title or _TITLE_UNIT.get(unit, unit)
+    layout = _layout(title, y_unit="count", y_title=count_label, x_title=f"{title_text} (bins start at)")
     layout["xaxis"]["type"] = "category"
     layout["bargap"] = 0.05
     layout["showlegend"] = False

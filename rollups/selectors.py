@@ -287,24 +287,22 @@ def _quantiles(cur: Any, sql: _Sql, kind: str, qs: list[float]) -> dict[tuple[An
     return out
 
 
-def _merged(sql: _Sql, kind: str, point: str | None = None,
-            groups: bool = True) -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
+def _merged(sql: _Sql, kind: str) -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
     """{(point, *group): (ascending distinct sketch keys, their summed counts as float64)} over
     every matching bucket. The merge runs in numpy on the fetched arrays: a running sum in SQL
     window functions over the unnested keys was ~100x slower for a 30-day query."""
-    group_cols = "".join(f", {g}" for g in sql.groups) if groups else ""
-    size = len(sql.groups) if groups else 0
+    group_cols = "".join(f", {g}" for g in sql.groups)
     # Binary results: the packed histograms arrive as bytes, no hex to parse.
     with psycopg.Cursor(connection.connection) as raw:
-        raw.execute(f"SELECT {point or sql.point} AS t{group_cols}, {kind}_keys, {kind}_counts FROM rollups_rollup"
+        raw.execute(f"SELECT {sql.point} AS t{group_cols}, {kind}_keys, {kind}_counts FROM rollups_rollup"
                     f" WHERE {sql.where}", sql.params, binary=True)
         rows = raw.fetchall()
     parts: dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]] = defaultdict(lambda: ([], []))
     for row in rows:
         if row[-2]:
-            keys, counts = parts[(row[0], *_group_key(row, size))]
-            keys.append(row[-2])
-            counts.append(row[-1])
+            key_bytes, count_bytes = parts[(row[0], *_group_key(row, len(sql.groups)))]
+            key_bytes.append(row[-2])
+            count_bytes.append(row[-1])
     out: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
     for group, (key_parts, count_parts) in parts.items():
         keys, counts = unpack(b"".join(key_parts), b"".join(count_parts))
@@ -324,8 +322,8 @@ def distribution(query: Query, kind: str = "latency") -> tuple[np.ndarray, np.nd
         raise MetricsError("kind", f"unknown distribution '{kind}'; use latency, ttft or score")
     if kind == "score" and not query.score:
         raise MetricsError("score", "a score distribution needs score=<name>")
-    whole = Query(**{**query.__dict__, "interval": None, "group_by": ()})
-    merged = _merged(_Sql(whole), kind, point="NULL::timestamptz", groups=False)
+    whole = Query(**{**query.__dict__, "interval": None, "group_by": ()})  # one point, one group: (None,)
+    merged = _merged(_Sql(whole), kind)
     if not merged:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     keys, counts = merged[(None,)]

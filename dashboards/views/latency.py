@@ -49,7 +49,7 @@ def histogram_figure(page: Page) -> tuple[dict[str, Any] | None, int]:
 
 
 def latency_context(page: Page, *, by: str, pct: str) -> dict[str, Any]:
-    summary = aggregate(page.query(), SUMMARY).get((None,), {})
+    summary = {**dict.fromkeys(SUMMARY), "count": 0, **aggregate(page.query(), SUMMARY).get((None,), {})}
     context: dict[str, Any] = {"by": by, "pct": pct, "by_choices": BY_CHOICES, "percentiles": PERCENTILES,
                                "summary": summary}
     if not summary.get("count") or summary.get("latency_p50") is None:

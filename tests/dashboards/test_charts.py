@@ -1,0 +1,100 @@
+"""The chart builders are pure: rows in, a plotly.js figure out. Each figure must be valid Plotly."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import plotly.graph_objects as go
+import pytest
+
+from dashboards import charts
+
+T0 = datetime(2026, 11, 20, tzinfo=timezone.utc)
+
+
+def valid(figure: dict[str, Any]) -> dict[str, Any]:
+    go.Figure(figure)  # raises on anything plotly.js would not understand
+    return figure
+
+
+def series(name: str, values: list[Any]) -> dict[str, Any]:
+    return {"name": name, "points": [{"t": T0 + timedelta(hours=i), "value": v} for i, v in enumerate(values)]}
+
+
+def test_time_series_and_bar_keep_their_shape() -> None:
+    figure = valid(charts.time_series("Cost", [series("cost", [Decimal("0.5"), None, 2])], unit="usd", bars=True))
+    assert figure["data"][0]["y"] == [0.5, None, 2.0] and figure["data"][0]["x"][0] == T0.isoformat()
+    assert figure["layout"]["yaxis"]["tickprefix"] == "$" and figure["layout"]["title"]["text"] == "Cost"
+    figure = valid(charts.bar("Models", ["a", "", "c"], [3, 2, 1], unit="count"))
+    assert figure["data"][0]["y"] == ["c", "(none)", "a"]  # biggest on top
+
+
+def test_stacked_keeps_the_largest_series_and_sums_the_rest_into_other() -> None:
+    rows = [series(f"s{i}", [i, i, Decimal(i)]) for i in range(12)]
+    figure = valid(charts.stacked("Cost by model", rows, unit="usd", limit=8))
+    names = [t["name"] for t in figure["data"]]
+    assert names == ["s11", "s10", "s9", "s8", "s7", "s6", "s5", "s4", "other"]
+    assert figure["data"][-1]["y"] == [6.0, 6.0, 6.0]  # s0..s3
+    total = sum(v for t in figure["data"] for v in t["y"])
+    assert total == sum(range(12)) * 3  # the stack still adds up to the whole
+    assert figure["layout"]["barmode"] == "stack" and all(t["type"] == "bar" for t in figure["data"])
+
+
+def test_stacked_without_a_long_tail_has_no_other() -> None:
+    figure = valid(charts.stacked("Cost", [series("a", [1, None]), series("b", [0, 3])], unit="usd", bars=False))
+    assert [t["name"] for t in figure["data"]] == ["b", "a"]
+    assert all(t["stackgroup"] == "one" for t in figure["data"])
+
+
+def test_dual_axis_draws_the_line_on_a_right_hand_axis() -> None:
+    figure = valid(charts.dual_axis("Thumbs", [series("up", [3, 0]), series("down", [1, 0])],
+                                    series("down rate", [0.25, None]), bar_unit="count", line_unit="ratio",
+                                    bar_title="ratings"))
+    line = figure["data"][-1]
+    assert line["yaxis"] == "y2" and line["y"] == [0.25, None]
+    assert figure["layout"]["yaxis2"]["overlaying"] == "y" and figure["layout"]["yaxis2"]["tickformat"] == ".1%"
+    assert figure["layout"]["yaxis"]["title"]["text"] == "ratings"
+    assert "%" in line["hovertemplate"]
+
+
+def test_histogram_labels_bins_by_their_edges() -> None:
+    figure = valid(charts.histogram("Latency", [(200.0, 250.0, 3), (250.0, 300.0, 0), (1000.0, 1500.0, 1)]))
+    assert figure["data"][0]["x"] == ["200 ms", "250 ms", "1.0 s"]
+    assert figure["data"][0]["customdata"] == ["200 ms–250 ms", "250 ms–300 ms", "1.0 s–1.5 s"]
+    assert figure["data"][0]["hovertemplate"].startswith("%{customdata}: %{y:,} calls")
+    figure = valid(charts.histogram("Scores", [(0.0, 0.1, 2), (0.9, 1.0, 5)], unit="score", count_label="scored calls"))
+    assert figure["data"][0]["customdata"] == ["0–0.1", "0.9–1"]
+    assert figure["layout"]["yaxis"]["title"]["text"] == "scored calls"
+
+
+def test_geometric_bins_have_round_edges_and_keep_every_count() -> None:
+    values = [200 + 37 * i for i in range(40)] + [2500]
+    bins = charts.geometric_bins(values, [1] * len(values))
+    assert sum(c for _, _, c in bins) == 41 and 10 <= len(bins) <= 30
+    assert bins[0][0] == 200 and bins[-1][1] == 2700
+    assert all(hi == next_lo for (_, hi, _), (next_lo, _, _) in zip(bins, bins[1:]))  # contiguous
+    assert all(float(f"{lo:.2g}") == lo for lo, _, _ in bins)  # two significant digits at most
+
+
+def test_geometric_bins_coarsen_a_long_tail() -> None:
+    bins = charts.geometric_bins([0.5, 40.0, 900.0, 120_000.0], [5, 10, 20, 1])
+    assert len(bins) <= 30 and sum(c for _, _, c in bins) == 36
+    assert bins[0][0] <= 0.5 < bins[0][1] and bins[-1][0] <= 120_000 < bins[-1][1]
+
+
+@pytest.mark.parametrize("values,counts,first,last,total", [
+    ([0.0, 0.42, 1.0], [4, 1, 2], (0.0, 0.1, 4), (0.9, 1.0, 2), 7),  # 0..1 scores in tenths, 1 in the last
+    ([0.0, 3.0, 17.0], [3, 2, 1], (0.0, 1.0, 3), (17.0, 18.0, 1), 6),  # counts: unit steps
+    ([5.0], [9], (5.0, 6.0, 9), (5.0, 6.0, 9), 9),
+])
+def test_linear_bins(values: list[float], counts: list[int], first: tuple[float, float, int],
+                     last: tuple[float, float, int], total: int) -> None:
+    bins = charts.linear_bins(values, counts)
+    assert bins[0] == pytest.approx(first) and bins[-1] == pytest.approx(last)
+    assert sum(c for _, _, c in bins) == total and len(bins) <= 20
+    valid(charts.histogram("Scores", bins, unit="score"))
+
+
+def test_no_values_no_bins() -> None:
+    assert charts.geometric_bins([], []) == [] and charts.linear_bins([], []) == []
