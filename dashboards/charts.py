@@ -112,7 +112,8 @@ def histogram(title: str, bins: list[tuple[float, float, int]], *, unit: str = "
              "hovertemplate": f"%{{customdata}}: %{{y:,}} {count_label}<extra></extra>"}
     title_text = x_title or _TITLE_UNIT.get(unit, unit)
     layout = _layout(title, y_unit="count", y_title=count_label, x_title=f"{title_text} (bins start at)")
-    layout["xaxis"]["type"] = "category"
+    # About eight labels, whatever the number of bins: the hover names every bin.
+    layout["xaxis"].update(type="category", dtick=max(1, math.ceil(len(bins) / 8)), automargin=True)
     layout["bargap"] = 0.05
     layout["showlegend"] = False
     layout["hovermode"] = "closest"

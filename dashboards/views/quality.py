@@ -37,8 +37,8 @@ def scores_part(page: Page, chosen: str) -> dict[str, Any]:
                                               unit="ratio", name="flag rate")
     if not chosen:
         return part
-    counts = analytics.COUNT_SCORES
-    same_scale = [] if chosen in counts else [n for n in names if n != chosen and n not in counts]
+    apart = analytics.COUNT_SCORES
+    same_scale = [] if chosen in apart else [n for n in names if n != chosen and n not in apart]
     trends = analytics.score_trends(page, [chosen, *same_scale][:TREND_SCORES])
     part["figures"]["trend"] = charts.time_series("Average score over time", trends, unit="score",
                                                   y_title="average score")

@@ -71,10 +71,10 @@ def test_score_trend_shows_the_chosen_score_first(owner_client: Client, flagged:
 def test_score_distribution_holds_every_score_of_the_chosen_name(owner_client: Client, flagged: Any) -> None:
     html = page(owner_client, flagged, "&score=prompt_injection")
     chart = figures(html)["score-distribution"]
-    scored = Score.objects.filter(project_id=flagged.id, name="prompt_injection").count()
-    assert sum(chart["data"][0]["y"]) == scored == 43
+    scores = Score.objects.filter(project_id=flagged.id, name="prompt_injection")
+    assert sum(chart["data"][0]["y"]) == scores.count() > 40
     assert chart["data"][0]["customdata"][0] == "0–0.1" and len(chart["data"][0]["x"]) == 10
-    assert chart["data"][0]["y"][0] == scored - 1  # only the injection attempt scores high
+    assert chart["data"][0]["y"][0] == scores.filter(value__lt=0.1).count() < scores.count()  # attempts score high
 
 
 def test_thumbs_over_time_count_up_and_down(owner_client: Client, flagged: Any) -> None:
