@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
+
 # Axis formats per unit (d3-format strings, as plotly.js expects).
 _AXIS: dict[str, dict[str, Any]] = {
     "usd": {"tickprefix": "$", "tickformat": ",.4~f"},
@@ -38,7 +40,13 @@ def _num(value: Any) -> float | None:
 
 
 def _iso(when: Any) -> Any:
-    return when.isoformat() if isinstance(when, datetime) else when
+    """Wall-clock time in the viewer's zone (activated per request by dashboards.middleware):
+    plotly.js drops UTC offsets and would label the axis in UTC."""
+    if not isinstance(when, datetime):
+        return when
+    if when.tzinfo is not None:
+        when = timezone.localtime(when)
+    return when.replace(tzinfo=None).isoformat()
 
 
 def _layout(title: str, *, y_unit: str, x_title: str = "", y_title: str = "", barmode: str | None = None,

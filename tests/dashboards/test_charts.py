@@ -24,7 +24,7 @@ def series(name: str, values: list[Any]) -> dict[str, Any]:
 
 def test_time_series_and_bar_keep_their_shape() -> None:
     figure = valid(charts.time_series("Cost", [series("cost", [Decimal("0.5"), None, 2])], unit="usd", bars=True))
-    assert figure["data"][0]["y"] == [0.5, None, 2.0] and figure["data"][0]["x"][0] == T0.isoformat()
+    assert figure["data"][0]["y"] == [0.5, None, 2.0] and figure["data"][0]["x"][0] == T0.replace(tzinfo=None).isoformat()  # wall clock of the active zone (UTC here)
     assert figure["layout"]["yaxis"]["tickprefix"] == "$" and figure["layout"]["title"]["text"] == "Cost"
     figure = valid(charts.bar("Models", ["a", "", "c"], [3, 2, 1], unit="count"))
     assert figure["data"][0]["y"] == ["c", "(none)", "a"]  # biggest on top
@@ -98,3 +98,17 @@ def test_linear_bins(values: list[float], counts: list[int], first: tuple[float,
 
 def test_no_values_no_bins() -> None:
     assert charts.geometric_bins([], []) == [] and charts.linear_bins([], []) == []
+
+
+def test_time_axes_are_in_the_viewers_zone() -> None:
+    from datetime import datetime, timezone as dt_timezone
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from dashboards import charts
+
+    when = datetime(2026, 11, 22, 15, 0, tzinfo=dt_timezone.utc)
+    with timezone.override(ZoneInfo("America/New_York")):
+        fig = charts.time_series("t", [{"name": "a", "points": [{"t": when, "value": 1}]}], unit="count")
+    assert fig["data"][0]["x"] == ["2026-11-22T10:00:00"]

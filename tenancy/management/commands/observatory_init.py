@@ -32,7 +32,7 @@ class Command(BaseCommand):
             issued = api_key_create(project=project, scopes=["ingest", "read"], name="first key", created_by=user)
         site = settings.SITE_URL
         self.stdout.write(self.style.SUCCESS("\nFirst run: Observatory is set up. Save these now; they are shown once.\n"))
-        self.stdout.write(f"  Admin login:  {site}/admin/   user: {username}   password: {password}")
+        self.stdout.write(f"  Sign in:      {site}/   user: {username}   password: {password}   (admin: {site}/admin/)")
         self.stdout.write(f"  Project:      Demo project (id {project.id})")
         self.stdout.write(f"  API key:      {issued.raw_key}   (scopes: ingest, read)\n")
         self.stdout.write("  Send a first event:\n")
