@@ -213,7 +213,7 @@ def retention_update(request: HttpRequest, page: Page) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, page, "Retention", retention_form=form)
     project_retention_update(project=page.project, **{name: form.cleaned_data[name] for name, _ in RETENTION_FIELDS})
-    messages.success(request, "Retention saved. The next nightly purge applies it; shorter periods delete older "
+    messages.success(request, "Retention saved. The hourly purge applies it; shorter periods delete older "
                               "data for good.")
     return _back(page, "retention")
 

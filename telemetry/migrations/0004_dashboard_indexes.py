@@ -1,24 +1,14 @@
-"""Indexes for the dashboards: full-text search over call payloads (calls explorer), feedback by
-project and time (overview's thumbs-down tile), calls by latency (latency page's slowest calls).
+"""Indexes for the dashboards: feedback by project and time (overview's thumbs-down tile), calls by
+latency (latency page's slowest calls), and the function that makes a payload's full-text vector
+(its index comes in 0005, on a stored column the background indexer fills).
 
-Operators of big installs:
-- Plain CREATE INDEX blocks writes to its table while it builds, so ingestion waits for the whole
-  build. Measured on a busy 2-core machine with the default maintenance_work_mem (64MB):
-  call_project_latency took 34 s over 10M calls; callpayload_search 14 s per 200k payloads
-  (~15k payloads a second: ~11 min for 10M); feedback_project_time 0.3 s per 100k feedback rows.
-  To avoid the pause, create them by hand before `migrate`, each statement on its own (outside a
-  transaction); every statement here says IF NOT EXISTS, so the migration then only records them:
+Operators of big installs: plain CREATE INDEX blocks writes to its table while it builds (measured
+on a busy 2-core machine: call_project_latency 34 s over 10M calls; feedback_project_time 0.3 s per
+100k feedback rows). To avoid the pause, create them by hand before `migrate`; both statements say
+IF NOT EXISTS, so the migration then only records them:
 
-      <the CREATE FUNCTION statement in SEARCH_FUNCTION below>
-      SET maintenance_work_mem = '1GB';  -- GIN builds much faster with more memory
-      CREATE INDEX CONCURRENTLY callpayload_search ON telemetry_callpayload USING gin (obs_payload_search(input, output));
-      CREATE INDEX CONCURRENTLY feedback_project_time ON telemetry_feedback (project_id, created_at);
-      CREATE INDEX CONCURRENTLY call_project_latency ON telemetry_call (project_id, latency_ms DESC);
-
-- From then on every payload insert computes its search vector in the ingest transaction:
-  ~0.3-0.45 ms of database CPU for 1.5 kB of chat JSON on that machine (inserting 20k such
-  payloads took 7.6 s instead of 1.5 s). GIN's pending list (fastupdate, on by default) keeps the
-  index update itself cheap; autovacuum merges the list later.
+    CREATE INDEX CONCURRENTLY feedback_project_time ON telemetry_feedback (project_id, created_at);
+    CREATE INDEX CONCURRENTLY call_project_latency ON telemetry_call (project_id, latency_ms DESC);
 """
 from __future__ import annotations
 
@@ -43,9 +33,7 @@ SELECT CASE
 END
 $$
 """
-SEARCH_INDEX = ("CREATE INDEX IF NOT EXISTS callpayload_search ON telemetry_callpayload"
-                " USING gin (obs_payload_search(input, output))")
-DROP_SEARCH = "DROP INDEX IF EXISTS callpayload_search; DROP FUNCTION IF EXISTS obs_payload_search(jsonb, jsonb)"
+DROP_SEARCH = "DROP FUNCTION IF EXISTS obs_payload_search(jsonb, jsonb)"
 
 FEEDBACK_INDEX = "CREATE INDEX IF NOT EXISTS feedback_project_time ON telemetry_feedback (project_id, created_at)"
 LATENCY_INDEX = "CREATE INDEX IF NOT EXISTS call_project_latency ON telemetry_call (project_id, latency_ms DESC)"
@@ -58,7 +46,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL([SEARCH_FUNCTION, SEARCH_INDEX], DROP_SEARCH),
+        # Only the function: an expression index here made every ingest compute the vector (see 0005).
+        migrations.RunSQL([SEARCH_FUNCTION], DROP_SEARCH),
         # Raw SQL with IF NOT EXISTS (see the docstring), and the same indexes as Django state.
         migrations.RunSQL(
             FEEDBACK_INDEX, "DROP INDEX IF EXISTS feedback_project_time",
