@@ -72,6 +72,8 @@ Processor = Callable[[Any, int, list[int]], None]
 _PROCESSORS: list[Processor] = []
 # Run after a processing run, outside its transactions (rollups merge the parts the run appended).
 _AFTER_RUN: list[Callable[[int], Any]] = []
+# Run after every processing run, even one that found no new call (feedback and scores can arrive alone).
+_AFTER_ANY_RUN: list[Callable[[int], Any]] = []
 
 
 def register_processor(processor: Processor) -> None:
@@ -79,9 +81,11 @@ def register_processor(processor: Processor) -> None:
         _PROCESSORS.append(processor)
 
 
-def register_after_run(hook: Callable[[int], Any]) -> None:
-    if hook not in _AFTER_RUN:
-        _AFTER_RUN.append(hook)
+def register_after_run(hook: Callable[[int], Any], *, always: bool = False) -> None:
+    """`always`: also after a run that processed no call (the hook checks its own queue)."""
+    hooks = _AFTER_ANY_RUN if always else _AFTER_RUN
+    if hook not in hooks:
+        hooks.append(hook)
 
 
 def processing_request(*, project_id: int) -> bool:
@@ -116,6 +120,8 @@ def project_process(*, project_id: int, max_batches: int = 100) -> int:
     if processed:
         for hook in _AFTER_RUN:
             hook(project_id)
+    for hook in _AFTER_ANY_RUN:
+        hook(project_id)
     return processed
 
 
