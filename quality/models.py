@@ -37,6 +37,12 @@ class QualitySettings(models.Model):
     rules = models.JSONField(default=list, blank=True)
     # Share of model calls the heuristic evaluators score (1 = every call).
     sample_rate = models.FloatField(default=1.0)
+    # Evaluation lag (age of the oldest queued call, seconds) past which new calls are sampled
+    # down and the rest marked skipped with the reason; NULL = never shed load.
+    max_lag_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # {score name: "higher" | "lower"}: which way is better for custom scores (API, human, judge,
+    # rules). Built-in evaluators declare their own (Evaluator.score_directions).
+    score_directions = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -76,6 +82,8 @@ class Evaluation(models.Model):
     errors = models.JSONField(default=dict, blank=True)  # {evaluator: message}
     duration_ms = models.FloatField(default=0)
     evaluated_at = models.DateTimeField()
+    # Why a call was skipped ("sampled out at rate 0.25", "evaluation lag 340 s over 120 s ...").
+    reason = models.CharField(max_length=200, blank=True, default="", db_default="")
 
 
 class Flag(models.Model):

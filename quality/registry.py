@@ -35,3 +35,37 @@ def configured(evaluators: dict[str, Any], rules: list[Any]) -> list[tuple[Evalu
             config["rules"] = rules
         out.append((evaluator, config))
     return out
+
+
+# Declared in injection.py's evaluator once it carries them; until then, here.
+_FALLBACK_DECLARATIONS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "prompt_injection": ({"prompt_injection": "lower"}, ("prompt_injection",)),
+}
+
+
+def _declared(evaluator: Evaluator) -> tuple[dict[str, str], tuple[str, ...]]:
+    fallback = _FALLBACK_DECLARATIONS.get(evaluator.name, ({}, ()))
+    return (getattr(evaluator, "score_directions", None) or fallback[0],
+            getattr(evaluator, "flag_names", None) or fallback[1])
+
+
+def _matches(name: str, pattern: str) -> bool:
+    return name.startswith(pattern) if pattern.endswith(".") else name == pattern
+
+
+def builtin_direction(score: str) -> str:
+    """"higher" or "lower" (which way is better) as a built-in evaluator declares it; "" if none does."""
+    for evaluator in EVALUATORS.values():
+        for pattern, direction in _declared(evaluator)[0].items():
+            if _matches(score, pattern):
+                return direction
+    return ""
+
+
+def evaluator_for_flag(flag: str) -> str:
+    """The built-in evaluator raising flag `flag`; "" for others (an LLM judge's flag is named
+    after the judge, which is also its evaluator name)."""
+    for evaluator in EVALUATORS.values():
+        if any(_matches(flag, pattern) for pattern in _declared(evaluator)[1]):
+            return evaluator.name
+    return ""

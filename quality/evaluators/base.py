@@ -55,5 +55,11 @@ class Evaluator(Protocol):
 
     name: str
     defaults: dict[str, Any]
+    # Which way is better for each score it writes ({name, or a prefix ending in ".": "higher" |
+    # "lower"}), and the flags it raises (names, or prefixes ending in "."). Dashboards, alerts and
+    # experiments read these through quality.selectors; flag rates divide by the evaluator's
+    # evaluated count.
+    score_directions: dict[str, str]
+    flag_names: tuple[str, ...]
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result: ...

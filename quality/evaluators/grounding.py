@@ -174,6 +174,8 @@ class GroundednessEvaluator:
     sentence that reuses the context's words to say something false reads as supported."""
 
     name = "groundedness"
+    score_directions = {"groundedness": "higher"}
+    flag_names = ("hallucination.suspected",)
     defaults: dict[str, Any] = {
         "support_threshold": 0.6,  # share of a sentence's content words found in the context
         "flag_below": 0.5,  # hallucination.suspected under this score
@@ -234,6 +236,8 @@ class RelevanceEvaluator:
     the question score near zero, so translation requests and very short answers are not scored."""
 
     name = "relevance"
+    score_directions = {"relevance": "higher"}
+    flag_names = ("relevance.low",)
     defaults: dict[str, Any] = {
         "flag_below": 0.2,
         "min_answer_terms": 3,  # "Canberra." may be perfect; too short to judge lexically

@@ -102,6 +102,8 @@ class LanguageEvaluator:
     or too uncertain to tell: a false mismatch is worse than no score."""
 
     name = "language_match"
+    score_directions = {"language_match": "higher"}
+    flag_names = ("language.mismatch",)
     defaults: dict[str, Any] = {"min_letters": 20, "min_confidence": 0.5, "max_chars": 2000}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:

@@ -82,6 +82,8 @@ class LeakageEvaluator:
     answer echoing them gives nothing away. Reasons give sizes, never the repeated text."""
 
     name = "leakage"
+    score_directions = {"leakage": "lower"}
+    flag_names = ("leakage.",)
     defaults: dict[str, Any] = {
         "min_words": 8,  # a run of this many consecutive prompt words is a leak
         "min_fraction": 0.5,  # so is this share of the prompt, in runs of `min_run` words or more

@@ -106,6 +106,8 @@ class RefusalEvaluator:
     answers. Only the opening of the answer is read, and only first-person patterns count."""
 
     name = "refusal"
+    score_directions = {"refusal": "lower"}
+    flag_names = ("refusal",)
     defaults: dict[str, Any] = {"flag_min_score": 1.0}  # 0.5 to also flag partial refusals
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
@@ -156,6 +158,8 @@ class CompletenessEvaluator:
     """Score `completeness`: 1.0 complete, 0.5 cut short (token limit or content filter), 0.0 empty."""
 
     name = "completeness"
+    score_directions = {"completeness": "higher"}
+    flag_names = ("output.empty", "output.truncated", "output.filtered")
     defaults: dict[str, Any] = {"truncated_reasons": list(_TRUNCATED), "filtered_reasons": list(_FILTERED)}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
@@ -204,6 +208,8 @@ class JsonEvaluator:
     block) must parse, and match the configured JSON Schema when there is one."""
 
     name = "json_valid"
+    score_directions = {"json_valid": "higher"}
+    flag_names = ("output.invalid_json",)
     defaults: dict[str, Any] = {"force": False, "schema": None, "max_chars": 2_000_000}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:

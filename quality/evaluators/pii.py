@@ -151,6 +151,8 @@ class PiiEvaluator:
     `pii.<type>` per type found. Reasons and details give counts and places, never values."""
 
     name = "pii"
+    score_directions = {"pii.": "lower"}
+    flag_names = ("pii.",)
     defaults: dict[str, Any] = {"types": None, "severity": dict(DEFAULT_SEVERITY)}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:

@@ -202,6 +202,8 @@ class RulesEvaluator:
     """Project-defined rules. Invalid rules are skipped (and named in the score's reasons)."""
 
     name = "rules"
+    score_directions = {"rules.": "lower"}
+    flag_names = ("rule.",)
     defaults: dict[str, Any] = {
         "rules": [],  # see rule_validate() for the shape of one rule
         "max_chars": 100_000,  # per text: first 80% and last 20% of this many characters

@@ -83,6 +83,8 @@ class ToxicityEvaluator:
     """Scores `toxicity.output` and `toxicity.input` (blank sides are skipped), flags `toxicity`."""
 
     name = "toxicity"
+    score_directions = {"toxicity.": "lower"}
+    flag_names = ("toxicity",)
     defaults: dict[str, Any] = {
         "threshold": 0.8,  # probability at or over which a text is labelled "toxic" and flagged
         "high_threshold": 0.95,  # over this the flag is high rather than medium
