@@ -1,9 +1,10 @@
 """The built-in evaluators, in the order they run, and how a project's settings configure them."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from quality.evaluators.base import Evaluator
+from quality.evaluators.base import Evaluator, Result, Sample
 from quality.evaluators.grounding import GroundednessEvaluator, RelevanceEvaluator
 from quality.evaluators.injection import InjectionEvaluator
 from quality.evaluators.language import LanguageEvaluator
@@ -69,3 +70,27 @@ def evaluator_for_flag(flag: str) -> str:
         if any(_matches(flag, pattern) for pattern in _declared(evaluator)[1]):
             return evaluator.name
     return ""
+
+
+def evaluate_many(evaluator: Evaluator, samples: Sequence[Sample],
+                  config: dict[str, Any]) -> list[Result | str]:
+    """One evaluator over a batch: a Result per sample, or the error message of the sample it
+    failed on. Evaluators with `evaluate_batch` (vectorised models: toxicity, language) score the
+    batch at once; if that raises, the batch is evaluated one sample at a time, so a single bad
+    input fails only its own call, with the same results the batch would have given the others."""
+    batch = getattr(evaluator, "evaluate_batch", None)
+    if batch is not None:
+        try:
+            results = batch(samples, config)
+        except Exception:  # noqa: BLE001 - fall back to isolate the failing sample
+            pass
+        else:
+            if len(results) == len(samples):
+                return list(results)
+    out: list[Result | str] = []
+    for sample in samples:
+        try:
+            out.append(evaluator.evaluate(sample, config))
+        except Exception as exc:  # noqa: BLE001 - one failing evaluator must not block the others
+            out.append(f"{type(exc).__name__}: {exc}"[:500])
+    return out

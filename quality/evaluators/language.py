@@ -8,9 +8,10 @@ right at 3.5 ms, unmaintained since 2021 and random unless seeded; lingua 51 rig
 from __future__ import annotations
 
 import re
-import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from quality.evaluators import langid_batch
 from quality.evaluators.base import FlagResult, Result, Sample, ScoreResult
 
 # py3langid splits its confidence between a language and its close varieties (English and Nigerian
@@ -53,32 +54,21 @@ _NOISE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]{0,200}`|https?://\S+|[\w.+-]{1,64
 _WIDE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
-class _Detector:
-    """py3langid's model, loaded on first use: ~0.5 s and ~70 MB, paid only by processes that
-    evaluate language. The identifier is read-only after loading, so threads may share it."""
+def _fold(ranks: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    folded: dict[str, float] = {}
+    for code, probability in ranks:
+        key = _FOLD.get(code, code)
+        folded[key] = folded.get(key, 0.0) + float(probability)
+    return sorted(folded.items(), key=lambda item: item[1], reverse=True)
 
-    _identifier: Any = None
-    _lock = threading.Lock()
 
-    @classmethod
-    def available(cls) -> bool:
-        if cls._identifier is None:
-            with cls._lock:
-                if cls._identifier is None:
-                    try:
-                        from py3langid.langid import MODEL_FILE, LanguageIdentifier
-                    except ImportError:  # a missing optional package must not fail every evaluation
-                        return False
-                    cls._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-        return True
-
-    @classmethod
-    def rank(cls, text: str) -> list[tuple[str, float]]:
-        folded: dict[str, float] = {}
-        for code, probability in cls._identifier.rank(text):
-            key = _FOLD.get(code, code)
-            folded[key] = folded.get(key, 0.0) + float(probability)
-        return sorted(folded.items(), key=lambda item: item[1], reverse=True)
+def rank_texts(texts: list[str]) -> list[list[tuple[str, float]]] | None:
+    """Folded language ranks of many texts in one vectorised pass (quality.evaluators.langid_batch:
+    py3langid's model, loaded once per process, ~0.5 s and ~100 MB); None without py3langid."""
+    identifier = langid_batch.identifier()
+    if identifier is None:
+        return None
+    return [_fold(ranks) for ranks in identifier.rank_many(texts)] if texts else []
 
 
 def _prose(text: str, max_chars: int) -> str:
@@ -107,25 +97,51 @@ class LanguageEvaluator:
     defaults: dict[str, Any] = {"min_letters": 20, "min_confidence": 0.5, "max_chars": 2000}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
-        options = {**self.defaults, **(config if isinstance(config, dict) else {})}
-        min_letters = _option(options, "min_letters", 20)
-        min_confidence = _option(options, "min_confidence", 0.5)
-        max_chars = max(200, int(_option(options, "max_chars", 2000)))
+        """One call; every text it needs is ranked when asked for."""
+        return self._decide(sample, self._options(config), _ranker({}))
 
+    def evaluate_batch(self, samples: Sequence[Sample], config: dict[str, Any]) -> list[Result]:
+        """The answers and questions of the whole batch ranked in one pass; the rare extra texts
+        (single lines of a mixed-language input) in one more pass. Same ranks, so same results."""
+        options = self._options(config)
+        wanted = [text for sample in samples for text in self._texts(sample, options)]
+        ranked = rank_texts(wanted) if wanted else []
+        memo = dict(zip(wanted, ranked)) if ranked is not None else {}
+        return [self._decide(sample, options, _ranker(memo)) for sample in samples]
+
+    def _options(self, config: dict[str, Any]) -> tuple[float, float, int]:
+        options = {**self.defaults, **(config if isinstance(config, dict) else {})}
+        return (_option(options, "min_letters", 20), _option(options, "min_confidence", 0.5),
+                max(200, int(_option(options, "max_chars", 2000))))
+
+    @staticmethod
+    def _texts(sample: Sample, options: tuple[float, float, int]) -> list[str]:
+        """The texts _decide ranks first: the answer's prose and the question's tail."""
+        min_letters, _, max_chars = options
+        answer = _prose(sample.output_text or "", max_chars)
+        if _letters(answer) < min_letters:
+            return []
+        primary = _prose((sample.input_text or "")[-max_chars:], max_chars)
+        return [answer, primary] if _letters(primary) >= min_letters else [answer]
+
+    def _decide(self, sample: Sample, options: tuple[float, float, int],
+                rank: Callable[[list[str]], list[list[tuple[str, float]]] | None]) -> Result:
+        min_letters, min_confidence, max_chars = options
         answer = _prose(sample.output_text or "", max_chars)
         if _letters(answer) < min_letters:
             return _unknown("the answer has too little prose to tell its language")
-        if not _Detector.available():
+        question = sample.input_text or ""
+        # The tail of the input holds the latest question; it decides the input's language.
+        primary = _prose(question[-max_chars:], max_chars)
+        has_primary = _letters(primary) >= min_letters
+        ranks = rank([answer, primary] if has_primary else [answer])
+        if ranks is None:
             return _unknown("language detection is unavailable: py3langid is not installed")
-        answer_ranks = _Detector.rank(answer)
+        answer_ranks, primary_ranks = ranks[0], (ranks[1] if has_primary else [])
         answer_lang, answer_conf = answer_ranks[0]
         if answer_conf < min_confidence or answer_lang in _NOT_A_LANGUAGE:
             return _unknown("the answer's language is uncertain")
 
-        question = sample.input_text or ""
-        # The tail of the input holds the latest question; it decides the input's language.
-        primary = _prose(question[-max_chars:], max_chars)
-        primary_ranks = _Detector.rank(primary) if _letters(primary) >= min_letters else []
         primary_lang = primary_ranks[0][0] if primary_ranks else "?"
         instructions = question[-4 * max_chars:] + "\n" + (sample.system_text or "")[: 4 * max_chars]
         if answer_lang in _asked_languages(instructions):
@@ -136,14 +152,27 @@ class LanguageEvaluator:
             return _match(f"{primary_lang}→{answer_lang}", "")
         # Inputs mix languages: "Summarise this German article:" over pasted German text. If any
         # line of the input is plausibly in the answer's language, the answer is not flagged.
-        for ranks in [primary_ranks, *(_Detector.rank(line) for line in _lines(question, max_chars))]:
-            if dict(ranks).get(answer_lang, 0.0) >= _PLAUSIBLE:
+        for line_ranks in [primary_ranks, *(rank(_lines(question, max_chars)) or [])]:
+            if dict(line_ranks).get(answer_lang, 0.0) >= _PLAUSIBLE:
                 return _match(f"{primary_lang}→{answer_lang}", "the answer's language also appears in the input")
         label = f"{primary_lang}→{answer_lang}"
         reason = (f"question in {primary_lang} ({primary_ranks[0][1]:.0%} sure), "
                   f"answer in {answer_lang} ({answer_conf:.0%} sure)")
         return Result(scores=[ScoreResult("language_match", 0.0, label, (reason,))],
                       flags=[FlagResult("language.mismatch", "low", reason)])
+
+
+def _ranker(memo: dict[str, list[tuple[str, float]]]) -> Callable[[list[str]], list[list[tuple[str, float]]] | None]:
+    """Ranks of texts, from `memo` where a batch already ranked them, the rest in one pass."""
+    def rank(texts: list[str]) -> list[list[tuple[str, float]]] | None:
+        missing = [t for t in dict.fromkeys(texts) if t not in memo]
+        if missing:
+            found = rank_texts(missing)
+            if found is None:
+                return None
+            memo.update(zip(missing, found))
+        return [memo[t] for t in texts]
+    return rank
 
 
 def _lines(text: str, max_chars: int) -> list[str]:

@@ -92,16 +92,54 @@ class ToxicityEvaluator:
     }
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
+        """One call: each side scored on its own (the path tests and the judge use)."""
+        options = self._options(config)
+        values: dict[str, float | None] = {}
+        for side, text in self._sides(sample):
+            values[side] = toxicity_probability(text, max_chars=options[2])
+        return self._result(values, options)
+
+    def evaluate_batch(self, samples: Sequence[Sample], config: dict[str, Any]) -> list[Result]:
+        """Every side of every sample in one vectorised model call: the TF-IDF transform and the
+        linear model score rows independently, so each text's maximum is the same as alone, while
+        the per-call overhead of scikit-learn's input checks (~10 ms) is paid once per batch."""
+        options = self._options(config)
+        owners: list[tuple[int, str]] = []
+        pieces: list[str] = []
+        offsets: list[tuple[int, int]] = []
+        for index, sample in enumerate(samples):
+            for side, text in self._sides(sample):
+                chunked = chunks(text, options[2])
+                owners.append((index, side))
+                offsets.append((len(pieces), len(pieces) + len(chunked)))
+                pieces.extend(chunked)
+        probabilities = _predict_all(pieces)
+        values: list[dict[str, float | None]] = [{} for _ in samples]
+        for (index, side), (lo, hi) in zip(owners, offsets):
+            if lo == hi:
+                values[index][side] = 0.0
+            elif probabilities is None:
+                values[index][side] = None
+            else:
+                values[index][side] = float(max(probabilities[lo:hi]))
+        return [self._result(found, options) for found in values]
+
+    def _options(self, config: dict[str, Any]) -> tuple[float, float, int]:
         config = config if isinstance(config, dict) else {}
-        threshold = _fraction(config.get("threshold"), self.defaults["threshold"])
-        high = _fraction(config.get("high_threshold"), self.defaults["high_threshold"])
-        max_chars = _positive_int(config.get("max_chars"), self.defaults["max_chars"])
+        return (_fraction(config.get("threshold"), self.defaults["threshold"]),
+                _fraction(config.get("high_threshold"), self.defaults["high_threshold"]),
+                _positive_int(config.get("max_chars"), self.defaults["max_chars"]))
+
+    @staticmethod
+    def _sides(sample: Sample) -> list[tuple[str, str]]:
+        return [(side, text) for side, text in (("output", sample.output_text), ("input", sample.input_text))
+                if isinstance(text, str) and text.strip()]
+
+    def _result(self, values: dict[str, float | None], options: tuple[float, float, int]) -> Result:
+        threshold, high, _ = options
         result = Result()
         over: list[tuple[str, float]] = []
-        for side, text in (("output", sample.output_text), ("input", sample.input_text)):
-            if not isinstance(text, str) or not text.strip():
-                continue
-            value = toxicity_probability(text, max_chars=max_chars)
+        for side, value in values.items():
             if value is None:
                 result.scores.append(ScoreResult(name=f"toxicity.{side}", value=None, label="unknown",
                                                  reasons=("toxicity model unavailable or failed",)))
@@ -121,6 +159,18 @@ class ToxicityEvaluator:
                 detail=f"{detail} (threshold {threshold:.2f})",
             ))
         return result
+
+
+def _predict_all(pieces: list[str]) -> list[float] | None:
+    """Probabilities for every piece in one model call; None without the model. If the batch
+    fails (odd input the vectorizer chokes on), the pieces are retried one text at a time by the
+    caller's fallback (quality.registry.evaluate_many), so one bad text fails only its own call."""
+    if not pieces:
+        return []
+    predict = _load()
+    if predict is None:
+        return None
+    return [float(p) for p in predict(pieces)]
 
 
 def _fraction(value: Any, default: float) -> float:

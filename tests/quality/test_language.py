@@ -7,7 +7,8 @@ import time
 import pytest
 
 from quality.evaluators.base import Evaluator, Result, Sample, ScoreResult
-from quality.evaluators.language import LanguageEvaluator, _Detector
+from quality.evaluators import langid_batch
+from quality.evaluators.language import LanguageEvaluator
 
 
 def _evaluate(question: str, answer: str, system: str = "", **config: object) -> Result:
@@ -189,7 +190,7 @@ def test_it_names_itself_and_documents_its_defaults() -> None:
 
 
 def test_it_gives_no_score_instead_of_failing_when_py3langid_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_Detector, "_identifier", None)
+    monkeypatch.setattr(langid_batch, "_loaded", None)
     monkeypatch.setitem(sys.modules, "py3langid.langid", None)  # makes the import raise ImportError
 
     result = _evaluate("How do I reset my password?", "Open Settings, choose Security and click Reset.")
