@@ -17,7 +17,9 @@ from rest_framework.views import APIView
 from observatory.api import ReadRateThrottle
 from rollups.cubes import DIMENSIONS
 from rollups.selectors import MetricsError, Query, parse_measure, series, summary, top_entities, unit_of
+from rollups.signals import score_rollup_name
 from telemetry.apis import PROJECT_PARAM, _time
+from telemetry.models import ScoreSource
 from tenancy.auth import project_for_request, require_scope
 
 _INTERVAL = re.compile(r"^(\d{1,4})(m|h|d|w)$")
@@ -85,12 +87,15 @@ def _interval(params: Any, start: datetime, end: datetime) -> timedelta | None:
 
 
 def _score(measure: str, params: Any) -> str:
-    """The score (or "flag:<name>") a quality measure reads; '' for call measures."""
+    """The rollup score name (or "flag:<name>") a quality measure reads; '' for other measures. With
+    `source`, a score sent by clients (API, OTLP, Langfuse) under that source: `<source>:<name>`."""
     if measure.startswith("score_"):
-        name = params.get("score", "")
+        name, source = params.get("score", ""), params.get("source", "")
         if not name:
             raise ValidationError({"score": f"{measure} needs score=<name>, e.g. score=groundedness"})
-        return name[:120]
+        if source and source not in ScoreSource.values:
+            raise ValidationError({"source": f"one of {', '.join(ScoreSource.values)}"})
+        return score_rollup_name(source, name) if source else name[:120]
     if measure.startswith("flag_"):
         name = params.get("flag", "")
         if not name:
@@ -118,9 +123,14 @@ class MetricsApi(_MetricsBase):
                 "count, errors, error_rate, tokens_input, tokens_output, tokens_cached, tokens_reasoning, "
                 "tokens_total, cost, unpriced, latency_avg, latency_max, latency_pNN (e.g. latency_p95, "
                 "latency_p99.9), ttft_avg, ttft_max, ttft_pNN; quality: score_avg, score_count, score_pNN "
-                "(with `score`), flag_count, flag_rate (with `flag`)")),
+                "(with `score`), flag_count, flag_rate, flag_evaluated (with `flag`); end-user feedback, by "
+                "the time of the call it rates: feedback_count, thumbs_up, thumbs_down, thumbs_count, "
+                "thumbs_up_rate, thumbs_down_rate, rating_count, rating_avg, rating_pNN")),
             OpenApiParameter("score", str, description="score name for score_* measures, e.g. groundedness, "
                                                        "toxicity.output, pii.count"),
+            OpenApiParameter("source", str, enum=ScoreSource.values, description=(
+                "with `score`: read the scores clients sent with this source (API, OTLP, Langfuse), e.g. "
+                "score=helpfulness&source=human; without it, the evaluators' score of that name")),
             OpenApiParameter("flag", str, description="flag name for flag_* measures, e.g. pii.email, "
                                                       "prompt_injection"),
             OpenApiParameter("interval", str, description="1m, 5m, 1h, 1d, 1w...; omit for one value per group"),

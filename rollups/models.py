@@ -1,7 +1,9 @@
 """Pre-aggregated telemetry: what dashboards, alerts and the metrics API read instead of raw calls."""
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Now
 
 from tenancy.models import Project
 
@@ -119,4 +121,54 @@ class ErrorRollup(models.Model):
             # Upsert key; its prefix serves "errors by type for project P over a range".
             models.UniqueConstraint(fields=["project", "grain", "bucket", "model", "error_type"],
                                     name="errorrollup_key"),
+        ]
+
+
+class SignalKind(models.TextChoices):
+    FEEDBACK = "f", "Feedback"
+    SCORE = "s", "Score"
+
+
+class PendingSignal(models.Model):
+    """A feedback or client score whose place in the rollups may have changed: the work queue of
+    rollups/signals.py. Triggers on telemetry_feedback and telemetry_score (migration 0010) add a
+    row for every insert, relevant update and delete, whoever writes. A signal may be queued more
+    than once; the worker reconciles it with its ledger row (SignalFold), so repeats are harmless.
+    No foreign keys: deleting a project deletes its feedback, whose triggers queue rows for it."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=1, choices=SignalKind.choices)
+    row_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    enqueued_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [
+            # The worker's claim: a project's queued signals, oldest first.
+            models.Index(fields=["project_id", "id"], name="pendingsignal_claim"),
+        ]
+
+
+class SignalFold(models.Model):
+    """The ledger: what one signal is folded into the rollups as right now (its call's dimension
+    values in rollups.cubes.DIMENSIONS order and start time, and the rollup score names and values).
+    A change folds this out with weight -1 and the new state in with +1, so a signal is counted
+    once however often it changes or is queued."""
+
+    kind = models.CharField(max_length=1, choices=SignalKind.choices)
+    row_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    start_time = models.DateTimeField(null=True)
+    dims = ArrayField(models.TextField(), default=list)
+    names = ArrayField(models.TextField(), default=list)
+    vals = ArrayField(models.FloatField(), default=list)
+
+    class Meta:
+        constraints = [
+            # The worker locks a signal's row (inserting it first if new) before reading the signal.
+            models.UniqueConstraint(fields=["kind", "row_id"], name="signalfold_key"),
+        ]
+        indexes = [
+            # rollups_rebuild: the signals folded into a project's rebuilt range.
+            models.Index(fields=["project_id", "start_time"], name="signalfold_range"),
         ]

@@ -39,6 +39,12 @@ def _delete_calls(project_id: int, cutoff: datetime) -> int:
             ids = [row[0] for row in cur.fetchall()]
             if not ids:
                 break
+            # Rollups outlive raw rows: the feedback and scores purged here stay counted. Without
+            # their ledger rows, the deletes they queue fold nothing out (rollups/signals.py).
+            cur.execute("DELETE FROM rollups_signalfold WHERE (kind, row_id) IN ("
+                        " SELECT 'f', id FROM telemetry_feedback WHERE call_id = ANY(%(ids)s) UNION ALL"
+                        " SELECT 's', id FROM telemetry_score WHERE call_id = ANY(%(ids)s)"
+                        " AND external_id NOT LIKE %(evaluator)s)", {"ids": ids, "evaluator": "eval:%"})
             for table in ("telemetry_callpayload", "telemetry_score", "telemetry_feedback"):
                 cur.execute(f"DELETE FROM {table} WHERE call_id = ANY(%s)", [ids])
             cur.execute("DELETE FROM telemetry_call WHERE id = ANY(%s)", [ids])

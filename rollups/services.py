@@ -1,4 +1,4 @@
-"""Writes for rollups beyond the incremental fold: rebuilding a range from raw calls."""
+"""Writes for rollups beyond the incremental fold: rebuilding a range from raw calls and signals."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 from django.db import connection, transaction
 
 from rollups.fold import LOCK_NAMESPACE, fold_calls
+from rollups.signals import BATCH as SIGNAL_BATCH
+from rollups.signals import range_signals, signals_fold
 
 DAY = timedelta(days=1)
 CHUNK = 20_000
@@ -16,9 +18,10 @@ def _day_floor(when: datetime) -> datetime:
 
 
 def rollups_rebuild(*, project_id: int, start: datetime, end: datetime) -> tuple[datetime, datetime, int]:
-    """Recompute every rollup of [start, end), widened to whole UTC days, from processed raw calls.
-    Runs in one transaction under the project's exclusive fold lock: readers see the old figures
-    until it commits, and workers wait rather than fold into a half-rebuilt range."""
+    """Recompute every rollup of [start, end), widened to whole UTC days, from processed raw calls
+    and their feedback and client scores (rollups/signals.py). Runs in one transaction under the
+    project's exclusive fold lock: readers see the old figures until it commits, and workers wait
+    rather than fold into a half-rebuilt range."""
     lo = _day_floor(start)
     hi = _day_floor(end) + (DAY if _day_floor(end) != end else timedelta(0))
     folded = 0
@@ -40,4 +43,10 @@ def rollups_rebuild(*, project_id: int, start: datetime, end: datetime) -> tuple
             fold_calls(cur, project_id, ids)
             folded += len(ids)
             last_id = ids[-1]
+        # The signals' parts went with the range: their ledger rows say what is no longer there.
+        cur.execute("DELETE FROM rollups_signalfold WHERE project_id = %s AND start_time >= %s AND start_time < %s",
+                    [project_id, lo, hi])
+        keys = range_signals(cur, project_id, lo, hi)
+        for i in range(0, len(keys), SIGNAL_BATCH):
+            signals_fold(cur, project_id, keys[i:i + SIGNAL_BATCH])
     return lo, hi, folded

@@ -1,4 +1,5 @@
-"""Metrics read from rollups only: time series, summaries and top-N, for the API and dashboards.
+"""The query machinery of the metrics selectors: measures, `Query`, the WHERE clause shared by every
+read (`_Sql`), call measures, and quantiles and distributions from the merged histograms.
 
 A range is cut into whole days, whole hours and minutes (see `decompose`), each answered from
 its own grain, so any range merges correctly: sums add, and latency quantiles come from the
@@ -21,6 +22,7 @@ from django.db import connection
 
 from rollups.aggregate import unpack
 from rollups.cubes import DIMENSIONS, MODEL_CALL_KINDS, choose_cube
+from rollups.signals import FEEDBACK_PREFIX
 from rollups.sketch import value_of
 
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
@@ -33,8 +35,11 @@ SUM_MEASURES = {
 DERIVED_MEASURES = {"error_rate", "tokens_total", "latency_avg", "latency_max", "ttft_avg", "ttft_max"}
 # Quality (quality/): score_* need the query's `score` name, flag_* its `flag` name.
 SCORE_MEASURES = {"score_count", "score_avg"}
-FLAG_MEASURES = {"flag_count", "flag_rate"}
-_PERCENTILE = re.compile(r"^(latency|ttft|score)_p(\d{1,2}(?:\.\d{1,3})?)$")
+FLAG_MEASURES = {"flag_count", "flag_rate", "flag_evaluated"}
+# End users' feedback (rollups/signals.py), by the time of the call it is about.
+FEEDBACK_MEASURES = {"feedback_count", "thumbs_up", "thumbs_down", "thumbs_count", "thumbs_up_rate",
+                     "thumbs_down_rate", "rating_count", "rating_avg"}
+_PERCENTILE = re.compile(r"^(latency|ttft|score|rating)_p(\d{1,2}(?:\.\d{1,3})?)$")
 _EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly bins start on Mondays
 
 
@@ -47,27 +52,34 @@ class MetricsError(ValueError):
 
 
 def parse_measure(measure: str) -> tuple[str, float | None]:
-    """('sum'|'derived'|'latency'|'ttft', quantile or None)."""
+    """('sum'|'derived'|'latency'|'ttft'|'score'|'flag'|'feedback', quantile or None)."""
     if measure in SUM_MEASURES:
         return "sum", None
     if measure in DERIVED_MEASURES:
         return "derived", None
     if measure in SCORE_MEASURES or measure in FLAG_MEASURES:
         return measure.split("_")[0], None
+    if measure in FEEDBACK_MEASURES:
+        return "feedback", None
     match = _PERCENTILE.match(measure)
     if match and 0 < float(match.group(2)) < 100:
-        return match.group(1), float(match.group(2)) / 100
-    names = sorted([*SUM_MEASURES, *DERIVED_MEASURES, *SCORE_MEASURES, *FLAG_MEASURES]) + [
-        "latency_pNN", "ttft_pNN", "score_pNN"]
+        kind = "feedback" if match.group(1) == "rating" else match.group(1)
+        return kind, float(match.group(2)) / 100
+    names = sorted([*SUM_MEASURES, *DERIVED_MEASURES, *SCORE_MEASURES, *FLAG_MEASURES, *FEEDBACK_MEASURES]) + [
+        "latency_pNN", "ttft_pNN", "score_pNN", "rating_pNN"]
     raise MetricsError("measure", f"unknown measure '{measure}'; use one of {', '.join(names)}")
 
 
 def unit_of(measure: str) -> str:
     if measure.startswith(("latency", "ttft")):
         return "ms"
-    if measure.startswith("score") or measure == "flag_rate":
-        return "count" if measure == "score_count" else ("ratio" if measure == "flag_rate" else "score")
-    if measure == "flag_count":
+    if measure.endswith("_rate"):
+        return "ratio"
+    if measure.startswith("rating") and measure != "rating_count":
+        return "rating"
+    if measure.startswith("score") and measure != "score_count":
+        return "score"
+    if measure in FLAG_MEASURES or measure in FEEDBACK_MEASURES or measure == "score_count":
         return "count"
     return {"cost": "usd", "error_rate": "ratio"}.get(measure, "count" if not measure.startswith("tokens")
                                                       else "tokens")
@@ -82,10 +94,14 @@ class Query:
     group_by: tuple[str, ...] = ()
     interval: timedelta | None = None
     tz: str = "UTC"
-    score: str = ""  # for score_* measures: the score name; for flag_* measures: "flag:<name>"
+    # The rollup score name for score_* measures (an evaluator's score, or "<source>:<name>" for a
+    # client's: rollups/signals.py); for flag_* measures "flag:<name>".
+    score: str = ""
 
-    def kinds(self) -> list[str]:
-        return self.filters.get("kind") or list(MODEL_CALL_KINDS)
+    def kinds(self) -> list[str] | None:
+        """The call kinds counted: model calls unless filtered. Scores and feedback count on any
+        kind (end users rate a trace's root span, often an agent): None, no condition."""
+        return self.filters.get("kind") or (None if self.score else list(MODEL_CALL_KINDS))
 
 
 def _floor(when: datetime, size: timedelta) -> datetime:
@@ -146,21 +162,26 @@ def _hour_aligned(tz: str) -> bool:
 
 
 class _Sql:
-    """Builds the WHERE clause and point expression shared by sum and quantile queries."""
+    """Builds the WHERE clause and point expression shared by sum and quantile queries: rows of
+    query.score, or of any of `scores` (all from the cube the first one is kept in)."""
 
-    def __init__(self, query: Query) -> None:
+    def __init__(self, query: Query, scores: list[str] | None = None) -> None:
         self.params: dict[str, Any] = {"project": query.project_id, "kinds": query.kinds(), "tz": query.tz}
         needed = set(query.group_by) | set(query.filters) | {"kind"}
         self.params["cube"] = choose_cube(needed)
         self.params["score"] = query.score
-        conditions = ["project_id = %(project)s", "cube = %(cube)s", "kind = ANY(%(kinds)s)", "score = %(score)s"]
+        self.params["scores"] = scores
+        conditions = ["project_id = %(project)s", "cube = %(cube)s",
+                      "score = %(score)s" if scores is None else "score = ANY(%(scores)s)"]
+        if self.params["kinds"] is not None:
+            conditions.append("kind = ANY(%(kinds)s)")
         for dim, values in query.filters.items():
             if dim != "kind":
                 self.params[f"f_{dim}"] = values
                 conditions.append(f"{dim} = ANY(%(f_{dim})s)")
         horizon = datetime.now(timezone.utc) - timedelta(hours=settings.ROLLUP_MINUTE_HOURS) + MINUTE
         if self.params["cube"] == "all":
-            if query.score:
+            if query.score and not query.score.startswith(FEEDBACK_PREFIX):
                 raise MetricsError("filter", "scores and flags are rolled up by one dimension (model, prompt, "
                                              "feature, team, environment or status) at a time")
             # The every-dimension cube has no minute buckets (see rollups/fold.py): round to hours.
@@ -197,11 +218,8 @@ def _group_key(row: tuple[Any, ...], size: int) -> tuple[Any, ...]:
     return tuple(row[1:1 + size])
 
 
-def aggregate(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """{(point, *group values): {measure: value}} for every requested measure."""
-    kinds = {parse_measure(m)[0] for m in measures}
-    if kinds & {"score", "flag"}:
-        return _aggregate_quality(query, measures, kinds)
+def aggregate_calls(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Call measures: {(point, *group values): {measure: value}}."""
     sql = _Sql(query)
     group_cols = "".join(f", {g}" for g in sql.groups)
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -237,41 +255,6 @@ def aggregate(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[s
             for by_measure in wanted.values():
                 for measure in by_measure:
                     row.setdefault(measure, None)
-    return out
-
-
-def _aggregate_quality(query: Query, measures: list[str], kinds: set[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """Score and flag measures: from the rows of one score (or flag) name; flag_rate also reads
-    the calls of the same buckets to divide by."""
-    if len(kinds) > 1 or not query.score:
-        raise MetricsError("measure", "score_* measures need score=<name>, flag_* measures need flag=<name>, "
-                                      "and neither mixes with other measures in one request")
-    sql = _Sql(query)
-    group_cols = "".join(f", {g}" for g in sql.groups)
-    out: dict[tuple[Any, ...], dict[str, Any]] = {}
-    with connection.cursor() as cur:
-        cur.execute(f"SELECT {sql.point} AS t{group_cols}, sum(score_count)::int8, sum(score_sum)"
-                    f" FROM rollups_rollup WHERE {sql.where} GROUP BY 1{group_cols}", sql.params)
-        for row in cur.fetchall():
-            count, total = row[1 + len(sql.groups):]
-            out[(row[0], *_group_key(row, len(sql.groups)))] = {
-                "score_count": int(count), "score_avg": (total / count) if count else None,
-                "flag_count": int(count)}
-        qs = sorted({q for m in measures for kind, q in [parse_measure(m)] if q is not None})
-        if qs:
-            for key, values in _quantiles(cur, sql, "score", qs).items():
-                for measure in measures:
-                    kind, q = parse_measure(measure)
-                    if q is not None:
-                        out.setdefault(key, {})[measure] = values[q]
-    if "flag_rate" in measures:
-        calls = aggregate(Query(**{**query.__dict__, "score": ""}), ["count"])
-        for key, row in calls.items():
-            flagged = out.setdefault(key, {"flag_count": 0}).get("flag_count", 0)
-            out[key]["flag_rate"] = flagged / row["count"] if row["count"] else None
-    for row in out.values():
-        for measure in measures:
-            row.setdefault(measure, None)
     return out
 
 
@@ -331,36 +314,6 @@ def distribution(query: Query, kind: str = "latency") -> tuple[np.ndarray, np.nd
     return keys[kept], np.rint(counts[kept]).astype(np.int64)
 
 
-def series(query: Query, measure: str) -> list[dict[str, Any]]:
-    """[{"group": {...}, "points": [{"t": datetime, "value": ...}]}], groups sorted by name."""
-    values = aggregate(query, [measure])
-    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for (point, *group), measures in sorted(values.items(), key=lambda item: (item[0][1:], item[0][0])):
-        grouped.setdefault(tuple(group), []).append({"t": point, "value": measures.get(measure)})
-    return [{"group": dict(zip(query.group_by, group)), "points": points} for group, points in grouped.items()]
-
-
-def summary(query: Query) -> dict[str, Any]:
-    quantiles = [f"{kind}_p{p}" for kind in ("latency", "ttft") for p in (50, 90, 95, 99)]
-    values = aggregate(query, quantiles).get((None,), {})
-    return values
-
-
-def score_totals(query: Query, *, prefix: str = "") -> dict[str, dict[str, Any]]:
-    """Every score (or, with prefix "flag:", every flag) seen in the range: {name: {"count", "avg"}}.
-    Same buckets and cube choice as `aggregate`; the score name is grouped instead of fixed."""
-    sql = _Sql(Query(**{**query.__dict__, "score": prefix or "-"}))
-    where = sql.where.replace("score = %(score)s", "score LIKE %(score_like)s AND score <> ''")
-    sql.params["score_like"] = prefix.replace("%", r"\%").replace("_", r"\_") + "%"
-    with connection.cursor() as cur:
-        cur.execute(f"SELECT score, sum(score_count)::int8, sum(score_sum) FROM rollups_rollup WHERE {where}"
-                    f" GROUP BY score", sql.params)
-        rows = cur.fetchall()
-    exclude_flags = not prefix
-    return {name: {"count": int(count), "avg": (total / count) if count else None} for name, count, total in rows
-            if count and not (exclude_flags and name.startswith("flag:"))}
-
-
 def top_entities(*, project_id: int, entity: str, start: datetime, end: datetime, order_by: str,
                  limit: int) -> list[dict[str, Any]]:
     """Top users or sessions by cost, calls or errors over whole UTC days covering [start, end)."""
@@ -375,5 +328,5 @@ def top_entities(*, project_id: int, entity: str, start: datetime, end: datetime
                 for key, calls, errors, tokens, cost in cur.fetchall()]
 
 
-__all__ = ["DIMENSIONS", "MetricsError", "Query", "decompose", "distribution", "parse_measure", "score_totals",
-           "series", "summary", "top_entities", "unit_of"]
+__all__ = ["DIMENSIONS", "MetricsError", "Query", "aggregate_calls", "decompose", "distribution", "parse_measure",
+           "top_entities", "unit_of"]

@@ -1,0 +1,160 @@
+"""Score, flag and feedback measures: read from the rows of one rollup score name (or a few) with the
+WHERE clause of call measures (core._Sql). Flag rates divide by the calls the flag's evaluator
+actually evaluated, so sampling does not understate them; feedback counts by its call's time.
+
+Rollup score names (written by quality/ and rollups/signals.py): an evaluator's score under its
+own name; `flag:<name>` (1 per flagged call); `evaluated:*` (1 per evaluated call) and
+`evaluated:<evaluator>` (1 per call that evaluator ran on); `<source>:<name>` for client scores;
+`feedback:count`, `feedback:thumbs` (1 up, 0 down) and `feedback:rating`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from django.db import connection
+
+from rollups.selectors.core import MetricsError, Query, _group_key, _quantiles, _Sql, aggregate_calls, parse_measure
+from rollups.signals import FEEDBACK_COUNT, FEEDBACK_RATING, FEEDBACK_THUMBS
+
+EVALUATED_ANY = "evaluated:*"
+# Rollup score names that are not scores to show or choose: flags, evaluated counts, feedback.
+NOT_SCORES = ("flag:", "evaluated:", "feedback:")
+
+_FLAG_EVALUATORS: list[Callable[[str], str]] = []
+
+
+def register_flag_denominator(evaluator_of: Callable[[str], str]) -> None:
+    """Let another app name the evaluator raising a flag ("" when it does not know the flag); the
+    flag's rate then divides by the calls that evaluator ran on. quality registers
+    quality.selectors.flag_evaluator in its AppConfig.ready(): rollups never imports quality."""
+    if evaluator_of not in _FLAG_EVALUATORS:
+        _FLAG_EVALUATORS.append(evaluator_of)
+
+
+def evaluated_names(flag: str) -> tuple[str, ...]:
+    """Rollup names that may count the calls evaluated for `flag`, the preferred first: its known
+    evaluator's; else the flag's own (an LLM judge's flag is named after the judge), then any
+    evaluator's. The first of them with rows in a range is the one used (`_pick`)."""
+    for evaluator_of in _FLAG_EVALUATORS:
+        if evaluator := evaluator_of(flag):
+            return (f"evaluated:{evaluator}",)
+    return (f"evaluated:{flag}", EVALUATED_ANY)
+
+
+def _pick(names: tuple[str, ...], seen: Any) -> str:
+    return next((name for name in names if seen.get(name)), names[-1])
+
+
+def _sums(sql: _Sql) -> dict[str, dict[tuple[Any, ...], tuple[int, float]]]:
+    """{score name: {(point, *group): (count, sum)}} over the rows `sql` selects."""
+    group_cols = "".join(f", {g}" for g in sql.groups)
+    out: dict[str, dict[tuple[Any, ...], tuple[int, float]]] = defaultdict(dict)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {sql.point} AS t{group_cols}, score, sum(score_count)::int8, sum(score_sum)"
+                    f" FROM rollups_rollup WHERE {sql.where} GROUP BY 1{group_cols}, score", sql.params)
+        for row in cur.fetchall():
+            name, count, total = row[1 + len(sql.groups):]
+            if count or total:
+                out[name][(row[0], *_group_key(row, len(sql.groups)))] = (int(count), float(total))
+    return out
+
+
+def _with_quantiles(out: dict[tuple[Any, ...], dict[str, Any]], sql: _Sql, measures: list[str]) -> None:
+    """Add the requested percentile measures (from the histogram of the rows `sql` selects)."""
+    wanted = {m: q for m in measures for _, q in [parse_measure(m)] if q is not None}
+    if not wanted:
+        return
+    with connection.cursor() as cur:
+        for key, values in _quantiles(cur, sql, "score", sorted(set(wanted.values()))).items():
+            for measure, q in wanted.items():
+                out.setdefault(key, {})[measure] = values[q]
+
+
+def _nulls(out: dict[tuple[Any, ...], dict[str, Any]], measures: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    for row in out.values():
+        for measure in measures:
+            row.setdefault(measure, None)
+    return out
+
+
+def aggregate_quality(query: Query, measures: list[str], kinds: set[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Score and flag measures: from the rows of one score (or flag) name; flag_rate divides by the
+    flag's evaluated calls (see evaluated_names), or, where none were counted (data folded before
+    evaluated counts existed), by the model calls of the same buckets."""
+    if len(kinds) > 1 or not query.score:
+        raise MetricsError("measure", "score_* measures need score=<name>, flag_* measures need flag=<name>, "
+                                      "and neither mixes with other measures in one request")
+    sql = _Sql(query)
+    out: dict[tuple[Any, ...], dict[str, Any]] = {
+        key: {"score_count": count, "score_avg": total / count if count else None, "flag_count": count}
+        for key, (count, total) in _sums(sql).get(query.score, {}).items()}
+    _with_quantiles(out, sql, measures)
+    if {"flag_rate", "flag_evaluated"} & set(measures):
+        names = evaluated_names(query.score.removeprefix("flag:"))
+        counted = _sums(_Sql(replace(query, score=names[0]), scores=list(names)))
+        evaluated = counted.get(_pick(names, counted), {})
+        calls = aggregate_calls(replace(query, score=""), ["count"])
+        for key in set(out) | set(evaluated) | set(calls):
+            denominator = evaluated[key][0] if key in evaluated else calls.get(key, {}).get("count", 0)
+            row = out.setdefault(key, {"flag_count": 0})
+            row["flag_evaluated"] = denominator
+            row["flag_rate"] = row["flag_count"] / denominator if denominator else None
+    return _nulls(out, measures)
+
+
+def aggregate_feedback(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """End-user feedback measures from the feedback rollups (rollups/signals.py), by call time.
+    Feedback is kept in every cube, so any combination of filters works (whole hours past two)."""
+    sql = _Sql(replace(query, score=FEEDBACK_THUMBS), scores=[FEEDBACK_COUNT, FEEDBACK_THUMBS, FEEDBACK_RATING])
+    sums = _sums(sql)
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for key in set().union(*(sums[name] for name in (FEEDBACK_COUNT, FEEDBACK_THUMBS, FEEDBACK_RATING))):
+        given = sums[FEEDBACK_COUNT].get(key, (0, 0.0))[0]
+        rated, ups = sums[FEEDBACK_THUMBS].get(key, (0, 0.0))
+        ratings, total = sums[FEEDBACK_RATING].get(key, (0, 0.0))
+        up = round(ups)  # a sum of ones and zeros
+        out[key] = {"feedback_count": given, "thumbs_count": rated, "thumbs_up": up, "thumbs_down": rated - up,
+                    "thumbs_up_rate": up / rated if rated else None,
+                    "thumbs_down_rate": (rated - up) / rated if rated else None,
+                    "rating_count": ratings, "rating_avg": total / ratings if ratings else None}
+    _with_quantiles(out, _Sql(replace(query, score=FEEDBACK_RATING)), measures)
+    return _nulls(out, measures)
+
+
+def score_totals(query: Query, *, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Every score (or, with a prefix such as "flag:", every name with it) seen in the range:
+    {name: {"count", "avg"}}. Without a prefix, flags, evaluated counts and feedback are left out;
+    client scores are listed by their rollup names (`human:helpfulness`). Same buckets and cube
+    choice as `aggregate`; the score name is grouped instead of fixed."""
+    sql = _Sql(replace(query, score=prefix or "-"))
+    where = sql.where.replace("score = %(score)s", "score LIKE %(score_like)s AND score <> ''")
+    sql.params["score_like"] = prefix.replace("%", r"\%").replace("_", r"\_") + "%"
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT score, sum(score_count)::int8, sum(score_sum) FROM rollups_rollup WHERE {where}"
+                    f" GROUP BY score", sql.params)
+        rows = cur.fetchall()
+    return {name: {"count": int(count), "avg": (total / count) if count else None} for name, count, total in rows
+            if count and (prefix or not name.startswith(NOT_SCORES))}
+
+
+def flag_totals(query: Query) -> dict[str, dict[str, Any]]:
+    """Every flag raised in the range: {flag name: {"count", "evaluated", "rate"}}, `evaluated`
+    being what the rate divides by (as aggregate's flag_evaluated, over the whole range)."""
+    flags = score_totals(query, prefix="flag:")
+    if not flags:
+        return {}
+    evaluated = score_totals(query, prefix="evaluated:")
+    calls: int | None = None
+    out = {}
+    for name, row in flags.items():
+        flag = name.removeprefix("flag:")
+        counted = evaluated.get(_pick(evaluated_names(flag), evaluated), {}).get("count", 0)
+        if not counted:
+            if calls is None:
+                calls = aggregate_calls(replace(query, score=""), ["count"]).get((None,), {}).get("count", 0)
+            counted = calls
+        out[flag] = {"count": row["count"], "evaluated": counted, "rate": row["count"] / counted if counted else None}
+    return out
