@@ -82,8 +82,8 @@ def _nulls(out: dict[tuple[Any, ...], dict[str, Any]], measures: list[str]) -> d
 
 def aggregate_quality(query: Query, measures: list[str], kinds: set[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Score and flag measures: from the rows of one score (or flag) name; flag_rate divides by the
-    flag's evaluated calls (see evaluated_names), or, where none were counted (data folded before
-    evaluated counts existed), by the model calls of the same buckets."""
+    flag's evaluated calls (see evaluated_names), or, in a range where none were counted at all
+    (data folded before evaluated counts existed), by the model calls of the same buckets."""
     if len(kinds) > 1 or not query.score:
         raise MetricsError("measure", "score_* measures need score=<name>, flag_* measures need flag=<name>, "
                                       "and neither mixes with other measures in one request")
@@ -95,10 +95,11 @@ def aggregate_quality(query: Query, measures: list[str], kinds: set[str]) -> dic
     if {"flag_rate", "flag_evaluated"} & set(measures):
         names = evaluated_names(query.score.removeprefix("flag:"))
         counted = _sums(_Sql(replace(query, score=names[0]), scores=list(names)))
-        evaluated = counted.get(_pick(names, counted), {})
-        calls = aggregate_calls(replace(query, score=""), ["count"])
-        for key in set(out) | set(evaluated) | set(calls):
-            denominator = evaluated[key][0] if key in evaluated else calls.get(key, {}).get("count", 0)
+        evaluated = {key: count for key, (count, _) in counted.get(_pick(names, counted), {}).items()}
+        if not evaluated:  # nothing counted in the whole range: it was folded before evaluated counts
+            evaluated = {key: row["count"] for key, row in aggregate_calls(replace(query, score=""), ["count"]).items()}
+        for key in set(out) | set(evaluated):
+            denominator = evaluated.get(key, 0)
             row = out.setdefault(key, {"flag_count": 0})
             row["flag_evaluated"] = denominator
             row["flag_rate"] = row["flag_count"] / denominator if denominator else None
