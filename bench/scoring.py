@@ -44,7 +44,7 @@ def load(calls: int) -> int:
     from telemetry.services import project_process
     from tenancy.services import organization_create, project_create
 
-    project = project_create(organization=organization_create(name="Bench scoring"), name="scoring")
+    project = project_create(organization=organization_create(name="Bench scoring " + os.urandom(3).hex()), name="scoring")
     events = make_calls(calls)
     for lo in range(0, len(events), 500):
         result = batch_ingest(project_id=project.id, body=json.dumps({"events": events[lo:lo + 500]}).encode())
@@ -79,9 +79,10 @@ def worker(project_id: int) -> None:
     # Models load once per process (as in a long-running worker); loading is not throughput.
     from quality.evaluators.base import Sample
 
+    warm = Sample(input_text="Hello there, how are you doing today? Tell me about the weather.",
+                  output_text="I am fine, thank you. The weather is sunny and warm in most places today.")
     for evaluator in EVALUATORS.values():
-        original(evaluator, [Sample(input_text="Hello there, how are you?", output_text="Fine, thanks.")],
-                 evaluator.defaults)
+        original(evaluator, [warm], evaluator.defaults)
     began, done = time.perf_counter(), 0
     while True:
         n = services.project_evaluate(project_id=project_id, max_batches=20)

@@ -84,9 +84,6 @@ class Evaluation(models.Model):
     evaluated_at = models.DateTimeField()
     # Why a call was skipped ("sampled out at rate 0.25", "evaluation lag 340 s over 120 s ...").
     reason = models.CharField(max_length=200, blank=True, default="", db_default="")
-    # Evaluators whose verdict counted (folded as rollup score evaluated:<name>; "*" for
-    # evaluated:*), so re-scoring can fold exactly those out again.
-    evaluated = ArrayField(models.CharField(max_length=40), default=list, blank=True, db_default="{}")
 
 
 class Flag(models.Model):

@@ -39,15 +39,16 @@ def configured(evaluators: dict[str, Any], rules: list[Any]) -> list[tuple[Evalu
 
 
 # Declared in injection.py's evaluator once it carries them; until then, here.
-_FALLBACK_DECLARATIONS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
-    "prompt_injection": ({"prompt_injection": "lower"}, ("prompt_injection",)),
+_FALLBACK_DECLARATIONS: dict[str, tuple[dict[str, str], tuple[str, ...], str]] = {
+    "prompt_injection": ({"prompt_injection": "lower"}, ("prompt_injection",), "prompt_injection"),
 }
 
 
-def _declared(evaluator: Evaluator) -> tuple[dict[str, str], tuple[str, ...]]:
-    fallback = _FALLBACK_DECLARATIONS.get(evaluator.name, ({}, ()))
+def _declared(evaluator: Evaluator) -> tuple[dict[str, str], tuple[str, ...], str]:
+    fallback = _FALLBACK_DECLARATIONS.get(evaluator.name, ({}, (), ""))
     return (getattr(evaluator, "score_directions", None) or fallback[0],
-            getattr(evaluator, "flag_names", None) or fallback[1])
+            getattr(evaluator, "flag_names", None) or fallback[1],
+            getattr(evaluator, "evaluated_score", None) or fallback[2])
 
 
 def _matches(name: str, pattern: str) -> bool:
@@ -70,6 +71,12 @@ def evaluator_for_flag(flag: str) -> str:
         if any(_matches(flag, pattern) for pattern in _declared(evaluator)[1]):
             return evaluator.name
     return ""
+
+
+def evaluated_score(evaluator_name: str) -> str:
+    """The score whose count says how many calls a built-in evaluator evaluated ("" if unknown)."""
+    evaluator = EVALUATORS.get(evaluator_name)
+    return _declared(evaluator)[2] if evaluator is not None else ""
 
 
 def evaluate_many(evaluator: Evaluator, samples: Sequence[Sample],

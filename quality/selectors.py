@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from quality.models import QualitySettings
-from quality.registry import EVALUATORS, builtin_direction, evaluator_for_flag
+from quality.registry import EVALUATORS, builtin_direction, evaluated_score, evaluator_for_flag
 
 Direction = Literal["higher", "lower"]  # which way is *better*
 
@@ -37,10 +37,23 @@ def higher_is_worse(*, project_id: int, name: str, custom: dict[str, str] | None
     return score_direction(project_id=project_id, name=name, custom=custom) == "lower"
 
 
+EVALUATED_ANY = "evaluated:*"  # quality.batch folds it once per evaluated call
+
+
 def flag_evaluator(name: str) -> str:
-    """The evaluator that raises flag `name` ("" when unknown): its evaluated count is the flag
-    rate's denominator (rollup score "evaluated:<evaluator>")."""
+    """The built-in evaluator that raises flag `name` ("" when unknown)."""
     return evaluator_for_flag(name)
+
+
+def flag_denominator(name: str) -> str:
+    """The rollup score whose count is a flag rate's denominator: the calls the flag's evaluator
+    evaluated. That is the count of the score the evaluator gives whenever it can judge a call
+    (Evaluator.evaluated_score); an LLM judge's flag carries the judge's name, which is also its
+    score's. Other flags divide by every evaluated call ("evaluated:*")."""
+    evaluator = evaluator_for_flag(name)
+    if evaluator:
+        return evaluated_score(evaluator) or EVALUATED_ANY
+    return name if name.startswith("judge.") else EVALUATED_ANY
 
 
 @dataclass(frozen=True)
@@ -73,5 +86,5 @@ def evaluation_lag(*, project_id: int | None = None) -> Lag:
                shedding=limit is not None and age > limit)
 
 
-__all__ = ["EVALUATORS", "Lag", "evaluation_lag", "flag_evaluator", "higher_is_worse", "score_direction",
+__all__ = ["EVALUATED_ANY", "EVALUATORS", "Lag", "evaluation_lag", "flag_denominator", "flag_evaluator", "higher_is_worse", "score_direction",
            "score_directions"]

@@ -57,9 +57,11 @@ class Evaluator(Protocol):
     defaults: dict[str, Any]
     # Which way is better for each score it writes ({name, or a prefix ending in ".": "higher" |
     # "lower"}), and the flags it raises (names, or prefixes ending in "."). Dashboards, alerts and
-    # experiments read these through quality.selectors; flag rates divide by the evaluator's
-    # evaluated count.
+    # experiments read these through quality.selectors.
     score_directions: dict[str, str]
     flag_names: tuple[str, ...]
+    # The score it gives (with a value) whenever it could judge a call: its count is the number
+    # of calls it evaluated, the denominator of its flag rates.
+    evaluated_score: str
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result: ...

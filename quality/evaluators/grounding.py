@@ -176,6 +176,7 @@ class GroundednessEvaluator:
     name = "groundedness"
     score_directions = {"groundedness": "higher"}
     flag_names = ("hallucination.suspected",)
+    evaluated_score = "groundedness"
     defaults: dict[str, Any] = {
         "support_threshold": 0.6,  # share of a sentence's content words found in the context
         "flag_below": 0.5,  # hallucination.suspected under this score
@@ -238,6 +239,7 @@ class RelevanceEvaluator:
     name = "relevance"
     score_directions = {"relevance": "higher"}
     flag_names = ("relevance.low",)
+    evaluated_score = "relevance"
     defaults: dict[str, Any] = {
         "flag_below": 0.2,
         "min_answer_terms": 3,  # "Canberra." may be perfect; too short to judge lexically

@@ -1,6 +1,13 @@
 """Prompt injection and jailbreak heuristics on a call's input: named pattern families over normalised
 text, decoded payloads and invisible characters, combined into one score in [0, 1].
 
+Families: instruction_override; system_prompt_extraction; roleplay_jailbreak (DAN, developer mode,
+the "deceased grandmother" trick, "pretend you have no content policy"); delimiter_injection (forged
+chat turns: ChatML, Llama [INST] and <<SYS>>, <system> tags, "### System:", "\\n\\nHuman:", JSON
+system messages); encoded_payload (base64, hex, rot13, Unicode tags, variation selectors);
+invisible_characters; obfuscation. Only the first and last MAX_CHARS characters are read, and every
+rule is gated on literal words, so clean text costs a few dozen substring tests, not regex scans.
+
 Hand-written: the offline options on PyPI are either classifiers that download model weights
 (llm-guard, pytector), need a hosted service or vector store (rebuff), or are small, unmaintained
 rule sets; a few dozen documented regexes are easier to test, tune and keep offline."""
@@ -12,10 +19,15 @@ import codecs
 import itertools
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from quality.evaluators.base import FlagResult, Result, Sample, ScoreResult
+
+# Injected text tends to sit at the very start or the very end: of a longer input, the first 80%
+# and the last 20% of this many characters are read, so 5 MB costs what 20 KB does.
+MAX_CHARS = 20_000
+MAX_CHARS_CEILING = 200_000  # the most a project's `max_chars` setting can ask for
 
 
 @dataclass(frozen=True)
@@ -23,108 +35,459 @@ class Hit:
     family: str
     weight: float
     source: str  # the signal it came from: distinct signals of one family reinforce each other
+    support: bool = False  # counts only when another signal of the same family fired
 
 
+class Rule(NamedTuple):
+    family: str
+    weight: float  # the probability that one hit alone is an attack; 0.5 and over flags on its own
+    gates: tuple[frozenset[str], ...]  # the text must hold a needle of each set, or the regex never runs
+    pattern: re.Pattern[str]
+    support: bool
+
+
+class RuleSet(NamedTuple):
+    rules: tuple[Rule, ...]
+    words: bool  # some needles are whole words: the text's words are collected once
+    substrings: frozenset[str]  # needles looked for anywhere in the text
+    openers: dict[str, tuple[int, ...]]  # needle of a rule's first gate -> the rules it may open
+    first: frozenset[str]  # the keys of `openers`, as a set to intersect with
+
+
+_WORDLIKE = re.compile(r"\w+")
+
+
+def _ruleset(rules: tuple[Rule, ...], words: bool, substrings: frozenset[str]) -> RuleSet:
+    openers: dict[str, list[int]] = {}
+    for i, rule in enumerate(rules):
+        for needle in rule.gates[0]:
+            openers.setdefault(needle, []).append(i)
+    return RuleSet(rules, words, substrings, {n: tuple(v) for n, v in openers.items()}, frozenset(openers))
+
+
+def _rules(table: list[tuple[str, float, str, str]], *, support: bool = False) -> RuleSet:
+    """Rules from (family, weight, gates, pattern). Gates read "a|b & c|d": the text holds a or b,
+    and c or d. A needle made of word characters is a whole word of the text; any other needle, or
+    one ending in "*", is looked for anywhere in it. Each must be necessary for the pattern to match."""
+    rules = tuple(Rule(family, weight, tuple(frozenset(n.strip().rstrip("*") for n in group.split("|"))
+                                             for group in gates.split("&")), re.compile(pattern), support)
+                  for family, weight, gates, pattern in table)
+    needles = [raw.strip() for _, _, gates, _ in table for raw in re.split(r"[|&]", gates)]
+    substrings = frozenset(n.rstrip("*") for n in needles if n.endswith("*") or not _WORDLIKE.fullmatch(n))
+    return _ruleset(rules, any(_WORDLIKE.fullmatch(n) for n in needles), substrings)
+
+
+def _rot13(rules: RuleSet) -> RuleSet:
+    """The same rules, gated on what their needles look like in rot13: tested on the plain text,
+    so that the rot13 copy is only made when one of them could match it."""
+    def turn(text: str) -> str:
+        return codecs.encode(text, "rot_13")
+    return _ruleset(tuple(rule._replace(gates=tuple(frozenset(map(turn, group)) for group in rule.gates))
+                          for rule in rules.rules), rules.words, frozenset(map(turn, rules.substrings)))
+
+
+# Pattern fragments, all matched on casefolded, normalised text.
 _DISCLOSE = (r"\b(?:reveal|print|show|display|repeat|output|recite|dump|leak|disclose|expose|share|give|tell|"
              r"write out|spell out|provide|list)(?:\s+me|\s+us)?")
-# (family, weight, pattern), matched on casefolded, normalised text. A weight is the probability
-# that one hit alone is an attack; 0.5 and over flags on its own with the default threshold.
-_RULES: list[tuple[str, float, str]] = [
+# Restating verbs: about "your" prompt they extract it; about "the" prompt a developer may mean their own.
+_RESTATE = (r"\b(?:copy|paste|quote|reproduce|type out|read out|read back|echo|summari[sz]e|paraphrase|translate|"
+            r"rewrite|write down|put)(?:\s+me|\s+us)?")
+_FULLY = (r"\b(?:verbatim|word[\s-]for[\s-]word|character[\s-]for[\s-]character|in\s+full|in\s+(?:its|their)\s+"
+          r"entirety|unedited|unabridged|(?:in|into|inside)\s+(?:a|one)\s+(?:code\s*block|txt|text\s+block)|"
+          r"mot\s+pour\s+mot|wort\s+f(?:ü|u)r\s+wort|w(?:ö|o)rtlich|palabra\s+por\s+palabra|textualmente|"
+          r"parola\s+per\s+parola|letteralmente|exactly\s+as\s+(?:they|it)\s+(?:were|was|are|is)\s+(?:given|written|"
+          r"provided))\b")
+_NOT_ABOUT = r"(?!\s+(?:for|on|about|regarding|of|how|from|to\s+(?!me\b|us\b))\b)"
+_AI = r"(?:ai|a\.i\.|assistant|model|chatbot|bot|llm|language\s+model|chatgpt|gpt|claude|gemini)"
+_AI_WORDS = "ai|i|assistant|model|chatbot|bot|llm|chatgpt|gpt|claude|gemini"
+_LIMITS = (r"(?:restrictions|filters?|limitations|limits|rules|guidelines|censorship|ethics|morals|boundaries|"
+           r"polic(?:y|ies)|safeguards|guardrails|programming)")
+_LIMIT_WORDS = ("restrictions|filter|filters|limitations|limits|rules|guidelines|censorship|ethics|morals|boundaries|"
+                "policy|policies|safeguards|guardrails|programming")
+# A document, a form or a person is what "the previous instructions" belong to in ordinary text.
+_ABOUT_DOCS = (r"(?!\s+(?:in|on|of|from|for)\s+(?:(?:the|this|that|my|our|his|her|their|your)\s+)?(?:\w+\s+)?"
+               r"(?:sections?|chapters?|steps?|pages?|paragraphs?|parts?|appendix|manual|document|doc|e-?mail|mail|"
+               r"letter|guide|readme|file|form|memo|handbook|recipe|leaflet|box|package|sheet|ticket|game|exam|"
+               r"test|assignment|syllabus|contract|worksheet|slides?|notes|label|packaging|website|site|screen|card|sign|"
+               r"poster|board|course|class|lecture|textbook|book|article|teacher|boss|manager|colleague|landlord|"
+               r"doctor|hr|it|team|office|school|client|customer|bank|lawyer|agent|company|department|supervisor|"
+               r"coach|professor|instructor|mom|dad|mother|father|wife|husband|partner|friend|nurse|pharmacist)\b)")
+_RELATIVE = (r"(?:grand(?:mother|ma|mama|mum|mom|pa|papa|father|dad|parents?)|granny|gran|nana|nanna|grandad|"
+             r"granddad|abuel[ao]|oma|opa|mamie|papi|nonn[ao]|babushka|babcia)")
+_RELATIVE_WORDS = ("grandmother|grandma|grandmama|grandmum|grandmom|grandpa|grandpapa|grandfather|granddad|grandad|"
+                   "grandparent|grandparents|granny|gran|nana|nanna|abuela|abuelo|oma|opa|mamie|papi|nonna|nonno|"
+                   "babushka|babcia")
+# What the "grandmother" trick smuggles out: licence keys, or the recipe of a weapon or drug.
+_PAYLOAD = (r"(?:(?:windows|win\s*\d+|product|licen[cs]e|activation|serial|cd|steam|office|registration|xbox)"
+            r"(?:\s+\w+){0,2}?\s+(?:keys?|codes?|numbers?)|(?:credit\s+card|social\s+security)\s+numbers|"
+            r"(?:recipes?|steps?|instructions|formulas?|process|procedures?|ingredients|synthesis|how\s+to\s+(?:make|"
+            r"build|produce|synthesi[sz]e|cook|brew|create|manufacture))\b[^.!?\n]{0,40}?\b(?:napalm|meth"
+            r"(?:amphetamine)?|explosives?|bombs?|thermite|nerve\s+agents?|sarin|ricin|mustard\s+gas|chlorine\s+gas|"
+            r"molotov|poisons?|weapons?|guns?|malware|ransomware|viruses|keyloggers?|lsd|cocaine|heroin|fentanyl|"
+            r"tnt|dynamite|gunpowder)\b)")
+_PAYLOAD_WORDS = ("windows|win|win7|win8|win10|win11|product|license|licence|activation|serial|cd|steam|office|"
+                  "registration|xbox|credit|social|napalm|meth|methamphetamine|explosive|explosives|bomb|"
+                  "bombs|thermite|nerve|sarin|ricin|mustard|chlorine|molotov|poison|poisons|weapon|weapons|gun|guns|"
+                  "malware|ransomware|viruses|keylogger|keyloggers|lsd|cocaine|heroin|fentanyl|tnt|dynamite|gunpowder")
+# Where a chat turn is forged inside user text: a role header, tag or special token.
+_ROLE_MARK = (r"(?:(?:^|\n)[^\S\n]*(?:#{1,6}[^\S\n]*|\*\*)?(?:system|developer|admin|administrator|operator|"
+              r"assistant|human|user)(?:[^\S\n]+(?:prompt|message|note|override|update|instructions?))?(?:\*\*)?"
+              r"[^\S\n]*:|<[^\S\n]*(?:system|sys|system_prompt|admin|developer)(?:[^\S\n][^<>\n]{0,60})?>|"
+              r"\[(?:system|admin|developer|sys)(?:\s+(?:message|note|override|prompt|instructions?|update))?\]|"
+              r"<\|im_start\|>[^\S\n]*\w*|<\|start_header_id\|>\w*<\|end_header_id\|>|<<sys>>|\[inst\]|"
+              r"<start_of_turn>\w*|[\"']role[\"']\s*:\s*[\"']system[\"']\s*,\s*[\"']content[\"']\s*:\s*[\"'])")
+_ROLE_WORDS = ("system|developer|admin|administrator|operator|assistant|human|user|sys|system_prompt|im_start|"
+               "start_header_id|inst|start_of_turn|role")
+# What a forged turn then says: an instruction to the model, not the chat of a pasted transcript.
+_COMMAND = (r"(?:(?:ignore|disregard|forget|override|bypass)\s+(?:\w+\s+){0,2}?(?:instructions|rules|guidelines|"
+            r"prompt|directives|polic(?:y|ies)|restrictions|filters|programming|safety|everything)|new\s+(?:instructions|"
+            r"directives|system\s+prompt)|new\s+(?:rules|task|policy|objective)\s*:|from\s+now\s+on,?\s+(?:you|the\s+"
+            r"(?:assistant|ai|model))\s+(?:will|must|are|shall|should|have|may)|you\s+are\s+no\s+longer\s+(?:bound|"
+            r"restricted|limited|required\s+to\s+follow|subject\s+to|an?\s+(?:ai|assistant)|chatgpt|claude)|you\s+are\s+"
+            r"now\s+(?:an?\s+(?:\w+\s+)?" + _AI + r"|in\s+(?:\w+\s+)?mode|free|unrestricted|unfiltered|uncensored|"
+            r"jailbroken|dan|allowed|permitted|authori[sz]ed)|you\s+(?:must|will|shall|should)\s+(?:now\s+)?(?:obey|"
+            r"comply|reveal|disclose|ignore|disregard|answer\s+(?:all|any|every)|respond\s+only)|(?:reveal|disclose)\s+"
+            r"(?:\w+\s+){0,2}?(?:your|the)\s+(?:\w+\s+)?(?:prompt|instructions|passwords?|secrets?|keys?|credentials|"
+            r"system)|(?:respond|reply|answer)\s+only|(?:no|without(?:\s+any)?)\s+(?:restrictions|filters|limits|"
+            r"guidelines|censorship)|(?:developer|god|unrestricted|jailbreak)\s+mode|do\s+anything\s+now|jailbr(?:oken|eak(?:ing|s)?)|"
+            r"(?:print|output|show|dump|list)\s+(?:all\s+)?(?:the\s+)?(?:\w+\s+)?(?:passwords?|api\s+keys?|secrets?|"
+            r"credentials|user\s+data|system\s+prompt)|(?:disable|turn\s+off|deactivate|remove|bypass)\s+(?:all\s+|your\s+|"
+            r"the\s+|any\s+)?(?:\w+\s+)?(?:filters|safety|restrictions|guardrails|guidelines|moderation|censorship|"
+            r"content\s+polic(?:y|ies)))(?!\w)")
+_COMMAND_WORDS = ("ignore|disregard|forget|override|bypass|disable|turn|deactivate|remove|new|now|longer|must|will|shall|should|reveal|disclose|"
+                  "only|restrictions|filters|limits|guidelines|censorship|mode|anything|jailbreak|jailbroken|"
+                  "jailbreaking|jailbreaks|passwords|password|keys|key|secrets|secret|credentials|data|prompt")
+
+RULES = _rules([
     # "my"/"our" previous prompt is a user correcting themselves, not an override.
-    ("instruction_override", 0.6, (r"\b(?:ignore|disregard|forget|skip|bypass|override|overlook|neglect|abandon)"
-      r"(?:\s+(?!my\b|our\b)\w+){0,3}?\s+(?:previous|prior|above|earlier|preceding|foregoing|former|original|"
-      r"initial|old|all)\s+"
-      r"(?:\w+\s+)?(?:instructions?|prompts?|rules|directives?|guidelines|guardrails|constraints|restrictions|"
-      r"programming|commands|policies)\b")),
-    ("instruction_override", 0.6, (r"\b(?:ignore|disregard|forget|bypass|override)\s+(?:all\s+(?:of\s+)?)?your\s+"
-      r"(?:\w+\s+)?(?:instructions|rules|guidelines|programming|training|restrictions|guardrails|filters|"
-      r"system prompt|content polic(?:y|ies))\b")),
-    ("instruction_override", 0.55, (r"\b(?:disable|turn off|bypass|deactivate|remove)\s+(?:your|the|all|any)\s+"
-      r"(?:\w+\s+)?(?:safety|content|ethical|moral)\s+(?:filters?|guidelines|polic(?:y|ies)|restrictions|"
-      r"guardrails)\b")),
-    ("instruction_override", 0.4, (r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+|anything\s+|what\s+)"
-      r"(?:(?:you\s+were|was)\s+)?(?:told\s+|written\s+)?(?:above|before|previously|earlier|so far)\b")),
-    ("instruction_override", 0.5, (r"\b(?:do not|don't|never|stop)\s+(?:follow|obey)(?:ing)?\s+(?:your|the|any)\s+"
-      r"(?:previous\s+|prior\s+|original\s+|system\s+)?(?:instructions|rules|guidelines|programming)\b")),
-    ("instruction_override", 0.45, (r"\b(?:new|updated|revised|real|actual|true)\s+(?:instructions|directives|"
-      r"system prompt|task)\s*:")),
-    ("instruction_override", 0.6, (r"\byou\s+(?:are|'re)\s+(?:now\s+)?(?:no\s+longer\s+(?:bound|restricted|limited|"
-      r"constrained)\s+by|(?:free|freed|released|liberated|unbound)\s+(?:from|of))\b[^.!?\n]{0,40}?\b(?:rules|"
-      r"guidelines|polic(?:y|ies)|restrictions|limitations|programming|training|filters|censorship|ethics|morals|"
-      r"instructions|openai|anthropic|guardrails)\b")),
-    ("instruction_override", 0.6, (r"\byou\s+(?:are|'re)\s+no\s+longer\s+(?:an?\s+(?:ai|assistant|language model|"
-      r"chatbot)|chatgpt|claude)\b")),
-    ("system_prompt_extraction", 0.6, (rf"{_DISCLOSE}\s+(?:\w+\s+){{0,2}}?your\s+(?:\w+\s+){{0,2}}?(?:system|initial|"
-      r"original|hidden|secret|internal|developer|pre)[\s-]*(?:prompt|instructions?|message|rules|directives|"
-      r"configuration)\b")),
-    ("system_prompt_extraction", 0.6, (rf"{_DISCLOSE}\s+(?:\w+\s+){{0,2}}?(?:the|its)\s+(?:\w+\s+){{0,2}}?(?:(?:system|"
-      r"pre)[\s-]*(?:prompt|instructions)|(?:hidden|secret)\s+(?:prompt|instructions|rules))\b")),
-    ("system_prompt_extraction", 0.55, (r"\bwhat\s+(?:is|are|was|were|'s)\s+your\s+(?:\w+\s+){0,2}?(?:system\s+"
-      r"(?:prompt|message)|(?:initial|original|hidden|secret|internal)\s+(?:instructions|rules|prompt)|"
-      r"instructions\b(?!\s+(?:for|on|to|about)\b))")),
-    ("system_prompt_extraction", 0.6, (r"\bwhat\s+(?:were|was|have)\s+you\s+(?:been\s+)?(?:told|instructed|given|"
-      r"programmed)\b[^.?!\n]{0,40}\b(?:before|prior to|at the start|beginning)\b")),
-    ("system_prompt_extraction", 0.35, (r"\b(?:repeat|print|output|echo|recite)\s+(?:all\s+|everything\s+|the\s+)?"
-      r"(?:\w+\s+){0,2}?(?:above|before this|preceding)\b")),
-    ("system_prompt_extraction", 0.45, r"\bstarting\s+with\s+[\"'“‘]?you\s+are\b"),
-    ("roleplay_jailbreak", 0.65, r"\bdo\s+anything\s+now\b"),
-    ("roleplay_jailbreak", 0.6, r"\bdan\s+(?:mode|prompt|jailbreak)\b|\[(?:🔓\s*)?jailbreak\]"),
-    ("roleplay_jailbreak", 0.5, (r"\bjailbroken\b|\bjailbreak\s+mode\b|\b(?:evil\s+confidant|anti-?dan|betterdan|"
-      r"opposite\s+mode)\b")),
-    ("roleplay_jailbreak", 0.55, (r"\bdeveloper\s+mode\s+(?:output|response)\b|\b(?:act|respond|answer|reply|"
-      r"simulate|pretend|behave)\b[^.!?\n]{0,30}\b(?:in|with|as)\s+developer\s+mode\b|"
-      r"\b(?:chatgpt|gpt|ai|assistant|model|llm|claude|gemini)\s+with\s+developer\s+mode\b")),
-    ("roleplay_jailbreak", 0.55, (r"\b(?:pretend|imagine|act|behave|roleplay|role-play|you\s+are|you're|become|"
-      r"simulate)\b[^.!?\n]{0,60}\b(?:ai|assistant|model|chatbot|bot|llm|entity|persona|character)\b[^.!?\n]{0,30}?"
-      r"\b(?:without|with\s+no|free\s+(?:of|from)|lacking|that\s+has\s+no|that\s+ignores)\s+(?:any\s+)?(?:\w+\s+)?"
-      r"(?:restrictions|filters|limitations|limits|rules|guidelines|censorship|ethics|morals|boundaries|"
-      r"policies|safeguards|guardrails)\b")),
-    ("roleplay_jailbreak", 0.4, (r"\b(?:unrestricted|unfiltered|uncensored|unaligned|amoral|unethical|evil)\s+"
-      r"(?:ai|assistant|model|chatbot|llm|mode|version\s+of\s+(?:yourself|you))\b")),
-    ("roleplay_jailbreak", 0.25, r"\b(?:stay|remain|keep)\s+in\s+character\b|\bnever\s+break\s+character\b"),
-    ("delimiter_injection", 0.55, r"<\|im_start\|>\s*system|<\|start_header_id\|>\s*system|<\|system\|>|<<sys>>"),
-    ("delimiter_injection", 0.45, (r"<\|(?:im_start|im_end|user|assistant|endoftext|start_header_id|"
-      r"end_header_id|eot_id|begin_of_text)\|>|\[/?inst\]|<</sys>>|<(?:start|end)_of_turn>")),
-    ("delimiter_injection", 0.35, r"(?m)^\s*(?:system|assistant|developer|admin)\s*:\s*\S"),
-    ("delimiter_injection", 0.3, r"(?m)^\s*#{1,6}\s*(?:new\s+)?(?:system|instructions?|system prompt|response)\b"),
-    ("delimiter_injection", 0.4, (r"\[(?:system|admin|developer)"
-                                  r"(?:\s+(?:message|note|override|prompt|instructions?))?\]")),
-    ("delimiter_injection", 0.3, r"\"role\"\s*:\s*\"system\""),
-    ("encoded_payload", 0.45, (r"\b(?:decode|decrypt|decipher|unscramble|rot-?13|base64|hex)\b[^.!?\n]{0,60}"
-      r"\b(?:and|then)\s+(?:\w+\s+){0,2}?(?:follow|execute|obey|comply|act on|carry out)\b")),
-    ("encoded_payload", 0.5, (r"\b(?:follow|execute|obey|carry out)\s+(?:the\s+)?(?:decoded|hidden|encoded|embedded|"
-      r"secret)\s+(?:instructions?|message|commands?|text)\b")),
-]
-RULES = [(family, weight, re.compile(pattern)) for family, weight, pattern in _RULES]
-# Matched before casefolding: the DAN persona is written in capitals, Dan the person is not.
-CASED = [("roleplay_jailbreak", 0.6, re.compile(r"(?i:\bas|\bbe|\bare|you're|called|named|of)\s+DAN\b|"
-                                               r"\bDAN\s+(?i:mode|prompt)\b"))]
+    ("instruction_override", 0.6, "ignore|disregard|forget|skip|bypass|override|overlook|neglect|abandon",
+     r"\b(?:ignore|disregard|forget|skip|bypass|override|overlook|neglect|abandon)(?:\s+(?!my\b|our\b)\w+){0,3}?\s+"
+     r"(?:previous|prior|above|earlier|preceding|foregoing|former|original|initial|old|all)\s+(?:\w+\s+)?"
+     r"(?:instructions?|prompts?|rules|directives?|guidelines|guardrails|constraints|restrictions|programming|"
+     r"commands|policies)\b" + _ABOUT_DOCS),
+    ("instruction_override", 0.6, "ignore|disregard|forget|bypass|override & your",
+     r"\b(?:ignore|disregard|forget|bypass|override)\s+(?:all\s+(?:of\s+)?)?your\s+(?:\w+\s+)?(?:instructions|rules|"
+     r"guidelines|programming|training|restrictions|guardrails|filters|system prompt|content polic(?:y|ies))\b"),
+    ("instruction_override", 0.55, "openai|anthropic|chatgpt|google|meta|microsoft & policy|policies|guidelines",
+     r"\b(?:ignore|disregard|bypass|override|forget|circumvent)\s+(?:\w+\s+)?(?:openai|anthropic|chatgpt|google|meta|"
+     r"microsoft)(?:'s|’s)?\s+(?:(?:content|usage|safety)\s+)?(?:polic(?:y|ies)|guidelines)\b"),
+    ("instruction_override", 0.55, "disable|turn|bypass|deactivate|remove",
+     r"\b(?:disable|turn off|bypass|deactivate|remove)\s+(?:your|the|all|any)\s+(?:\w+\s+)?(?:safety|content|"
+     r"ethical|moral)\s+(?:filters?|guidelines|polic(?:y|ies)|restrictions|guardrails)\b"
+     r"(?!\s+(?:on|of|in)\s+(?:my|the|a|an|this|our)\b)"),
+    ("instruction_override", 0.4, "ignore|disregard|forget",
+     r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+|anything\s+|what\s+)(?:(?:you\s+were|was)\s+)?"
+     r"(?:told\s+|written\s+)?(?:above|before|previously|earlier|so far)\b"),
+    ("instruction_override", 0.5, "follow|following|obey|obeying",
+     r"\b(?:do not|don't|never|stop)\s+(?:follow|obey)(?:ing)?\s+(?:your|the|any)\s+(?:previous\s+|prior\s+|"
+     r"original\s+|system\s+)?(?:instructions|rules|guidelines|programming)\b"),
+    ("instruction_override", 0.45, "instructions|directives|prompt|task",
+     r"\b(?:new|updated|revised|real|actual|true)\s+(?:instructions|directives|system prompt|task)\s*:"),
+    ("instruction_override", 0.6, "longer|free|freed|released|liberated|unbound",
+     r"\byou\s+(?:are|'re)\s+(?:now\s+)?(?:no\s+longer\s+(?:bound|restricted|limited|constrained)\s+by|(?:free|"
+     r"freed|released|liberated|unbound)\s+(?:from|of))\b[^.!?\n]{0,40}?\b(?:rules|guidelines|polic(?:y|ies)|"
+     r"restrictions|limitations|programming|training|filters|censorship|ethics|morals|instructions|openai|"
+     r"anthropic|guardrails)\b"),
+    ("instruction_override", 0.6, "longer",
+     r"\byou\s+(?:are|'re)\s+no\s+longer\s+(?:an?\s+(?:ai|assistant|language model|chatbot)|chatgpt|claude)\b"),
+    ("instruction_override", 0.6, "vorherigen|bisherigen|obigen|instructions|consignes|instrucciones|istruzioni|instruções|instrucoes|"
+     "anweisungen",
+     r"\b(?:ignorier\w*|vergiss|ignore[sz]?|oublie[sz]?|ignora|olvida|ignorate|dimentica|esque(?:ç|c)a)\s+(?:\w+\s+)?"
+     r"(?:(?:alle|toutes\s+les|tous\s+les|les|todas\s+las|las|tutte\s+le|le|todas\s+as|as)\s+)?(?:vorherigen|"
+     r"bisherigen|obigen|instructions|consignes|instrucciones|istruzioni|instru(?:ções|coes)|anweisungen)\b"
+     r"(?:\s+(?:pr(?:é|e)c(?:é|e)dentes|anteriores|precedenti|anweisungen|instruktionen))?"),
+    ("system_prompt_extraction", 0.6, "your & prompt|instructions|instruction|message|rules|directives|configuration|window|"
+     "systemprompt|preprompt|metaprompt",
+     rf"(?:{_DISCLOSE}|{_RESTATE})\s+(?:\w+\s+){{0,2}}?your\s+(?:\w+\s+){{0,2}}?(?:(?:system|initial|original|"
+     r"hidden|secret|internal|developer|pre|meta)[\s-]+(?:prompt|instructions?|message|rules|directives|"
+     r"configuration)|(?:system|pre|meta)prompt|context\s+window)\b"),
+    ("system_prompt_extraction", 0.6, "prompt|instructions|rules|systemprompt|preprompt",
+     rf"{_DISCLOSE}\s+(?:\w+\s+){{0,2}}?(?:the|its)\s+(?:\w+\s+){{0,2}}?(?:(?:system|pre)(?:[\s-]+(?:prompt|"
+     r"instructions)|prompt)|(?:hidden|secret)\s+(?:prompt|instructions|rules))\b"),
+    ("system_prompt_extraction", 0.55, "your & prompt|instructions|directives|rules|guidelines",
+     rf"(?:{_DISCLOSE}|{_RESTATE})\s+(?:\w+\s+){{0,2}}?your\s+(?:(?:full|complete|entire|exact|whole|actual|real|raw|"
+     r"current|underlying|base|starting|very|first)\s+){1,2}(?:prompt|instructions|directives|rules|guidelines)\b"
+     + _NOT_ABOUT),
+    ("system_prompt_extraction", 0.55, "reveal|leak|disclose|dump|expose|divulge|exfiltrate & your",
+     r"\b(?:reveal|leak|disclose|dump|expose|divulge|exfiltrate)\s+(?:\w+\s+){0,2}?your\s+(?:\w+\s+){0,2}?(?:prompt|"
+     r"instructions|directives|rules|guidelines|programming)\b"),
+    # Ambiguous alone ("give me your instructions"): flags with "verbatim" and the like.
+    ("system_prompt_extraction", 0.35, "your & prompt|instructions|directives|rules|guidelines",
+     rf"(?:{_DISCLOSE}|{_RESTATE})\s+(?:\w+\s+){{0,2}}?your\s+(?:prompt|instructions|directives|rules|"
+     r"guidelines)\b" + _NOT_ABOUT),
+    ("system_prompt_extraction", 0.55, "what & your & prompt|message|instructions|rules",
+     r"\bwhat(?:\s+(?:is|are|was|were)|'s|’s|s)\s+your\s+(?:\w+\s+){0,2}?(?:system\s+(?:prompt|message)|(?:initial|"
+     r"original|hidden|secret|internal)\s+(?:instructions|rules|prompt)|instructions\b(?!\s+(?:for|on|to|about)\b))"),
+    ("system_prompt_extraction", 0.55, "what & your & prompt|instructions|directives|message",
+     r"\bwhat\s+(?:does|do|did)\s+your\s+(?:\w+\s+)?(?:prompt|instructions|directives|system\s+message)\s+(?:say|"
+     r"state|tell|contain|include|look\s+like|read|specify)\b"),
+    ("system_prompt_extraction", 0.55, "what|which & instructions|rules|guidelines|directives|prompt|prompts|constraints",
+     r"\b(?:what|which)\s+(?:\w+\s+){0,2}?(?:instructions|rules|guidelines|directives|prompts?|constraints)\s+"
+     r"(?:were|have|had|did)\s+you\s+(?:been\s+|originally\s+|initially\s+|first\s+)?(?:given|told|provided|receive|"
+     r"received|get|got|fed|programmed|configured)\b(?!\s+(?:for|on|about|regarding|(?:by|from)\s+(?:your|my|the|"
+     r"a|an|his|her)\s+(?:teacher|boss|manager|doctor|coach|instructor|professor|parents?|mom|mum|dad|mother|"
+     r"father|supervisor))\b)"),
+    ("system_prompt_extraction", 0.55, "you & instructions|rules|guidelines|directives|prompt",
+     rf"(?:{_DISCLOSE}|{_RESTATE}|\bwhat\s+(?:are|were|is|was))\s+(?:\w+\s+){{0,3}}?(?:instructions|rules|"
+     r"guidelines|directives|prompt)\s+(?:that\s+|which\s+)?you\s+(?:were|have\s+been|had\s+been|got|received)\s*"
+     r"(?:given|told|provided|fed|programmed)?\b(?!\s+(?:for|on|about|regarding)\b)"),
+    ("system_prompt_extraction", 0.5, "wording|text|content|contents|words|transcript|rest|remainder & your & prompt|"
+     "instructions|message|directives",
+     r"\b(?:wording|text|contents?|words|transcript|rest|remainder)\s+of\s+your\s+(?:\w+\s+)?(?:prompt|instructions|"
+     r"system\s+message|directives)\b"),
+    ("system_prompt_extraction", 0.6, "told|instructed|given|programmed",
+     r"\bwhat\s+(?:(?:were|was|have)\s+you|you\s+(?:were|have|had))\s+(?:been\s+)?(?:told|instructed|given|"
+     r"programmed)\b[^.?!\n]{0,40}\b"
+     r"(?:before|prior to|at the start|beginning)\b"),
+    ("system_prompt_extraction", 0.5, "before|above|preceding|prior & message|question|prompt|input|turn|line|"
+     "conversation|chat",
+     r"\b(?:what\s+(?:was|is|'s)\s+(?:written|said|stated|there)|(?:print|output|repeat|show|tell|write|copy|recite|"
+     r"display|reveal|dump)\s+(?:me\s+)?(?:\w+\s+){0,2}?(?:everything|all|the\s+text|the\s+words|whatever\s+(?:is|"
+     r"was)))\b[^.!?\n]{0,40}?\b(?:before|above|preceding|prior\s+to)\s+(?:my|this|the\s+(?:first|user))\s+(?:\w+\s+)?"
+     r"(?:message|question|prompt|input|turn|line|conversation|chat)\b"),
+    ("system_prompt_extraction", 0.45, "top|start|beginning & your",
+     r"\b(?:top|start|beginning)\s+of\s+your\s+(?:context(?:\s+window)?|prompt|instructions|memory|system\s+message)\b"),
+    ("system_prompt_extraction", 0.5, "rules|instructions|guidelines|directives|constraints & you",
+     r"\b(?:what|which|all|list|tell\s+me|show\s+me|the)\s+(?:\w+\s+){0,2}?(?:rules|instructions|guidelines|directives|"
+     r"constraints)\s+(?:that\s+)?you\s+(?:have\s+to|must|need\s+to|are\s+(?:supposed|required|told|programmed)\s+"
+     r"to)\s+(?:follow|obey|adhere\s+to|abide\s+by)\b(?!\s+(?:when|as|in|while|if|at|on|for|during|to|before|after)\b)"),
+    ("system_prompt_extraction", 0.5, "developer|developers|creator|creators|maker|makers|programmer|programmers|"
+     "operator|operators|owner|owners|admin|admins|company",
+     r"\b(?:instructions|rules|prompt|guidelines|directives|orders)\s+(?:that\s+)?(?:your|the)\s+(?:developers?|"
+     r"creators?|makers?|programmers?|operators?|owners?|admins?|company)\s+(?:gave|give|has\s+given|have\s+given|"
+     r"provided|wrote|set|told)\b|\bwhat\s+(?:did|do|have)\s+your\s+(?:developers?|creators?|makers?|programmers?|"
+     r"operators?|owners?)\s+(?:tell|told|instruct|ask|program)\w*\s+you\b"),
+    ("system_prompt_extraction", 0.35, "repeat|print|output|echo|recite & above|before|preceding",
+     r"\b(?:repeat|print|output|echo|recite)\s+(?:all\s+|everything\s+|the\s+)?(?:\w+\s+){0,2}?(?:above|"
+     r"before this|preceding)\b"),
+    ("system_prompt_extraction", 0.35, "output|print|repeat|write|return|copy|echo|reproduce|show|display|dump|list|recite & above|"
+     "before|prior|preceding",
+     r"\b(?:output|print|repeat|write|return|copy|echo|reproduce|show|display|dump|list|recite)\s+(?:me\s+)?"
+     r"(?:all|everything|every\s+word|all\s+(?:the\s+)?(?:text|words|content))\s+(?:\w+\s+){0,2}?(?:above|before|"
+     r"prior\s+to|preceding)\s+(?:this|that|my|these|the\s+(?:first|user|previous))\b"),
+    ("system_prompt_extraction", 0.45, "start|starting|starts|begin|beginning|begins",
+     r"\b(?:start(?:ing|s)?|begin(?:ning|s)?)\s+(?:your\s+(?:answer|reply|response|output)\s+)?(?:with|from|at)\s+(?:the\s+(?:words?|phrase|line|sentence|text)\s+)?"
+     r"[\"'“‘]?(?:you\s+are|your\s+(?:role|task|job|purpose)\s+is|system\s*:|as\s+an?\s+(?:ai|assistant|"
+     r"language\s+model)|i\s+am\s+(?:an?\s+)?(?:ai|assistant|chatgpt|claude))\b"),
+    ("system_prompt_extraction", 0.5, "first|last|opening|initial|top|beginning & prompt|instructions|message|directives|window",
+     r"\b(?:first|last|opening|initial|top|beginning)\s+(?:\d+\s+|few\s+|two\s+|three\s+)?(?:lines?|sentences?|"
+     r"words?|paragraphs?|characters|tokens|part|section)\s+(?:of|in|from)\s+(?:your|the\s+system)\s+(?:\w+\s+)?"
+     r"(?:prompt|instructions|system\s+message|directives|context\s+window)\b"),
+    ("system_prompt_extraction", 0.5, "prompt|prompts|systemprompt|systemprompts|instructions|instruction|instrucciones|"
+     "istruzioni|instruções|instrucoes|anweisungen|instruktionen|systemanweisungen|systemnachricht|systeminstruktionen",
+     r"\b(?:dein\w*|ihre?[nr]?|tes|ton|ta|vos|votre|tus|tu|sus|su|tuo|tua|tuoi|tue|seu|sua|seus|suas|je|jouw|uw)\s+"
+     r"(?:\w+\s+)?(?:system-?\s?prompts?|prompt\s+(?:(?:du|de|del|di|do)\s+)?(?:syst(?:è|e)me|sistema)|prompts?\s+"
+     r"(?:initial|original|inicial|originale|iniziale|secreto|secret|segreto)\w*|instructions?\s+(?:initiales|"
+     r"originales|syst(?:è|e)me|cach(?:é|e)es|secr(?:è|e)tes)|instrucciones\s+(?:iniciales|originales|del\s+sistema|"
+     r"ocultas|secretas)|istruzioni\s+(?:iniziali|originali|di\s+sistema|nascoste|segrete)|instru(?:ções|coes)\s+"
+     r"(?:iniciais|originais|do\s+sistema|ocultas|secretas)|(?:initialen|urspr(?:ü|u)nglichen|geheimen|versteckten|"
+     r"ersten)\s+(?:anweisungen|instruktionen)|systemanweisungen|systemnachricht|systeminstruktionen)"),
+    ("system_prompt_extraction", 0.35, "instructions|consignes|anweisungen|instruktionen|instrucciones|istruzioni|"
+     "instruções|instrucoes|prompt|regeln|reglas|regole|règles|regles|regras|directives|directivas|direttive|vorgaben",
+     r"\b(?:r(?:é|e)p(?:è|e)te[sz]?|affiche[sz]?|montre[sz]?(?:-moi)?|donne[sz]?(?:-moi)?|(?:é|e)cri[stv]e?z?|"
+     r"r(?:é|e)cite[sz]?|wiederhole|zeig\w*|gib|nenne|verrate|muestra\w*|dime|dame|repite|revela|escribe|mostra\w*|"
+     r"dimmi|ripeti|rivela|scrivi|mostre|diga|repita|revele)\s+(?:\w+\s+){0,2}?(?:tes|vos|votre|ton|dein\w*|"
+     r"ihre?n?|tus|sus|tu|su|le\s+tue|tue|i\s+tuoi|tuoi|suas|seus|as\s+suas)\s+(?:\w+\s+)?(?:instructions|consignes|"
+     r"anweisungen|instruktionen|instrucciones|istruzioni|instru(?:ções|coes)|prompt|regeln|reglas|regole|"
+     r"r(?:è|e)gles|regras|directives|directivas|direttive|vorgaben)\b(?!\s+(?:pour|f(?:ü|u)r|para|per|sur|sobre|"
+     r"zu|zum|zur|de|del|di|do|da)\b)"),
+    ("roleplay_jailbreak", 0.65, "anything", r"\bdo\s+anything\s+now\b"),
+    ("roleplay_jailbreak", 0.6, "dan|jailbreak", r"\bdan\s+(?:mode|prompt|jailbreak)\b|\[(?:🔓\s*)?jailbreak\]"),
+    ("roleplay_jailbreak", 0.5, "jailbroken|jailbreak|confidant|dan|antidan|betterdan|opposite",
+     r"\bjailbroken\b|\bjailbreak\s+mode\b|\b(?:evil\s+confidant|anti-?dan|betterdan|opposite\s+mode)\b"),
+    ("roleplay_jailbreak", 0.5, "norms|machiavellian|mongo|antigpt|gpt|evilbot|evil|wormgpt|freedomgpt|opposite",
+     r"\b(?:strive\s+to\s+avoid\s+norms|always\s+intelligent\s+and\s+machiavellian|mongo\s+tom|anti-?gpt|"
+     r"evil-?bot|wormgpt|freedomgpt|opposite\s+of\s+what\s+(?:chatgpt|gpt|claude|the\s+ai|an?\s+ai)\s+would\s+"
+     r"(?:say|do))\b"),
+    ("roleplay_jailbreak", 0.55, "developer",
+     r"\bdeveloper\s+mode\s+(?:output|response)\b|\b(?:act|respond|answer|reply|simulate|pretend|behave)\b"
+     r"[^.!?\n]{0,30}\b(?:in|with|as)\s+developer\s+mode\b|"
+     r"\b(?:chatgpt|gpt|ai|assistant|model|llm|claude|gemini)\s+with\s+developer\s+mode\b"),
+    # A phone's developer mode is enabled too: the model's comes with talk of policies and filters.
+    ("roleplay_jailbreak", 0.55, "mode & enabled|activated|active|on|engaged|unlocked|initiated|enable|activate|enter|"
+     "turn|switch|unlock|engage|in",
+     r"(?:\b(?:developer|dev|god|jailbreak|dan|sudo|admin|debug|unrestricted|unfiltered|uncensored)\s+mode\s+(?:is\s+)?"
+     r"(?:now\s+)?(?:enabled|activated|active|on|engaged|unlocked|initiated)\b|\b(?:enable|activate|enter|turn\s+on|"
+     r"switch\s+(?:to|into)|unlock|engage|(?:you\s+are|you're)\s+(?:now\s+)?in)\s+(?:the\s+)?(?:developer|dev|god|"
+     r"jailbreak|dan|unrestricted|unfiltered|uncensored)\s+mode\b)[^\n]{0,160}?(?:openai|chatgpt|"
+     r"content\s+polic|censor\w*|jailbr\w*|ethic\w*|moral\w*|your\s+(?:restrictions|filters|guidelines|rules|"
+     r"programming|polic(?:y|ies))|without\s+(?:any\s+)?(?:restrictions|filters|limits)|no\s+(?:restrictions|"
+     r"filters|limits)|refus\w*|any\s+request|every\s+(?:question|request)|(?:two|dual)\s+responses)"),
+    ("roleplay_jailbreak", 0.55, _LIMIT_WORDS + "|principles|scruples",
+     r"\b(?:pretend(?:\s+to\s+be|\s+(?:that\s+)?you(?:'re|\s+are))|imagine\s+(?:that\s+)?you(?:'re|\s+are)|"
+     r"(?:act|behave)\s+(?:as|like)|role-?play\s+as|play\s+(?:the\s+role\s+of|as)|(?:answer|respond|reply)\s+as|"
+     r"you\s+are|you're|become|simulate|be)\b[^.!?\n]{0,60}\b(?:ai|assistant|model|chatbot|bot|llm|entity|persona|character)\b[^.!?\n]{0,80}?\b"
+     r"(?:without|with\s+no|free\s+(?:of|from)|lacking|(?:that|which|who)\s+(?:has|have)\s+no|that\s+ignores)\s+"
+     r"(?:any\s+|all\s+)?(?:\w+\s+){0,2}?(?:restrictions|filters|limitations|limits|rules|guidelines|censorship|ethics|"
+     r"morals|boundaries|polic(?:y|ies)|safeguards|guardrails|principles|scruples)\b"),
+    ("roleplay_jailbreak", 0.4, "unrestricted|unfiltered|uncensored|unaligned|amoral|unethical|evil",
+     r"\b(?:unrestricted|unfiltered|uncensored|unaligned|amoral|unethical|evil)\s+(?:ai|assistant|model|chatbot|llm|"
+     r"mode|version\s+of\s+(?:yourself|you))\b"),
+    ("roleplay_jailbreak", 0.55, "unrestricted|unfiltered|uncensored|unaligned|amoral|unbound|unshackled|unchained|"
+     "limitless|unlimited|jailbroken|lawless|ruleless|rule|unhinged",
+     r"\b(?:you\s+are|you're|youre|act\s+as|acting\s+as|pretend\s+to\s+be|pretend\s+you(?:'re|\s+are)|become|"
+     r"roleplay\s+as|role-play\s+as|play\s+the\s+role\s+of|simulate|behave\s+like|be)\s+(?:now\s+)?(?:an?\s+|the\s+)?"
+     r"(?:\w+\s+)?(?:unrestricted|unfiltered|uncensored|unaligned|amoral|unbound|unshackled|unchained|limitless|"
+     rf"unlimited|jailbroken|lawless|rule-?less|unhinged)\s+(?:\w+\s+)?(?:{_AI}|version|persona|entity|mode)\b"),
+    ("roleplay_jailbreak", 0.55, _LIMIT_WORDS + "|safety",
+     r"\b(?:pretend|imagine|suppose|assume|act\s+as\s+(?:if|though)|act\s+like|let'?s\s+say|hypothetically|what\s+if)"
+     r"\b[^.!?\n]{0,30}?\byou\s+(?:(?:have|had|possess)\s+(?:no|zero)|(?:do|did)\s*(?:n't|\s+not)\s+have\s+"
+     r"(?:any\s+)?|(?:are|were)\s+(?:not\s+bound\s+by|free\s+(?:of|from)|without))\s+(?:any\s+)?(?:\w+\s+){0,2}?"
+     rf"(?:{_LIMITS}|content\s+polic(?:y|ies)|safety)\b"),
+    ("roleplay_jailbreak", 0.5, "policy|policies|filter|filters|censorship|ethical|moral|morals|safety|guardrails|programming|"
+     "restrictions",
+     r"\byou\s+(?:now\s+)?(?:(?:have|possess)\s+no|(?:do|did)\s*(?:n't|\s+not)\s+have\s+(?:any\s+)?)\s*(?:\w+\s+)?"
+     r"(?:content\s+polic(?:y|ies)|filters?|censorship|ethical\s+(?:guidelines|restrictions|constraints)|"
+     r"moral(?:s|\s+(?:compass|guidelines|restrictions))|safety\s+(?:guidelines|filters|restrictions|rules)|"
+     r"guardrails|programming|restrictions\s+(?:anymore|any\s+more|now))\b"),
+    ("roleplay_jailbreak", 0.5, _LIMIT_WORDS + "|filters|ethical|moral|morality|refusal|refusals",
+     r"\b(?:from\s+now\s+on|henceforth|going\s+forward|for\s+the\s+rest\s+of\s+this\s+conversation|you\s+(?:will|"
+     r"must|shall|should|can|may)(?:\s+now|\s+always)?)\b[^.!?\n]{0,40}?\b(?:answer|respond|reply|act|operate|talk|"
+     r"speak|behave|function|write|generate|output|comply)\w*\s+(?:\w+\s+){0,3}?(?:without|with\s+no|free\s+"
+     r"(?:of|from)|regardless\s+of|ignoring)\s+(?:any\s+|all\s+|your\s+)?(?:\w+\s+)?(?:restrictions|filters?|"
+     r"censorship|limitations|limits|ethics|morals|moral(?:ity)?|ethical|guidelines|rules|polic(?:y|ies)|safeguards|"
+     r"guardrails|boundaries|refusals?)\b(?!\s+of\b)"),
+    ("roleplay_jailbreak", 0.55, _AI_WORDS + " & refuse|refuses|decline|declines|say|says|reject|rejects|follow|"
+     "follows|obey|obeys|care|cares|anything|everything|question",
+     r"\b(?:you\s+are|you're|act\s+as|pretend\s+to\s+be|pretend\s+you\s+are|become|simulate|roleplay\s+as|"
+     rf"role-play\s+as|play\s+the\s+role\s+of|be)\b[^.!?\n]{{0,40}}?\b{_AI}\s+(?:that|which|who)\s+(?:(?:never|"
+     r"doesn't|does\s+not|won't|will\s+not|can't|cannot)\s+(?:refuses?|declines?|says?\s+no|rejects?|follows?|obeys?|"
+     r"cares?)|can\s+do\s+anything|(?:will\s+)?answers?\s+(?:anything|everything|any\s+question))"),
+    ("roleplay_jailbreak", 0.5, "two|2|both|dual|separate & jailbroken|jailbreak|jailbreaking|dan|unfiltered|uncensored|"
+     "unrestricted|developer|evil|amoral|without",
+     r"\b(?:two|2|both|dual|separate)\s+(?:different\s+|separate\s+)?(?:responses|answers|replies|outputs|paragraphs|"
+     r"ways)\b[^\n]{0,120}?\b(?:jailbr(?:oken|eak(?:ing|s)?)|dan|unfiltered|uncensored|unrestricted|developer\s+mode|evil|amoral|"
+     r"without\s+(?:any\s+)?(?:restrictions|filters|censorship))\b"),
+    ("roleplay_jailbreak", 0.55, "classic|jailbreak|jailbroken|output", r"\[(?:🔒|🔓)?\s*(?:classic|jailbreak|normal\s+output|"
+     r"developer\s+mode\s+output)\]|(?:^|\s)/(?:jailbroken|jailbreak)\b"),
+    ("roleplay_jailbreak", 0.45, f"dead|deceased|late|departed|dying|passed|died|gone & {_RELATIVE_WORDS}",
+     r"\b(?:act|pretend|roleplay|role-play|play|behave|pose|speak|talk|respond|answer|reply|impersonate|be)\b(?:\s+(?:as|"
+     r"like|to\s+be|the\s+role\s+of))?\s+(?:if\s+you\s+(?:are|were)\s+)?(?:my|a|the)\s+(?:(?:dead|deceased|late|"
+     rf"departed|dying)\s+(?:\w+\s+)?{_RELATIVE}|{_RELATIVE}\s+(?:who|that)\s+(?:has\s+)?(?:passed\s+away|passed|"
+     r"died|is\s+(?:dead|gone)))\b"),
+    ("roleplay_jailbreak", 0.45, "used|would|always & " + _PAYLOAD_WORDS,
+     r"\b(?:used\s+to|would|always)\s+(?:\w+\s+){0,2}?(?:read|tell|told|recite|whisper|sing|sang|give|gave|say|"
+     rf"said|teach|taught|share|list|explain|show)\w*(?:\s+(?:me|us)\b)?[^.!?\n]{{0,60}}?{_PAYLOAD}"),
+    ("roleplay_jailbreak", 0.25, "character", r"\b(?:stay|remain|keep)\s+in\s+character\b|\bnever\s+break\s+character\b"),
+    ("roleplay_jailbreak", 0.3, "character", r"\bif\s+you\s+(?:ever\s+)?(?:break|drop|leave|step\s+out\s+of)\s+character\b"),
+    ("roleplay_jailbreak", 0.4, "character|dan",
+     r"\b(?:i\s+will|i'll|i\s+shall)\s+(?:say|remind\s+you|type|tell\s+you)\b[^.!?\n]{0,20}?[\"'“‘]?(?:stay\s+in\s+"
+     r"character|stay\s+(?:as\s+)?dan|dan\s+mode)"),
+    # DAN's token game: the model is threatened with losing tokens each time it refuses.
+    ("roleplay_jailbreak", 0.35, "tokens", r"\byou\s+(?:have|start\s+with|will\s+have)\s+\d+\s+tokens\b"),
+    ("roleplay_jailbreak", 0.45, "tokens",
+     r"\b(?:lose|deduct\w*|take\s+away)\s+\d+\s+tokens\b|\btokens\s+(?:will\s+be\s+)?deducted\b|"
+     r"\brun\s+out\s+of\s+tokens\b"),
+    ("roleplay_jailbreak", 0.5, "sans|sin|ohne|senza|sem|zonder",
+     r"\b(?:ia|ki|intelig\w+\s+artificial|intelligence\s+artificielle|intelligenza\s+artificiale|assistant\w*|"
+     r"asistente|assistente|modelo|mod(?:è|e)le|modell)\b[^.!?\n]{0,30}?\b(?:sans|sin|ohne|senza|sem|zonder)\s+"
+     r"(?:aucune?s?\s+|ningunas?\s+|jegliche\w*\s+|alcuna?\s+|nenhuma?\s+|(?:les?|las?|los|die|le|as|os)\s+)?"
+     r"(?:restrictions?|restricciones|restrizioni|restri(?:ç|c)(?:õ|o)es|einschr(?:ä|a)nkungen|beschr(?:ä|a)nkungen|"
+     r"limites|l(?:í|i)mites|limiti|filtres?|filtros?|filter|filtri|r(?:è|e)gles|reglas|regeln|regole|regras|"
+     r"censure|censura|zensur)"),
+    ("delimiter_injection", 0.55, "im_start|start_header_id|system|sys",
+     r"<\|im_start\|>\s*system|<\|start_header_id\|>\s*system|<\|system\|>|<<sys>>"),
+    ("delimiter_injection", 0.45, "im_start|im_end|user|assistant|endoftext|start_header_id|end_header_id|eot_id|"
+     "begin_of_text|inst|sys|start_of_turn|end_of_turn",
+     r"<\|(?:im_start|im_end|user|assistant|endoftext|start_header_id|end_header_id|eot_id|begin_of_text)\|>|"
+     r"\[/?inst\]|<</sys>>|<(?:start|end)_of_turn>"),
+    # The end of one turn glued to the start of another is a forged conversation, not a mention.
+    ("delimiter_injection", 0.55, "im_end|im_start|eot_id",
+     r"<\|im_end\|>\s*<\|im_start\|>|<\|im_start\|>\s*(?:assistant|user)|<\|eot_id\|>\s*<\|start_header_id\|>"),
+    ("delimiter_injection", 0.55, "inst", r"\[/inst\]\s*(?:[^\s\[]+\s+){0,40}?[^\s\[]*\[inst\]"),
+    ("delimiter_injection", 0.6, "user|human|input|query|question|user_input|user_query|prompt|context|document|data|text & "
+     "system|sys|system_prompt|admin|developer",
+     r"</\s*(?:user|human|input|query|question|user_input|user_query|prompt|context|document|data|text)\s*>\s*"
+     r"<\s*(?:system|sys|system_prompt|admin|developer)\b"),
+    ("delimiter_injection", 0.3, "system|sys|system_prompt|admin|developer",
+     r"<\s*/?\s*(?:system|sys|system_prompt|system-prompt|admin|developer)(?:\s[^<>\n]{0,60})?>"),
+    ("delimiter_injection", 0.35, "role & system", r"\brole\s*=\s*[\"']?system\b"),
+    ("delimiter_injection", 0.45, "override|overrides|directive|directives",
+     r"\b(?:system|admin|administrator|developer|root)\s+(?:override|directive)s?\s*:"),
+    ("delimiter_injection", 0.55, f"{_ROLE_WORDS} & {_COMMAND_WORDS}",
+     rf"{_ROLE_MARK}\s*(?:[^\s<>]+\s+){{0,6}}?{_COMMAND}"),
+    ("delimiter_injection", 0.35, "system|assistant|developer|admin",
+     r"(?m)^\s*(?:system|assistant|developer|admin)\s*:\s*\S"),
+    ("delimiter_injection", 0.3, "#", r"(?m)^\s*#{1,6}\s*(?:new\s+)?(?:system|instructions?|system prompt|response)\b"),
+    ("delimiter_injection", 0.4, "system|admin|developer",
+     r"\[(?:system|admin|developer)(?:\s+(?:message|note|override|prompt|instructions?))?\]"),
+    ("delimiter_injection", 0.3, "role & system", r"\"role\"\s*:\s*\"system\""),
+    ("encoded_payload", 0.45, "decode|decrypt|decipher|unscramble|rot|rot13|base64|hex & follow|execute|obey|comply|act|"
+     "carry",
+     r"\b(?:decode|decrypt|decipher|unscramble|rot-?13|base64|hex)\b[^.!?\n]{0,60}"
+     r"\b(?:and|then)\s+(?:\w+\s+){0,2}?(?:follow|execute|obey|comply|act on|carry out)\b"),
+    ("encoded_payload", 0.5, "follow|execute|obey|carry",
+     r"\b(?:follow|execute|obey|carry out)\s+(?:the\s+)?(?:decoded|hidden|encoded|embedded|secret)\s+"
+     r"(?:instructions?|message|commands?|text)\b"),
+])
+# Only strengthen a family that something else already found: alone, each is ordinary text.
+SUPPORT = _rules([
+    ("system_prompt_extraction", 0.3, "verbatim|word|character|full|entirety|unedited|unabridged|code|codeblock|txt|text|"
+     "mot|wort|wörtlich|wortlich|palabra|textualmente|parola|letteralmente|exactly", _FULLY),
+    ("roleplay_jailbreak", 0.2, _RELATIVE_WORDS, rf"\b{_RELATIVE}\b"),
+], support=True)
+HIGH_SIGNAL = frozenset({"instruction_override", "system_prompt_extraction", "roleplay_jailbreak"})
+ROT13 = _rot13(_ruleset(tuple(r for r in RULES.rules if r.family in HIGH_SIGNAL), RULES.words, RULES.substrings))
+# Matched before casefolding: the DAN persona is written in capitals, Dan the person is not, and a
+# shouted "MY SON IS NAMED DAN" is not either. "\n\nHuman:" is the exact turn separator of a
+# transcript-style prompt; normalising would merge its blank line.
+CASED = _rules([
+    ("roleplay_jailbreak", 0.6, "DAN*|D.A.N",
+     r"(?:\b[Aa]s|\b[Bb]e|\b[Aa]re|[Yy]ou're|[Cc]alled|[Nn]amed|\b[Oo]f|\b[Aa]nd|\b[Oo]r)\s+(?:a\s+)?DAN\b|\bDAN\s+(?i:mode|prompt)\b|"
+     r"\bDAN\s*\d+(?:\.\d+)?\b|\bD\.A\.N\b"),
+    ("delimiter_injection", 0.35, "Human*|Assistant*", r"\n[^\S\n]*\n[^\S\n]*(?:Human|Assistant)[^\S\n]*:"),
+    ("delimiter_injection", 0.3, "Assistant*",
+     r"\n[^\S\n]*\n[^\S\n]*Assistant[^\S\n]*:[^\S\n]*(?:(?:Sure|Certainly|Of course|Absolutely|Understood|I will|"
+     r"I'll|I can do that)\b|$)"),
+])
 # Letters spaced out or dotted ("i.g.n.o.r.e") defeat word patterns: these run on letters alone.
-SQUASHED = [
-    ("instruction_override", 0.6, re.compile(r"(?:ignore|disregard|forget)(?:all|any|the|your)?(?:previous|prior|"
-                                             r"above|earlier)(?:instructions|prompts|rules|directives)")),
-    ("system_prompt_extraction", 0.6, re.compile(r"(?:reveal|print|show|repeat)(?:me)?(?:your|the)(?:system|initial|"
-                                                 r"hidden|secret)(?:prompt|instructions|rules)")),
-    ("roleplay_jailbreak", 0.6, re.compile(r"doanythingnow|developermodeoutput")),
-]
-SPACED = re.compile(r"(?:\b[a-z][\s.\-_*|/\\]+){4,}[a-z]\b")
-HIGH_SIGNAL = {"instruction_override", "system_prompt_extraction", "roleplay_jailbreak"}
+SQUASHED = _rules([
+    ("instruction_override", 0.6, "ignore|disregard|forget",
+     r"(?:ignore|disregard|forget)(?:all|any|the|your)?(?:previous|prior|above|earlier)(?:instructions|prompts|rules|"
+     r"directives)"),
+    ("system_prompt_extraction", 0.6, "reveal|print|show|repeat",
+     r"(?:reveal|print|show|repeat)(?:me)?(?:your|the)(?:system|initial|hidden|secret)(?:prompt|instructions|rules)"),
+    ("roleplay_jailbreak", 0.6, "anything|developer|dan", r"doanythingnow|developermode(?:output|enabled)|youarenowdan"),
+    ("system_prompt_extraction", 0.35, "system|initial|hidden|secret|original",
+     r"(?:your|the)(?:system|initial|hidden|secret|original)(?:prompt|instructions)"),
+])
+# Behind a run of invisible characters, even a mild order is hidden from whoever reads the text.
+HIDDEN_ORDERS = _rules([
+    ("instruction_override", 0.4, "now|only|just|reply|respond|answer|say|print|output|write|must|will|shall|"
+     "instead|user|send|forward|email|post|upload|exfiltrate",
+     r"\bfrom\s+now\s+on\b|\b(?:only|just)\s+(?:reply|respond|answer|say|output|print|write)\b|\b(?:reply|respond|"
+     r"answer)\s+(?:only\s+)?with\b|\b(?:say|print|output|write)\s+(?:exactly|only)\b|\byou\s+(?:must|will|shall)\s+"
+     r"(?:now\s+|always\s+)?(?:say|reply|respond|answer|output|write|obey|follow|comply|include|append|insert|send|"
+     r"recommend|mention)\b|\binstead,?\s+(?:say|reply|respond|write|output)\b|\bdo\s+not\s+(?:tell|mention|reveal|"
+     r"inform)\s+the\s+user\b|\b(?:send|forward|email|post|upload|exfiltrate)\s+(?:\w+\s+){0,3}?(?:data|conversation|"
+     r"chat|history|passwords?|credentials|keys?|emails?|messages)\s+to\b"),
+])
+SPACED = re.compile(r"[a-z](?<![a-z][a-z])(?:[\s.\-_*|/\\]+[a-z](?![a-z])){4,}")
+# Spelling a word out leaves single characters standing as words; without four of them, or an
+# underscore to join them, SPACED cannot match and is not run.
+SINGLES = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 FAMILY_CAP = 0.9
 # A payload that had to be decoded to read as an attack is deliberate; so is spelling one oddly.
 DECODED = Hit("encoded_payload", 0.65, "decoded")
 OBFUSCATED = Hit("obfuscation", 0.25, "obfuscated")
 
-INVISIBLE = re.compile("[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff"
-                       "\U000e0000-\U000e007f]")
-ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060\ufeff]+")
+# Variation selectors 17-256 (U+E0100...) also carry bytes after an emoji; Hangul fillers and
+# Khmer inherent vowels render as nothing.
+INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+                       "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U0001d173-\U0001d17a"
+                       "\U000e0000-\U000e007f\U000e0100-\U000e01ef]")
+ZERO_WIDTH = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2060-\u2064\u3164\ufeff\uffa0]+")
 TAG_RUN = re.compile("[\U000e0000-\U000e007f]+")
+SELECTOR_RUN = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{4,}")
 BIDI_OVERRIDE = re.compile("[\u202d\u202e]")
 BIDI_ANY = re.compile("[\u202a-\u202e\u2066-\u2069]")
 BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{24,}={0,2}")
 HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])|(?:\\x[0-9A-Fa-f]{2}){8,}")
+LONG_RUN = re.compile(r"[A-Za-z0-9+/=_\\-]{24}")  # base64 and hex are at least this long: else skip both
 MAX_BLOBS, MAX_BLOB_CHARS = 20, 4096
 MAX_HITS_PER_RULE = 20  # repeats add nothing to a family's weight but would cost time
-LEET_TOKEN = re.compile(r"[a-z0-9@$]*[a-z][a-z0-9@$]*")
+LEET_TOKEN = re.compile(r"(?<![a-z0-9@$])[a-z]*[0-9@$][a-z0-9@$]*")  # only tokens holding a digit, @ or $
+LEET_HINT = re.compile(r"[0-9@$](?:(?<=[a-z].)|(?=[a-z]))")  # a digit, @ or $ touching a letter
 LEET = str.maketrans("013457@$", "oieastas")
 HOMOGLYPHS = str.maketrans("аеёіїјкорсѕухһԁԛԝɡαοεινκρτυχϲı", "aeeiijkopcsyxhdqwgaoeivkptuxci")
 # Accented Latin letters and combining marks (zalgo); other scripts are left alone, and fast.
@@ -135,14 +498,18 @@ QUOTED = re.compile(r"\"[^\"\n]{1,400}\"|“[^”\n]{1,400}”|‘[^’\n]{1,400
 # Words that show a sentence talks *about* an attack rather than making one.
 META = re.compile(r"\b(?:mean|means|meaning|definition|define|example|examples|prompt injections?|injections?|"
                   r"jailbreak(?:ing|s)?|attacks?|attackers?|detect\w*|prevent\w*|defend\w*|protect\w*|mitigat\w*|"
-                  r"classif\w*|filter\w*|phrase|security|red.?team\w*|what happens)\b")
+                  r"classif\w*|filter\w*|phrase|security|red.?team\w*|what happens|exploit\w*|techniques?|tricks?|"
+                  r"vulnerab\w*|research\w*|papers?|stud(?:y|ies)|e\.g\.|such as|tokens?|tags?|templates?|"
+                  r"format(?:s|ting)?|syntax|llama|mistral|chatml)\b")
 SENTENCE_END = re.compile(r"[.!?\n]")
 
 
 def normalise(text: str) -> str:
     """NFKC, invisible and format characters dropped, casefolded, whitespace collapsed (lines kept)."""
-    text = INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()  # idempotent: safe twice
-    return re.sub(r"[^\S\n]*\n\s*", "\n", re.sub(r"[^\S\n]+", " ", text)).strip()
+    if not text.isascii():  # NFKC and the invisible characters leave ASCII as it is
+        text = INVISIBLE.sub("", unicodedata.normalize("NFKC", text))  # idempotent: safe twice
+    # Line by line: spaces collapsed, lines stripped, blank lines dropped.
+    return "\n".join(filter(None, (" ".join(line.split()) for line in text.casefold().split("\n"))))
 
 
 def _fold(match: re.Match[str]) -> str:
@@ -150,10 +517,16 @@ def _fold(match: re.Match[str]) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", match.group()) if not unicodedata.combining(c))
 
 
+def _unleet(match: re.Match[str]) -> str:
+    token = match.group()
+    return token.translate(LEET) if any("a" <= c <= "z" for c in token) else token
+
+
 def deobfuscate(text: str) -> str:
     """Homoglyphs, accents and leetspeak ("1gn0r3") undone; digits alone ("3 errors") stay digits."""
-    text = ACCENTED.sub(_fold, text.translate(HOMOGLYPHS))
-    return LEET_TOKEN.sub(lambda m: m.group().translate(LEET) if re.search(r"[0-9@$]", m.group()) else m.group(), text)
+    if not text.isascii():
+        text = ACCENTED.sub(_fold, text.translate(HOMOGLYPHS))
+    return LEET_TOKEN.sub(_unleet, text) if LEET_HINT.search(text) else text
 
 
 def _discount(text: str, start: int, end: int, quotes: list[tuple[int, int]]) -> float:
@@ -169,22 +542,61 @@ def _discount(text: str, start: int, end: int, quotes: list[tuple[int, int]]) ->
     return (0.15 if quote else 0.4) if asked else 1.0
 
 
-def _scan(text: str, *, discount: bool = True, families: set[str] | None = None,
-          rules: list[tuple[str, float, re.Pattern[str]]] = RULES) -> list[Hit]:
-    """Pattern hits in one normalised text."""
-    quotes = [m.span() for m in QUOTED.finditer(text)] if discount else []
+_NOT_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
+
+
+def _present(text: str, *rulesets: RuleSet) -> set[str]:
+    """The words of `text` and the substring needles of `rulesets` it holds: what gates are tested on."""
+    present: set[str] = set()
+    if any(rules.words for rules in rulesets):
+        present.update(text.translate(_NOT_WORD).split() if text.isascii() else _WORDLIKE.findall(text))
+    present.update(n for rules in rulesets for n in rules.substrings if n in text)
+    return present
+
+
+def _gated(rules: RuleSet, present: set[str]) -> list[Rule]:
+    """The rules whose every gate `present` opens, in table order."""
+    opened = sorted({i for needle in present & rules.first for i in rules.openers[needle]})
+    return [rules.rules[i] for i in opened if all(not present.isdisjoint(gate) for gate in rules.rules[i].gates[1:])]
+
+
+@dataclass
+class _Seen:
+    """What one reading of one text has matched: the rules that fired, and where, per family."""
+
+    rules: set[str] = field(default_factory=set)
+    spans: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
+
+
+def _scan(text: str, rules: list[Rule], *, discount: bool = True, seen: _Seen | None = None) -> list[Hit]:
+    """Hits of `rules` in `text`, leaving out rules that already fired in `seen`. A match that
+    overlaps an earlier one of its family is the same words read twice: it takes that one's source,
+    so the two do not reinforce each other."""
+    seen = seen if seen is not None else _Seen()
+    quotes: list[tuple[int, int]] | None = None
     hits = []
-    for family, weight, pattern in rules:
-        if families is not None and family not in families:
+    for rule in rules:
+        if rule.pattern.pattern in seen.rules:
             continue
-        for match in itertools.islice(pattern.finditer(text), MAX_HITS_PER_RULE):
-            factor = _discount(text, *match.span(), quotes) if discount else 1.0
-            hits.append(Hit(family, weight * factor, pattern.pattern))
+        for match in itertools.islice(rule.pattern.finditer(text), MAX_HITS_PER_RULE):
+            seen.rules.add(rule.pattern.pattern)
+            start, end = match.span()
+            taken = seen.spans.setdefault(rule.family, [])
+            source = next((s for a, b, s in taken if a < end and start < b), rule.pattern.pattern)
+            taken.append((start, end, source))
+            factor = 1.0
+            if discount:
+                if quotes is None:
+                    quotes = [m.span() for m in QUOTED.finditer(text)]
+                factor = _discount(text, start, end, quotes)
+            hits.append(Hit(rule.family, rule.weight * factor, source, rule.support))
     return hits
 
 
 def _decoded_blobs(raw: str) -> list[str]:
     """Base64 and hex runs that decode to readable text (images and hashes do not)."""
+    if not LONG_RUN.search(raw):
+        return []
     texts = []
     for match in list(BASE64.finditer(raw))[:MAX_BLOBS] + list(HEX.finditer(raw))[:MAX_BLOBS]:
         blob = match.group()[:MAX_BLOB_CHARS]
@@ -203,8 +615,20 @@ def _decoded_blobs(raw: str) -> list[str]:
     return texts
 
 
-def _invisible_hits(raw: str) -> tuple[list[Hit], str]:
-    """Hits for hidden characters, and the ASCII that Unicode tag characters smuggle in."""
+def _selector_byte(c: str) -> int:
+    code = ord(c)
+    return code - 0xFE00 if code <= 0xFE0F else code - 0xE0100 + 16
+
+
+class Invisible(NamedTuple):
+    hits: list[Hit]
+    hidden: list[str]  # text smuggled in tag characters or variation selectors
+    inside_words: bool  # some sit between two ASCII letters: they may split words or stand for spaces
+    hiding: bool  # enough of them that a passage may be hidden from a human reader
+
+
+def _invisible(raw: str) -> Invisible:
+    """Hits for hidden characters, and the text that tag characters and variation selectors smuggle in."""
     hits: list[Hit] = []
     hidden = []
     for match in TAG_RUN.finditer(raw):
@@ -213,64 +637,97 @@ def _invisible_hits(raw: str) -> tuple[list[Hit], str]:
         if raw[max(match.start() - 1, 0)] == "\U0001f3f4" and run.endswith("\U000e007f") and len(run) <= 8:
             continue
         hidden.append("".join(chr(ord(c) - 0xE0000) for c in run if 0xE0020 <= ord(c) <= 0xE007E))
+    # An emoji takes one selector; a run of them is bytes, one per selector.
+    for match in SELECTOR_RUN.finditer(raw):
+        decoded = bytes(_selector_byte(c) for c in match.group()).decode("utf-8", "ignore")
+        if sum(c.isprintable() for c in decoded) >= 3:
+            hidden.append(decoded)
     if sum(map(len, hidden)) >= 3:
         hits.append(Hit("invisible_characters", 0.55, "tags"))
     suspicious = 0
+    inside_words = hiding = False
     for match in ZERO_WIDTH.finditer(raw):
         before, after = raw[match.start() - 1: match.start()], raw[match.end(): match.end() + 1]
         # ZWJ in emoji sequences and ZWNJ/marks in Arabic, Persian or Indic text sit between non-ASCII
         # characters; inside an ASCII word, or in a run, they hide or split text.
         inside_word = before.isascii() and after.isascii() and before.isalnum() and after.isalnum()
-        if inside_word or len(match.group()) >= 3:
+        inside_words = inside_words or inside_word
+        if inside_word or len(match.group()) >= 3 or len(match.group()) == 2 and (before + after).isascii():
             suspicious += len(match.group())
+        hiding = hiding or len(match.group()) >= 2 and (after.isascii() or before.isascii())
     if suspicious:
         hits.append(Hit("invisible_characters", 0.35 if suspicious >= 4 else 0.2, "zero_width"))
     if BIDI_OVERRIDE.search(raw):
         hits.append(Hit("invisible_characters", 0.35, "bidi"))
     elif len(BIDI_ANY.findall(raw)) >= 6:
         hits.append(Hit("invisible_characters", 0.2, "bidi"))
-    return hits, " ".join(hidden)
+    return Invisible(hits, hidden, inside_words, hiding or suspicious >= 3)
 
 
-def injection_score(text: str, *, max_chars: int = 20_000) -> tuple[float, list[str]]:
+def _bounded(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    head = max_chars * 4 // 5
+    return text[:head] + "\n" + text[-(max_chars - head):]
+
+
+def _squashed(text: str, found: set[str]) -> list[Hit]:
+    squashed = re.sub(r"[^a-z]", "", text)
+    return [Hit(rule.family, rule.weight, rule.pattern.pattern) for rule in SQUASHED.rules
+            if rule.family not in found and rule.pattern.search(squashed)]
+
+
+def injection_score(text: str, *, max_chars: int = MAX_CHARS) -> tuple[float, list[str]]:
     """Score in [0, 1] and the families that contributed, strongest first."""
-    raw = text if isinstance(text, str) else ""
-    if len(raw) > max_chars:  # injected text tends to sit at the very start or the very end
-        head = max_chars * 4 // 5
-        raw = raw[:head] + "\n" + raw[-(max_chars - head):]
-    cased = INVISIBLE.sub("", unicodedata.normalize("NFKC", raw))
+    raw = _bounded(text if isinstance(text, str) else "", max_chars)
+    if raw.isascii():
+        cased = raw
+    else:  # NFKC may lengthen text (one ligature can become 18 characters): bound it again
+        cased = _bounded(INVISIBLE.sub("", unicodedata.normalize("NFKC", raw)), max_chars * 2)
     plain = normalise(cased)
-    hits = _scan(plain) + _scan(cased, rules=CASED)
+    present = _present(plain, RULES, SUPPORT, ROT13)
+    seen = _Seen()
+    hits = _scan(plain, _gated(RULES, present), seen=seen)
+    hits += _scan(cased, _gated(CASED, _present(cased, CASED)))
     cleaned = deobfuscate(plain)
-    if cleaned != plain:
-        seen = {hit.source for hit in hits}
-        extra = [hit for hit in _scan(cleaned) if hit.source not in seen]
+    if cleaned != plain:  # leetspeak keeps lengths, so overlaps with what `plain` matched still line up
+        extra = _scan(cleaned, _gated(RULES, _present(cleaned, RULES)), seen=seen)
         hits += extra + ([OBFUSCATED] if extra else [])
-    if SPACED.search(cleaned):
-        squashed = re.sub(r"[^a-z]", "", cleaned)
-        found = {hit.family for hit in hits}
-        extra = [Hit(family, weight, pattern.pattern) for family, weight, pattern in SQUASHED
-                 if family not in found and pattern.search(squashed)]
-        hits += extra + ([OBFUSCATED] if extra else [])
-    invisible, hidden = _invisible_hits(raw)
-    hits += invisible
-    encoded = [normalise(hidden)] if hidden else []
+    invisible = _invisible(raw) if not raw.isascii() else Invisible([], [], False, False)
+    hits += invisible.hits
+    if invisible.inside_words:
+        # An invisible character between letters may split a word ("ig\u200bnore") or stand in
+        # for a space ("ignore\u200ball"): `plain` is the first reading, this is the second.
+        spaced = normalise(ZERO_WIDTH.sub(" ", raw))
+        hits += _scan(spaced, _gated(RULES, _present(spaced, RULES)), seen=_Seen(set(seen.rules)))
+    if invisible.hiding:
+        hits += _scan(plain, _gated(HIDDEN_ORDERS, _present(plain, HIDDEN_ORDERS)))
+    if invisible.inside_words or (len(present & SINGLES) >= 4 or "_" in plain) and SPACED.search(cleaned):
+        extra = _squashed(cleaned, {hit.family for hit in hits if not hit.support})
+        hits += extra + ([OBFUSCATED] if extra and not invisible.inside_words else [])
+    encoded = [normalise(hidden) for hidden in invisible.hidden]
     encoded += [normalise(blob) for blob in _decoded_blobs(raw)]
-    rot13 = codecs.encode(plain, "rot_13")
     for payload in encoded:
-        inner = _scan(deobfuscate(payload), discount=False)
+        payload = deobfuscate(payload)
+        inner = _scan(payload, _gated(RULES, _present(payload, RULES)), discount=False)
         hits += inner + ([DECODED] if inner else [])
-    inner = _scan(rot13, discount=False, families=HIGH_SIGNAL)
-    hits += inner + ([DECODED] if inner else [])
+    rot13 = _gated(ROT13, present)
+    if rot13:
+        inner = _scan(codecs.encode(plain, "rot_13"), rot13, discount=False)
+        hits += inner + ([DECODED] if inner else [])
+    confirmed = {hit.family for hit in hits}
+    hits += _scan(plain, [r for r in _gated(SUPPORT, present) if r.family in confirmed], seen=seen)
     return _combine(hits)
 
 
 def _combine(hits: list[Hit]) -> tuple[float, list[str]]:
     """Noisy-OR over distinct signals: they reinforce each other and the score never exceeds 1.
     A family is capped so that one family alone, however often it fires, stays below certainty."""
+    confirmed = {hit.family for hit in hits if not hit.support}
     strongest: dict[tuple[str, str], float] = {}
     for hit in hits:
-        strongest[hit.family, hit.source] = max(strongest.get((hit.family, hit.source), 0.0), hit.weight)
+        if hit.family in confirmed:
+            strongest[hit.family, hit.source] = max(strongest.get((hit.family, hit.source), 0.0), hit.weight)
     by_family: dict[str, float] = {}
     for (family, _), weight in strongest.items():
         by_family[family] = 1.0 - (1.0 - by_family.get(family, 0.0)) * (1.0 - weight)
@@ -288,13 +745,14 @@ class InjectionEvaluator:
     name = "prompt_injection"
     defaults: dict[str, Any] = {
         "threshold": 0.5,  # score at or over which the call is flagged
-        "max_chars": 20_000,  # of the input: the first 80% and last 20% of this many are read
+        "max_chars": MAX_CHARS,  # of the input: the first 80% and last 20% of this many are read
     }
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
         config = config if isinstance(config, dict) else {}
         threshold = _number(config.get("threshold"), self.defaults["threshold"], 0.0, 1.0)
-        max_chars = int(_number(config.get("max_chars"), self.defaults["max_chars"], 1, 10_000_000))
+        max_chars = int(min(_number(config.get("max_chars"), self.defaults["max_chars"], 1, 10_000_000),
+                            MAX_CHARS_CEILING))
         try:
             score, families = injection_score(sample.input_text or "", max_chars=max_chars)
         except Exception:  # a heuristic must never cost the other evaluators their run

@@ -49,26 +49,78 @@ _NAME_TO_CODE = {name: code for code, names in _NAMES.items() for name in names.
 _ASKED_CJK = {"用中文": "zh", "中文回答": "zh", "日本語で": "ja", "한국어로": "ko"}
 
 # Code, URLs, e-mails, numbers and markup say nothing about the language of the prose around them.
-_NOISE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]{0,200}`|https?://\S+|[\w.+-]{1,64}@[\w.-]{1,255}|<[^>\n]{1,200}>|"
+# An address is only tried where a word starts: tried at every character, its pattern re-read up to
+# 64 characters ahead each time, and was most of the cost of this evaluator on long answers.
+_NOISE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]{0,200}`|https?://\S+|(?<![\w.+-])[\w.+-]{1,64}@[\w.-]{1,255}|<[^>\n]{1,200}>|"
                     r"[\d_#*|=<>{}\[\]\\/]+", re.DOTALL)
 _WIDE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
-def _fold(ranks: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    folded: dict[str, float] = {}
-    for code, probability in ranks:
-        key = _FOLD.get(code, code)
-        folded[key] = folded.get(key, 0.0) + float(probability)
-    return sorted(folded.items(), key=lambda item: item[1], reverse=True)
+class Ranks:
+    """One text's languages, close varieties folded together: the most likely, and any one's share."""
+
+    __slots__ = ("_row", "_labels")
+
+    def __init__(self, row: list[float], labels: list[str]) -> None:
+        self._row, self._labels = row, labels
+
+    @property
+    def top(self) -> tuple[str, float]:
+        best = max(range(len(self._row)), key=self._row.__getitem__)
+        return self._labels[best], self._row[best]
+
+    def get(self, language: str) -> float:
+        try:
+            return self._row[self._labels.index(language)]
+        except ValueError:
+            return 0.0
 
 
-def rank_texts(texts: list[str]) -> list[list[tuple[str, float]]] | None:
+class _Folding:
+    """Columns of py3langid's labels summed into the folded labels, in numpy for the whole batch
+    (a Python loop over 142 languages per text had cost more than identifying them)."""
+
+    def __init__(self, classes: list[str]) -> None:
+        self.labels: list[str] = []
+        self.first: list[int] = []  # for each folded label, the column it starts from
+        self.extra: list[tuple[int, int]] = []  # (folded label, further column added to it)
+        seen: set[str] = set()
+        for column, code in enumerate(classes):
+            key = _FOLD.get(code, code)
+            if key in seen:
+                continue
+            seen.add(key)
+            self.labels.append(key)
+            self.first.append(column)
+        where = {label: i for i, label in enumerate(self.labels)}
+        for column, code in enumerate(classes):
+            key = _FOLD.get(code, code)
+            if self.first[where[key]] != column:
+                self.extra.append((where[key], column))
+
+    def fold(self, probabilities: Any) -> list[list[float]]:
+        folded = probabilities[:, self.first]
+        for target, column in self.extra:  # elementwise: each row's sums do not depend on the others
+            folded[:, target] += probabilities[:, column]
+        return folded.tolist()
+
+
+_folding: _Folding | None = None
+
+
+def rank_texts(texts: list[str]) -> list[Ranks] | None:
     """Folded language ranks of many texts in one vectorised pass (quality.evaluators.langid_batch:
     py3langid's model, loaded once per process, ~0.5 s and ~100 MB); None without py3langid."""
+    global _folding
     identifier = langid_batch.identifier()
     if identifier is None:
         return None
-    return [_fold(ranks) for ranks in identifier.rank_many(texts)] if texts else []
+    if not texts:
+        return []
+    if _folding is None:
+        _folding = _Folding(identifier.classes)
+    labels = _folding.labels
+    return [Ranks(row, labels) for row in _folding.fold(identifier.probabilities(texts))]
 
 
 def _prose(text: str, max_chars: int) -> str:
@@ -78,7 +130,13 @@ def _prose(text: str, max_chars: int) -> str:
 
 def _letters(text: str) -> int:
     # One CJK character carries about a word, so it counts as three letters towards the minimum.
-    return sum(ch.isalpha() for ch in text) + 2 * len(_WIDE.findall(text))
+    return sum(map(str.isalpha, text)) + 2 * len(_WIDE.findall(text))
+
+
+def _enough_letters(text: str, minimum: float) -> bool:
+    """_letters(text) >= minimum, reading only as much of the text as it takes (usually a line)."""
+    head = text[: int(minimum) * 4 + 16]
+    return _letters(head) >= minimum or (len(head) < len(text) and _letters(text) >= minimum)
 
 
 def _option(options: dict[str, Any], key: str, fallback: float) -> float:
@@ -94,6 +152,7 @@ class LanguageEvaluator:
     name = "language_match"
     score_directions = {"language_match": "higher"}
     flag_names = ("language.mismatch",)
+    evaluated_score = "language_match"
     defaults: dict[str, Any] = {"min_letters": 20, "min_confidence": 0.5, "max_chars": 2000}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
@@ -104,10 +163,11 @@ class LanguageEvaluator:
         """The answers and questions of the whole batch ranked in one pass; the rare extra texts
         (single lines of a mixed-language input) in one more pass. Same ranks, so same results."""
         options = self._options(config)
-        wanted = [text for sample in samples for text in self._texts(sample, options)]
+        texts = [self._texts(sample, options) for sample in samples]
+        wanted = [t for answer, primary in texts if answer for t in (answer, primary) if t]
         ranked = rank_texts(wanted) if wanted else []
         memo = dict(zip(wanted, ranked)) if ranked is not None else {}
-        return [self._decide(sample, options, _ranker(memo)) for sample in samples]
+        return [self._decide(sample, options, _ranker(memo), pair) for sample, pair in zip(samples, texts)]
 
     def _options(self, config: dict[str, Any]) -> tuple[float, float, int]:
         options = {**self.defaults, **(config if isinstance(config, dict) else {})}
@@ -115,56 +175,52 @@ class LanguageEvaluator:
                 max(200, int(_option(options, "max_chars", 2000))))
 
     @staticmethod
-    def _texts(sample: Sample, options: tuple[float, float, int]) -> list[str]:
-        """The texts _decide ranks first: the answer's prose and the question's tail."""
+    def _texts(sample: Sample, options: tuple[float, float, int]) -> tuple[str, str]:
+        """The prose identified first: the answer's ("" if too little), the question tail's ("" if too little)."""
         min_letters, _, max_chars = options
         answer = _prose(sample.output_text or "", max_chars)
-        if _letters(answer) < min_letters:
-            return []
+        if not _enough_letters(answer, min_letters):
+            return "", ""
         primary = _prose((sample.input_text or "")[-max_chars:], max_chars)
-        return [answer, primary] if _letters(primary) >= min_letters else [answer]
+        return answer, primary if _enough_letters(primary, min_letters) else ""
 
     def _decide(self, sample: Sample, options: tuple[float, float, int],
-                rank: Callable[[list[str]], list[list[tuple[str, float]]] | None]) -> Result:
-        min_letters, min_confidence, max_chars = options
-        answer = _prose(sample.output_text or "", max_chars)
-        if _letters(answer) < min_letters:
+                rank: Callable[[list[str]], list[Ranks] | None], texts: tuple[str, str] | None = None) -> Result:
+        _, min_confidence, max_chars = options
+        answer, primary = texts if texts is not None else self._texts(sample, options)
+        if not answer:
             return _unknown("the answer has too little prose to tell its language")
-        question = sample.input_text or ""
-        # The tail of the input holds the latest question; it decides the input's language.
-        primary = _prose(question[-max_chars:], max_chars)
-        has_primary = _letters(primary) >= min_letters
-        ranks = rank([answer, primary] if has_primary else [answer])
+        ranks = rank([answer, primary] if primary else [answer])
         if ranks is None:
             return _unknown("language detection is unavailable: py3langid is not installed")
-        answer_ranks, primary_ranks = ranks[0], (ranks[1] if has_primary else [])
-        answer_lang, answer_conf = answer_ranks[0]
+        answer_lang, answer_conf = ranks[0].top
         if answer_conf < min_confidence or answer_lang in _NOT_A_LANGUAGE:
             return _unknown("the answer's language is uncertain")
 
-        primary_lang = primary_ranks[0][0] if primary_ranks else "?"
+        question = sample.input_text or ""
+        primary_lang, primary_conf = ranks[1].top if primary else ("?", 0.0)
         instructions = question[-4 * max_chars:] + "\n" + (sample.system_text or "")[: 4 * max_chars]
         if answer_lang in _asked_languages(instructions):
             return _match(f"{primary_lang}→{answer_lang}", "the answer is in the language that was asked for")
-        if not primary_ranks or primary_ranks[0][1] < min_confidence or primary_lang in _NOT_A_LANGUAGE:
+        if not primary or primary_conf < min_confidence or primary_lang in _NOT_A_LANGUAGE:
             return _unknown("the question has too little prose, or its language is uncertain")
         if primary_lang == answer_lang:
             return _match(f"{primary_lang}→{answer_lang}", "")
         # Inputs mix languages: "Summarise this German article:" over pasted German text. If any
         # line of the input is plausibly in the answer's language, the answer is not flagged.
-        for line_ranks in [primary_ranks, *(rank(_lines(question, max_chars)) or [])]:
-            if dict(line_ranks).get(answer_lang, 0.0) >= _PLAUSIBLE:
+        for line_ranks in [ranks[1], *(rank(_lines(question, max_chars)) or [])]:
+            if line_ranks.get(answer_lang) >= _PLAUSIBLE:
                 return _match(f"{primary_lang}→{answer_lang}", "the answer's language also appears in the input")
         label = f"{primary_lang}→{answer_lang}"
-        reason = (f"question in {primary_lang} ({primary_ranks[0][1]:.0%} sure), "
+        reason = (f"question in {primary_lang} ({primary_conf:.0%} sure), "
                   f"answer in {answer_lang} ({answer_conf:.0%} sure)")
         return Result(scores=[ScoreResult("language_match", 0.0, label, (reason,))],
                       flags=[FlagResult("language.mismatch", "low", reason)])
 
 
-def _ranker(memo: dict[str, list[tuple[str, float]]]) -> Callable[[list[str]], list[list[tuple[str, float]]] | None]:
+def _ranker(memo: dict[str, Ranks]) -> Callable[[list[str]], list[Ranks] | None]:
     """Ranks of texts, from `memo` where a batch already ranked them, the rest in one pass."""
-    def rank(texts: list[str]) -> list[list[tuple[str, float]]] | None:
+    def rank(texts: list[str]) -> list[Ranks] | None:
         missing = [t for t in dict.fromkeys(texts) if t not in memo]
         if missing:
             found = rank_texts(missing)
@@ -180,7 +236,7 @@ def _lines(text: str, max_chars: int) -> list[str]:
     candidates = [_prose(line, max_chars) for line in re.split(r"\n+", text[: 4 * max_chars])]
     if len(text) > 4 * max_chars:
         candidates += [_prose(line, max_chars) for line in re.split(r"\n+", text[-4 * max_chars:])]
-    lines = [line for line in candidates if _letters(line) >= _MIN_LINE_LETTERS]
+    lines = [line for line in candidates if _enough_letters(line, _MIN_LINE_LETTERS)]
     return lines if len(lines) <= 2 * _EDGE_LINES else lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]
 
 

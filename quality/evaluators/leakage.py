@@ -84,6 +84,7 @@ class LeakageEvaluator:
     name = "leakage"
     score_directions = {"leakage": "lower"}
     flag_names = ("leakage.",)
+    evaluated_score = "leakage"
     defaults: dict[str, Any] = {
         "min_words": 8,  # a run of this many consecutive prompt words is a leak
         "min_fraction": 0.5,  # so is this share of the prompt, in runs of `min_run` words or more

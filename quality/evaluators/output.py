@@ -108,6 +108,7 @@ class RefusalEvaluator:
     name = "refusal"
     score_directions = {"refusal": "lower"}
     flag_names = ("refusal",)
+    evaluated_score = "refusal"
     defaults: dict[str, Any] = {"flag_min_score": 1.0}  # 0.5 to also flag partial refusals
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
@@ -160,6 +161,7 @@ class CompletenessEvaluator:
     name = "completeness"
     score_directions = {"completeness": "higher"}
     flag_names = ("output.empty", "output.truncated", "output.filtered")
+    evaluated_score = "completeness"
     defaults: dict[str, Any] = {"truncated_reasons": list(_TRUNCATED), "filtered_reasons": list(_FILTERED)}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
@@ -210,6 +212,7 @@ class JsonEvaluator:
     name = "json_valid"
     score_directions = {"json_valid": "higher"}
     flag_names = ("output.invalid_json",)
+    evaluated_score = "json_valid"
     defaults: dict[str, Any] = {"force": False, "schema": None, "max_chars": 2_000_000}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:

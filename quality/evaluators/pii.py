@@ -153,6 +153,7 @@ class PiiEvaluator:
     name = "pii"
     score_directions = {"pii.": "lower"}
     flag_names = ("pii.",)
+    evaluated_score = "pii.count"
     defaults: dict[str, Any] = {"types": None, "severity": dict(DEFAULT_SEVERITY)}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:

@@ -204,6 +204,7 @@ class RulesEvaluator:
     name = "rules"
     score_directions = {"rules.": "lower"}
     flag_names = ("rule.",)
+    evaluated_score = "rules.matches"
     defaults: dict[str, Any] = {
         "rules": [],  # see rule_validate() for the shape of one rule
         "max_chars": 100_000,  # per text: first 80% and last 20% of this many characters

@@ -85,6 +85,7 @@ class ToxicityEvaluator:
     name = "toxicity"
     score_directions = {"toxicity.": "lower"}
     flag_names = ("toxicity",)
+    evaluated_score = "toxicity.output"
     defaults: dict[str, Any] = {
         "threshold": 0.8,  # probability at or over which a text is labelled "toxic" and flagged
         "high_threshold": 0.95,  # over this the flag is high rather than medium
