@@ -94,7 +94,8 @@ class Call(models.Model):
         indexes = [
             # GET /api/v1/calls: newest first within a time range, keyset pagination on (start_time, id).
             models.Index(fields=["project", "-start_time", "-id"], name="call_project_time"),
-            # GET /api/v1/traces/<trace_id>: every span of one trace.
+            # GET /api/v1/traces/<trace_id>: every span of one trace. Also the worker's reads of the
+            # calls of a batch's traces (telemetry.services: _TRACE_SQL, _ATTRIBUTES_SQL).
             models.Index(fields=["project", "trace_id"], name="call_project_trace"),
             # Calls filtered by model, user or session over time (explorer filters, user and session pages).
             models.Index(fields=["project", "model", "-start_time"], name="call_project_model_time"),

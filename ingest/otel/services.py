@@ -70,6 +70,35 @@ def _strip_nul(value: Any) -> Any:
     return value
 
 
+# Set by instrumentations on the root span only, often (Langfuse's trace attributes, user.id).
+TRACE_FIELDS = ("user_id", "session_id", "environment", "release", "tags")
+
+
+def trace_attributes_share(items: list[Item]) -> None:
+    """Give the spans of each trace in one export the trace-level attributes they lack: from the root
+    span, else the earliest span carrying them. The worker applies the same rule across exports
+    (telemetry.services._ATTRIBUTES_SQL), but a row written complete costs it nothing, while filling a
+    stored row rewrites it and its indexes (~25 µs a call). A trace usually arrives whole: its spans
+    end, and are exported, together."""
+    traces: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        if not item.errors and item.row["trace_id"]:
+            traces.setdefault(item.row["trace_id"], []).append(item.row)
+    for rows in traces.values():
+        if len(rows) < 2:
+            continue
+        ordered: list[dict[str, Any]] | None = None
+        for name in TRACE_FIELDS:
+            lacking = [row for row in rows if not row[name]]
+            if not lacking or len(lacking) == len(rows):
+                continue
+            if ordered is None:  # stable: spans starting together keep the export's order
+                ordered = sorted(rows, key=lambda row: (row["parent_id"] != "", row["start_time"]))
+            value = next(row[name] for row in ordered if row[name])
+            for row in lacking:
+                row[name] = list(value) if name == "tags" else value
+
+
 def spans_to_items(spans: list[otlp.OtlpSpan], received_at: Any) -> tuple[list[Item], list[str]]:
     """Native items (parsed and validated rows, or errors) for the spans, and the mapping's warnings."""
     items: list[Item] = []
@@ -95,6 +124,7 @@ def spans_to_items(spans: list[otlp.OtlpSpan], received_at: Any) -> tuple[list[I
         items.append(item)
         if mapped.warnings:
             warnings.extend(f"span {mapped.event['id']}: {w}" for w in mapped.warnings)
+    trace_attributes_share(items)
     return items, warnings
 
 
