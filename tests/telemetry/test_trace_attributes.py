@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +25,11 @@ from opentelemetry.trace import SpanKind
 
 from rollups.models import EntityRollup
 from telemetry import services
-from telemetry.models import Call
+from telemetry.models import Call, PendingCall
 from telemetry.services import project_process
+from telemetry.tasks import process_project
 from tests.conftest import Api
+from tests.processes import celery_worker, wait_for
 
 pytestmark = pytest.mark.django_db
 NOW = datetime.now(timezone.utc)
@@ -285,6 +288,31 @@ def test_a_root_processed_while_its_children_are_mid_batch_is_counted_once(
         services._PROCESSORS.remove(hold)
     assert a_results == [3] and b_results == [1]
     _assert_figures(project, full_api, {"u-1": 2}, {"s-1": 2})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_real_workers_over_traces_split_across_exports(full_api: Api, full_key: str, project: Any,
+                                                           prices: None, sdk: Any) -> None:
+    """Children and late roots of 120 traces exported in turns while two workers process them."""
+    provider, captured = sdk
+    log = Path(__file__).resolve().parents[2] / "test-artifacts" / "worker-trace-attributes.log"
+    log.parent.mkdir(exist_ok=True)
+    with celery_worker(name="a", concurrency=2, log_path=log), \
+            celery_worker(name="b", concurrency=2, log_path=log.with_suffix(".b.log")):
+        for round_ in range(6):
+            captured.clear()
+            for n in range(20):
+                _agent_trace(provider, {"user.id": f"u-{n % 5}", "session.id": f"s-{round_}-{n % 4}"}, chats=1)
+            spans = list(captured.get_finished_spans())
+            for part in (_children(spans), _roots(spans)):
+                _export(full_key, part)
+                process_project.delay(project.id)
+                process_project.delay(project.id)
+        wait_for(lambda: not PendingCall.objects.filter(project_id=project.id).exists(), timeout=60,
+                 what="both workers to drain the queue")
+    assert not Call.objects.filter(project=project, user_id="").exists()
+    _assert_figures(project, full_api, {f"u-{k}": 24 for k in range(5)},
+                    {f"s-{r}-{k}": 5 for r in range(6) for k in range(4)})
 
 
 def _waiting_on_a_lock() -> bool:
