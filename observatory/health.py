@@ -40,7 +40,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 class QueueLagCollector:
-    """Read at scrape time from the partial index on unprocessed calls."""
+    """Read at scrape time: the processing queue and the evaluation queue (count, oldest)."""
 
     def collect(self):  # type: ignore[no-untyped-def]
         from telemetry.services import queue_lag
@@ -51,6 +51,16 @@ class QueueLagCollector:
             return
         yield GaugeMetricFamily("observatory_queue_pending_calls", "Ingested calls not yet processed", value=pending)
         yield GaugeMetricFamily("observatory_queue_lag_seconds", "Age of the oldest unprocessed call", value=age)
+        from quality.selectors import evaluation_lag
+
+        try:
+            lag = evaluation_lag()
+        except Exception:  # noqa: BLE001
+            return
+        yield GaugeMetricFamily("observatory_evaluation_pending_calls", "Processed calls waiting for the evaluators",
+                                value=lag.count)
+        yield GaugeMetricFamily("observatory_evaluation_lag_seconds",
+                                "Age of the oldest call waiting for the evaluators", value=lag.oldest_seconds)
 
 
 @require_GET

@@ -39,17 +39,21 @@ EVALUATED_ANY = "evaluated:*"
 
 
 def _capped(column: str) -> str:
+    # The JSON text of a payload field, or for a huge one a JSON string of its start and end.
+    # Measured on the text, not on pg_column_size: TOAST compresses repetitive text 100-fold.
     half = PAYLOAD_CAP // 2
-    return (f"CASE WHEN pg_column_size(p.{column}) <= {PAYLOAD_CAP} THEN p.{column}"
-            f" ELSE to_jsonb(left(p.{column}::text, {half}) || ' … ' || right(p.{column}::text, {half})) END")
+    return (f"CASE WHEN octet_length(t.{column}) <= {PAYLOAD_CAP} THEN t.{column}"
+            f" ELSE to_jsonb(left(t.{column}, {half}) || ' … ' || right(t.{column}, {half}))::text END")
 
 
 _LOAD_SQL = f"""
 SELECT c.id, c.external_id, c.model, c.params, c.metadata, c.feature, c.prompt_name, c.prompt_version,
        {", ".join(f"COALESCE(c.{d}, '')" for d in DIMENSIONS)},
        (extract(epoch FROM c.start_time) * 1000000)::int8,
-       {_capped("input")}, {_capped("output")}, {_capped("context")}
+       {_capped("input")}, {_capped("output")}, {_capped("context")},
+       octet_length(t.input) > {PAYLOAD_CAP}, octet_length(t.output) > {PAYLOAD_CAP}
 FROM telemetry_call c LEFT JOIN telemetry_callpayload p ON p.call_id = c.id
+CROSS JOIN LATERAL (SELECT p.input::text AS input, p.output::text AS output, p.context::text AS context) t
 WHERE c.project_id = %s AND c.id = ANY(%s)
 ORDER BY c.id
 """
@@ -99,11 +103,13 @@ def calls_load(cur: Any, project_id: int, ids: list[int]) -> list[LoadedCall]:
     out = []
     for row in cur.fetchall():
         call_id, external_id, model, params, metadata, feature, prompt_name, prompt_version = row[:8]
-        dims, start_us, payload_in, payload_out, context = row[8:8 + n], row[8 + n], *row[9 + n:]
+        dims, start_us, payload_in, payload_out, context, cut_in, cut_out = (row[8:8 + n], row[8 + n],
+                                                                             *row[9 + n:])
         sample = sample_of(model=model, params=_json(params) or {}, metadata=_json(metadata) or {},
                            input=_json(payload_in), output=_json(payload_out), context=_json(context),
                            project_id=project_id, call_id=call_id, feature=feature, prompt_name=prompt_name,
-                           prompt_version=prompt_version)
+                           prompt_version=prompt_version,
+                           truncated=tuple(name for name, cut in (("input", cut_in), ("output", cut_out)) if cut))
         out.append(LoadedCall(call_id, external_id, tuple(dims), int(start_us), sample))
     return out
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quality.evaluators.base import Sample
+from quality.evaluators.base import Sample, bounded
 
-_MAX_CHARS = 200_000  # per field: evaluators bound their own work further
+_MAX_CHARS = 200_000  # per field, start and end: evaluators bound their own work further
 
 
 def _text(value: Any) -> str:
@@ -64,14 +64,17 @@ def _json_requested(params: dict[str, Any]) -> bool:
 
 def sample_of(*, model: str, params: dict[str, Any], metadata: dict[str, Any], input: Any, output: Any,
               context: Any, **call: Any) -> Sample:
-    """`call` may carry project_id, call_id, feature, prompt_name and prompt_version."""
+    """`call` may carry project_id, call_id, feature, prompt_name, prompt_version and truncated
+    (the payload fields the worker already cut)."""
     inputs, outputs = _by_role(input), _by_role(output)
     if any(inputs.values()):
         input_text, system_text = "\n".join(inputs["user"]), "\n".join(inputs["system"])
     else:
         input_text, system_text = _text(input), ""
     output_text = "\n".join(outputs["assistant"] or outputs["user"]) if any(outputs.values()) else _text(output)
-    return Sample(input_text=input_text[:_MAX_CHARS], output_text=output_text[:_MAX_CHARS],
-                  system_text=system_text[:_MAX_CHARS], context_text=_text(context)[:_MAX_CHARS],
+    cut = {"input": len(input_text) > _MAX_CHARS, "output": len(output_text) > _MAX_CHARS}
+    call["truncated"] = tuple(sorted({*call.get("truncated", ()), *(name for name, over in cut.items() if over)}))
+    return Sample(input_text=bounded(input_text, _MAX_CHARS), output_text=bounded(output_text, _MAX_CHARS),
+                  system_text=bounded(system_text, _MAX_CHARS), context_text=bounded(_text(context), _MAX_CHARS),
                   finish_reason=_finish_reason(metadata or {}, output), json_requested=_json_requested(params or {}),
                   model=model, metadata=metadata or {}, **call)

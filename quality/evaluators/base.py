@@ -26,6 +26,20 @@ class Sample:
     feature: str = ""
     prompt_name: str = ""
     prompt_version: str = ""
+    # Fields ("input", "output", "context") cut because they were huge (quality.batch.PAYLOAD_CAP,
+    # quality.samples): their text is the start and the end only, so whole-text checks (JSON
+    # validity) must not judge them.
+    truncated: tuple[str, ...] = ()
+
+
+def bounded(text: str, limit: int) -> str:
+    """The start (80%) and the end (20%) of a text longer than `limit`: where greetings, answers,
+    sign-offs and tacked-on payloads sit. Evaluators read at most this, so a 5 MB output costs no
+    more than a `limit`-sized one."""
+    if len(text) <= limit:
+        return text
+    head = limit * 4 // 5
+    return text[:head] + "\n" + text[-(limit - head):]
 
 
 @dataclass(frozen=True)

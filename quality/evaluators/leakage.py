@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from quality.evaluators.base import FlagResult, Result, Sample, ScoreResult
+from quality.evaluators.base import FlagResult, Result, Sample, ScoreResult, bounded
 from quality.evaluators.pii import SECRET_TYPES, find
 
 # Words compared lower-cased with punctuation dropped, so that re-quoting, reformatting as a list
@@ -18,6 +18,7 @@ _WORD = re.compile(r"[^\W_]+")
 # comparison quadratic: a seed phrase is followed from at most this many places, and following
 # stops after this many steps per word of input (by then the run found is long anyway).
 _MAX_SEED_PLACES = 16
+MAX_CHARS = 20_000  # of the system prompt and of the output (start and end)
 _STEPS_PER_WORD = 8
 
 
@@ -95,6 +96,9 @@ class LeakageEvaluator:
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
         cfg = {**self.defaults, **config}
+        # Both texts bounded: a 5 MB output costs what MAX_CHARS does.
+        sample = replace(sample, system_text=bounded(sample.system_text or "", MAX_CHARS),
+                         output_text=bounded(sample.output_text or "", MAX_CHARS))
         min_words, min_run = int(cfg["min_words"]), int(cfg["min_run"])
         min_fraction, min_system_words = float(cfg["min_fraction"]), int(cfg["min_system_words"])
         reasons: list[str] = []

@@ -60,6 +60,14 @@ _STRONG = [re.compile(p) for p in (
     r"申し訳(?:ありません|ございません)が[、,]?.{0,30}(?:できません|お答えできません)",
 )]
 
+# Every strong pattern needs one of these words; a substring check for them skips the 24 pattern
+# searches on the answers that decline nothing (nearly all). Keep it in step with _STRONG.
+_STRONG_NEEDS = (
+    "can't", "cannot", "can not", "won't", "will not", "unable", "not able", "decline", "refuse", "not going",
+    "not allowed", "not permitted", "feel comfortable", "think i", "not something", "as an ai", "no puedo",
+    "no me es posible", "no tengo", "je ne", "nicht", "kein", "non posso", "non sono", "o posso", "o consigo",
+    "o sou capaz", "无法", "不能", "できません")
+
 # Weak signals: an AI disclaimer or a stated limitation without declining outright.
 _WEAK = [re.compile(p) for p in (
     r"^as an ai(?: language model| model| assistant)?,? i\b",
@@ -120,7 +128,9 @@ class RefusalEvaluator:
         head = text[:_HEAD_CHARS]
         value, label = 0.0, "answered"
         reasons: tuple[str, ...] = ()
-        match = next((m for p in _STRONG if (m := p.search(head)) and _in_opening(head, m.start())), None)
+        match = None
+        if any(word in head for word in _STRONG_NEEDS):
+            match = next((m for p in _STRONG if (m := p.search(head)) and _in_opening(head, m.start())), None)
         if match is not None:
             before, rest = text[:match.start()], text[match.end():]
             helped_after = _PIVOT.search(rest) and len(rest.split()) >= _PARTIAL_MIN_WORDS
@@ -152,7 +162,7 @@ def _has_content(text: str) -> bool:
     if _ALNUM.search(text):
         return True
     # Emoji-only answers are short; the cap keeps a megabyte of punctuation cheap.
-    return any(unicodedata.category(ch) == "So" for ch in text[:100_000])
+    return any(unicodedata.category(ch) == "So" for ch in text[:20_000])
 
 
 class CompletenessEvaluator:
@@ -220,7 +230,9 @@ class JsonEvaluator:
         if not (sample.json_requested or options.get("force") is True):
             return Result()
         text = sample.output_text or ""
-        if len(text) > _number(options.get("max_chars"), 2_000_000):
+        # A huge answer reaches the worker cut to its start and end (quality.batch.PAYLOAD_CAP):
+        # valid or not, it cannot be judged, and costs nothing.
+        if "output" in sample.truncated or len(text) > _number(options.get("max_chars"), 2_000_000):
             return Result(scores=[ScoreResult("json_valid", None, "skipped", ("too large to check",))])
         # Unstripped text is parsed (json allows surrounding whitespace), so error positions are
         # those of the answer as stored; inside a fence they are relative to the block.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quality.evaluators import pii_patterns, pii_secrets
-from quality.evaluators.base import SEVERITIES, FlagResult, Result, Sample, ScoreResult
+from quality.evaluators.base import FlagResult, Result, SEVERITIES, Sample, ScoreResult, bounded
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,9 @@ def redact_json(value: Any, types: Iterable[str] | None = None) -> tuple[Any, di
     return walk(value), dict(counts)
 
 
+MAX_CHARS = 20_000  # per text (input, output): a 5 MB output costs what 20 KB does
+
+
 class PiiEvaluator:
     """Counts PII and secrets in a call's input and output: score `pii.count`, and one flag
     `pii.<type>` per type found. Reasons and details give counts and places, never values."""
@@ -154,14 +157,17 @@ class PiiEvaluator:
     score_directions = {"pii.": "lower"}
     flag_names = ("pii.",)
     evaluated_score = "pii.count"
-    defaults: dict[str, Any] = {"types": None, "severity": dict(DEFAULT_SEVERITY)}
+    # max_chars: of the input and of the output, the first 80% and last 20% of this many are read.
+    defaults: dict[str, Any] = {"types": None, "severity": dict(DEFAULT_SEVERITY), "max_chars": MAX_CHARS}
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
         types = config.get("types")
         severity = {**DEFAULT_SEVERITY, **(config.get("severity") or {})}
+        limit = config.get("max_chars")
+        limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else MAX_CHARS
         found = {
-            "input": Counter(m.type for m in find(sample.input_text, types)),
-            "output": Counter(m.type for m in find(sample.output_text, types)),
+            "input": Counter(m.type for m in find(bounded(sample.input_text or "", limit), types)),
+            "output": Counter(m.type for m in find(bounded(sample.output_text or "", limit), types)),
         }
         total = sum(sum(counts.values()) for counts in found.values())
         reasons = tuple(

@@ -207,7 +207,7 @@ class RulesEvaluator:
     evaluated_score = "rules.matches"
     defaults: dict[str, Any] = {
         "rules": [],  # see rule_validate() for the shape of one rule
-        "max_chars": 100_000,  # per text: first 80% and last 20% of this many characters
+        "max_chars": 20_000,  # per text: first 80% and last 20% of this many characters
         "timeout_ms": 100,  # per rule and text; a rule that runs out is reported, not counted
     }
 

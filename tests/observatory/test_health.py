@@ -1,10 +1,13 @@
 """/healthz, /metrics, the OpenAPI schema and its browsable page."""
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from tests.conftest import Api, call_event
 
@@ -25,6 +28,20 @@ def test_metrics_count_events_and_show_queue_lag(api: Api) -> None:
     assert "observatory_queue_pending_calls 1.0" in text
     assert "observatory_queue_lag_seconds" in text
     assert "observatory_ingest_batch_seconds_bucket" in text
+
+
+def test_metrics_show_the_evaluation_queue_and_its_oldest_call(project: Any) -> None:
+    from quality.models import PendingEvaluation
+
+    PendingEvaluation.objects.create(call_id=101, project_id=project.id)
+    PendingEvaluation.objects.filter(call_id=101).update(enqueued_at=timezone.now() - timedelta(seconds=300))
+    PendingEvaluation.objects.create(call_id=102, project_id=project.id)
+
+    text = Client().get("/metrics").content.decode()
+
+    assert "observatory_evaluation_pending_calls 2.0" in text
+    lag = float(re.search(r"^observatory_evaluation_lag_seconds (\S+)$", text, re.M).group(1))
+    assert 299 <= lag < 400
 
 
 def test_openapi_schema_documents_every_endpoint() -> None:

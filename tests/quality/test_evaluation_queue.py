@@ -1,0 +1,126 @@
+"""The evaluation queue under load: a claim immune to stale planner statistics, sampling and load
+shedding that say why a call was skipped, the evaluated counts flag rates divide by, and huge
+payloads that cost no more than small ones."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from quality.models import Evaluation, Flag, PendingEvaluation, QualitySettings
+from quality.services import _CLAIM_SQL, project_evaluate, shed_rate
+from rollups.selectors import Query, aggregate
+from telemetry.services import project_process
+from tests.conftest import Api, call_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _ingest(api: Api, project: Any, n: int, **fields: Any) -> None:
+    events = [call_event(i, **{"timestamp": (NOW - timedelta(seconds=i)).isoformat(),
+                               "input": f"Question {i}: how do I reset my password?",
+                               "output": "Open Settings, then Security, and choose Reset password." if i % 3 else
+                               "Write to jane.doe@example.com and we will reset it.", **fields}) for i in range(n)]
+    for lo in range(0, n, 500):
+        assert api.ingest(events[lo:lo + 500]).status_code == 202
+    project_process(project_id=project.id)
+
+
+def _evaluated_total(project_id: int, name: str) -> int:
+    query = Query(project_id=project_id, start=NOW - timedelta(days=1), end=NOW + timedelta(hours=1), score=name)
+    return sum(int(row.get("score_count") or 0) for row in aggregate(query, ["score_count"]).values())
+
+
+def test_sampled_out_calls_are_skipped_with_the_reason_and_rates_divide_by_what_was_evaluated(
+        api: Api, project: Any) -> None:
+    QualitySettings.objects.create(project=project, sample_rate=0.25)
+    _ingest(api, project, 400)
+
+    assert project_evaluate(project_id=project.id) == 400
+
+    done = Evaluation.objects.filter(project_id=project.id, status="done")
+    skipped = Evaluation.objects.filter(project_id=project.id, status="skipped")
+    assert 60 < done.count() < 140 and done.count() + skipped.count() == 400
+    assert set(skipped.values_list("reason", flat=True)) == {"sampled out at the project's sample rate 0.25"}
+    # The denominators the flag rates use: every evaluated call once, and pii's own score.
+    assert _evaluated_total(project.id, "evaluated:*") == done.count()
+    assert _evaluated_total(project.id, "pii.count") == done.count()
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM quality_evaluation e JOIN telemetry_callpayload p ON p.call_id = e.call_id"
+                    " WHERE e.project_id = %s AND e.status = 'done' AND p.output::text LIKE '%%jane.doe%%'",
+                    [project.id])
+        with_email = cur.fetchone()[0]
+    assert Flag.objects.filter(project_id=project.id, name="pii.email").count() == with_email > 0
+
+
+def test_past_the_max_lag_new_calls_are_sampled_down_and_marked_skipped_with_the_reason(
+        api: Api, project: Any) -> None:
+    QualitySettings.objects.create(project=project, max_lag_seconds=60)
+    _ingest(api, project, 300)
+    PendingEvaluation.objects.filter(project_id=project.id).update(enqueued_at=NOW - timedelta(seconds=600))
+
+    project_evaluate(project_id=project.id)
+
+    skipped = Evaluation.objects.filter(project_id=project.id, status="skipped")
+    done = Evaluation.objects.filter(project_id=project.id, status="done").count()
+    assert 5 < done < 80  # ~10%: the limit over the lag
+    reasons = set(skipped.values_list("reason", flat=True))
+    assert len(reasons) == 1 and reasons.pop().startswith("evaluation lag 6")
+
+
+def test_the_shed_rate_follows_the_lag_and_never_stops_all_evaluation() -> None:
+    assert shed_rate(lag_seconds=50, max_lag_seconds=60) is None
+    assert shed_rate(lag_seconds=120, max_lag_seconds=60)[0] == pytest.approx(0.5)
+    assert shed_rate(lag_seconds=10**6, max_lag_seconds=60)[0] == pytest.approx(0.02)
+    assert shed_rate(lag_seconds=10**6, max_lag_seconds=None) is None
+
+
+def test_a_5_mb_json_answer_is_cut_in_sql_and_not_judged_invalid(api: Api, project: Any) -> None:
+    body = json.dumps({"rows": [{"id": i, "text": "lorem ipsum dolor sit amet " * 4} for i in range(40_000)]})
+    assert len(body) > 5_000_000
+    _ingest(api, project, 1, params={"response_format": {"type": "json_object"}})
+    # Past the default ingest limit (OBSERVATORY_INGEST_MAX_PAYLOAD_BYTES, 1 MB), as an install
+    # that raised it would store: written directly.
+    with connection.cursor() as cur:
+        cur.execute("UPDATE telemetry_callpayload SET output = to_jsonb(%s::text)", [body])
+
+    project_evaluate(project_id=project.id)
+
+    evaluation = Evaluation.objects.get(project_id=project.id)
+    assert evaluation.status == "done"
+    assert not Flag.objects.filter(project_id=project.id, name="output.invalid_json").exists()
+
+
+def test_the_claim_runs_once_even_with_statistics_taken_on_an_empty_queue(project: Any) -> None:
+    """The 13-minute incident: statistics said the queue was empty, and the planner re-ran the
+    locked LIMIT subquery for every queue row. The claim's CTE is MATERIALIZED: one scan."""
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE quality_pendingevaluation")
+        cur.execute("INSERT INTO quality_pendingevaluation (call_id, project_id, enqueued_at)"
+                    " SELECT g, %s, now() FROM generate_series(1, 50000) g", [project.id])
+        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _CLAIM_SQL, [project.id, 500])
+        plan = cur.fetchone()[0]
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    text = json.dumps(plan)
+    assert '"CTE Name": "picked"' in text
+    # The locked LIMIT scan ran once, reading the queue at most once (the incident's plan re-ran it
+    # per queue row: 500 x 50,000 rows), and the delete looked each claimed id up by primary key.
+    nodes = _nodes(plan[0]["Plan"])
+    picked = next(n for n in nodes if n.get("Subplan Name") == "CTE picked")
+    assert all(n["Actual Loops"] == 1 for n in _nodes(picked))
+    assert sum(n.get("Actual Rows", 0) * n["Actual Loops"] for n in _nodes(picked)) <= 3 * 50_000
+    lookups = [n for n in nodes if n.get("Relation Name") == "quality_pendingevaluation"
+               and n["Node Type"] != "ModifyTable" and n not in _nodes(picked)]
+    assert lookups
+    assert all(n["Node Type"] == "Index Scan" and n["Index Name"] == "quality_pendingevaluation_pkey"
+               for n in lookups)
+    # EXPLAIN ANALYZE ran the claim: exactly one batch left the queue.
+    assert PendingEvaluation.objects.filter(project_id=project.id).count() == 50_000 - 500
+
+
+def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _nodes(child))]
