@@ -1,4 +1,4 @@
-"""Admin screens for quality settings (until the project settings page of the UI) and flags."""
+"""Admin screens for quality settings (also on the project settings page) and flags."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,6 +10,7 @@ from quality.evaluators.pii import PII_TYPES
 from quality.evaluators.rules import rules_validate
 from quality.models import Evaluation, Flag, Judge, JudgeUsage, QualitySettings
 from quality.registry import EVALUATORS
+from quality.services import score_directions_validate
 
 
 class QualitySettingsForm(forms.ModelForm):
@@ -22,6 +23,10 @@ class QualitySettingsForm(forms.ModelForm):
             "rules": "JSON list: [{\"name\": \"competitor\", \"pattern\": \"acme|globex\", \"kind\": \"regex\", "
                      "\"target\": \"output\", \"severity\": \"medium\"}]",
             "redaction_types": f"Comma-separated, empty for all: {', '.join(PII_TYPES)}",
+            "max_lag_seconds": "Empty: evaluate every sampled call however late. Otherwise, past this lag new calls "
+                               "are sampled down (limit ÷ lag, at least 2%) and the rest marked skipped.",
+            "score_directions": "JSON: which way is better for your own scores, e.g. "
+                                "{\"helpfulness\": \"higher\", \"hallucination_rate\": \"lower\"}.",
         }
 
     def clean_evaluators(self) -> Any:
@@ -49,6 +54,13 @@ class QualitySettingsForm(forms.ModelForm):
             raise forms.ValidationError(f"unknown PII types: {', '.join(unknown)}")
         return value
 
+    def clean_score_directions(self) -> Any:
+        value = self.cleaned_data["score_directions"] or {}
+        errors = score_directions_validate(value)
+        if errors:
+            raise forms.ValidationError(errors)
+        return value
+
     def clean_sample_rate(self) -> Any:
         value = self.cleaned_data["sample_rate"]
         if not 0 <= value <= 1:
@@ -59,7 +71,7 @@ class QualitySettingsForm(forms.ModelForm):
 @admin.register(QualitySettings)
 class QualitySettingsAdmin(admin.ModelAdmin):
     form = QualitySettingsForm
-    list_display = ("project", "redaction", "sample_rate", "updated_at")
+    list_display = ("project", "redaction", "sample_rate", "max_lag_seconds", "updated_at")
 
 
 @admin.register(Flag)
@@ -72,7 +84,7 @@ class FlagAdmin(admin.ModelAdmin):
 
 @admin.register(Evaluation)
 class EvaluationAdmin(admin.ModelAdmin):
-    list_display = ("call", "status", "duration_ms", "evaluated_at")
+    list_display = ("call", "status", "reason", "duration_ms", "evaluated_at")
     list_filter = ("status",)
     raw_id_fields = ("call",)
 

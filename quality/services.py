@@ -123,9 +123,19 @@ def sweep(*, min_age: timedelta = timedelta(seconds=60)) -> list[int]:
     return projects
 
 
+def score_directions_validate(value: Any) -> list[str]:
+    """Errors in a project's score directions: a JSON object {score name: "higher" | "lower"}."""
+    if not isinstance(value, dict):
+        return ['must be a JSON object such as {"helpfulness": "higher", "hallucination_rate": "lower"}']
+    errors = [f"{name!r}: say \"higher\" or \"lower\" (which way is better)" for name, direction in value.items()
+              if direction not in ("higher", "lower")]
+    errors += [f"{name!r}: a score name is at most 100 characters" for name in value if len(str(name)) > 100]
+    return errors
+
+
 def settings_for(project_id: int) -> QualitySettings:
     return QualitySettings.objects.get_or_create(project_id=project_id)[0]
 
 
 __all__ = ["BATCH_SIZE", "SCORE_PREFIX", "calls_requeue", "evaluations_queue", "evaluations_request", "project_evaluate",
-           "settings_for", "shed_rate", "sweep"]
+           "score_directions_validate", "settings_for", "shed_rate", "sweep"]

@@ -124,3 +124,24 @@ def test_the_claim_runs_once_even_with_statistics_taken_on_an_empty_queue(projec
 
 def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [node, *(n for child in node.get("Plans", []) for n in _nodes(child))]
+
+
+def test_score_directions_must_say_higher_or_lower() -> None:
+    from quality.services import score_directions_validate
+
+    assert score_directions_validate({"helpfulness": "higher", "hallucination_rate": "lower"}) == []
+    assert score_directions_validate({"helpfulness": "up"}) == ["'helpfulness': say \"higher\" or \"lower\" "
+                                                                "(which way is better)"]
+    assert score_directions_validate(["higher"])[0].startswith("must be a JSON object")
+
+
+def test_a_project_direction_wins_over_the_built_in_one_and_flags_are_always_lower_is_better(project: Any) -> None:
+    from quality.selectors import score_direction
+
+    QualitySettings.objects.create(project=project, score_directions={"hallucination_rate": "lower",
+                                                                      "toxicity.output": "higher"})
+    assert score_direction(project_id=project.id, name="hallucination_rate") == "lower"
+    assert score_direction(project_id=project.id, name="helpfulness") == "higher"
+    assert score_direction(project_id=project.id, name="pii.count") == "lower"
+    assert score_direction(project_id=project.id, name="toxicity.output") == "higher"
+    assert score_direction(project_id=project.id, name="flag:pii.email") == "lower"
