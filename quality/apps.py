@@ -13,6 +13,6 @@ class QualityConfig(AppConfig):
         # in its own task, because evaluators take milliseconds per call where the fold takes µs.
         register_processor(evaluations_queue)
         register_after_run(evaluations_request)
-        from quality.selectors import flag_evaluator
+        from quality.selectors import flag_denominator
         from rollups.selectors import register_flag_denominator
-        register_flag_denominator(flag_evaluator)  # flag rates divide by the flag evaluator's evaluated calls
+        register_flag_denominator(flag_denominator)  # flag rates divide by the calls their evaluator evaluated

@@ -8,13 +8,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, Q
 
 from rollups.cubes import CUBES
 from rollups.selectors import Query, aggregate
-from telemetry.models import Call, Feedback
+from telemetry.models import Call
 
 _OPTION_DAYS = 31
+# Counts that read as 0 (not as a gap) where a chart interval has no rows.
+ZERO_MEASURES = {"count", "errors", "unpriced", "thumbs_up", "thumbs_down", "thumbs_count", "feedback_count",
+                 "rating_count"}
+FEEDBACK_TILES = ["feedback_count", "thumbs_count", "thumbs_down", "thumbs_down_rate", "rating_count", "rating_avg"]
 
 
 def filter_options(*, project_id: int) -> dict[str, list[str]]:
@@ -44,7 +47,7 @@ def series_many(query: Query, measures: list[str]) -> dict[str, list[dict[str, A
     groups = sorted({key[1:] for key in values}, key=lambda g: tuple(str(v) for v in g))
     out: dict[str, list[dict[str, Any]]] = {}
     for measure in measures:
-        zero = 0 if measure in ("count", "errors", "unpriced") or measure.startswith("tokens") else None
+        zero = 0 if measure in ZERO_MEASURES or measure.startswith("tokens") else None
         rows = []
         for group in groups or [()]:
             pts = [{"t": t, "value": values.get((t, *group), {}).get(measure, zero)} for t in points]
@@ -84,26 +87,10 @@ def grouped(query: Query, measures: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-# With dimension filters each rating must be joined to its call (feedback is not rolled up): at
-# 100k ratings a month that join took ~1.4 s, so filtered figures use the newest ratings only.
-FEEDBACK_FILTERED_CAP = 5000
-
-
-def feedback_totals(*, project_id: int, start: datetime, end: datetime,
-                    filters: dict[str, list[str]]) -> dict[str, int]:
-    """Thumbs up/down given in the range (by when the feedback arrived), for calls matching the
-    global filters. Served by telemetry's feedback_project_time index. With filters, only the
-    newest FEEDBACK_FILTERED_CAP ratings of the range are joined; `capped` says when that applied."""
-    qs = Feedback.objects.filter(project_id=project_id, created_at__gte=start, created_at__lt=end)
-    capped = False
-    if filters:
-        newest = qs.order_by("-created_at").values("id")
-        capped = newest[FEEDBACK_FILTERED_CAP:FEEDBACK_FILTERED_CAP + 1].exists()
-        qs = Feedback.objects.filter(id__in=newest[:FEEDBACK_FILTERED_CAP]).filter(
-            **{f"call__{dim}__in": values for dim, values in filters.items()})
-    totals = qs.aggregate(up=Count("id", filter=Q(thumbs=1)), down=Count("id", filter=Q(thumbs=-1)),
-                          rated=Count("id", filter=Q(thumbs__isnull=False)))
-    return {**{name: int(value or 0) for name, value in totals.items()}, "capped": capped}
+def feedback_totals(query: Query) -> dict[str, Any]:
+    """Thumbs and ratings of the calls in the query's range and filters (by each call's start
+    time, not by when the feedback arrived), from the feedback rollups: exact for any filters."""
+    return aggregate(query, FEEDBACK_TILES).get((None,), dict.fromkeys(FEEDBACK_TILES))
 
 
 def project_has_calls(*, project_id: int) -> bool:

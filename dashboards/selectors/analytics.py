@@ -1,37 +1,45 @@
 """Reads of the cost, latency and quality pages that the rollup selectors do not answer directly:
 per-user daily cost, month-to-date cost, the slowest calls, several scores' trends in one query,
-feedback over time and by prompt version. Rollups and indexed queries only, a fixed number each."""
+feedback over time and by prompt version, which way is better for a score. Rollups and indexed
+queries only, a fixed number each."""
 from __future__ import annotations
 
 import calendar
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
 
 from dashboards.context import Page
-from dashboards.selectors import _points, grouped
+from dashboards.selectors import _points, grouped, series_many
 from dashboards.selectors.people import top_entities_cached
-from rollups.selectors import _EPOCH, DAY, Query, _ceil, _floor, _Sql, aggregate
-from telemetry.models import Call
+from quality.selectors import score_directions
+from quality.selectors import higher_is_worse as _higher_is_worse
+from rollups.selectors import DAY, Query, _ceil, _floor, _Sql, aggregate
+from telemetry.models import Call, ScoreSource
 
 SLOWEST_COLUMNS = ["external_id", "start_time", "model", "prompt_version", "feature", "status", "latency_ms",
                    "ttft_ms", "output_tokens"]
-# Scores where a higher value is the problem (docs/quality.md); every other score, judges' included,
-# reads 1 = good. Used to sort prompt versions worst first.
-HIGHER_IS_WORSE = ("pii.", "leakage", "prompt_injection", "toxicity", "refusal", "rules.")
-# Scores that count things rather than lie in 0..1: kept off the shared 0..1 trend chart unless chosen.
-COUNT_SCORES = {"pii.count", "pii.redacted", "rules.matches"}
-# Ratings whose calls are read, at most (the newest of the range; see _latest): for thumbs by prompt
-# version, and for thumbs over time when global filters apply. The same rows both times: the
-# second read finds them cached.
-RATINGS_SAMPLE = 10_000
+# Scores that count things rather than lie in 0..1: kept off the shared 0..1 trend chart unless chosen
+# (`pii.redacted` is written at ingest, so it is rolled up as a client score of source "heuristic").
+COUNT_SCORES = {"pii.count", "heuristic:pii.redacted", "rules.matches"}
 
 
-def higher_is_worse(score: str) -> bool:
-    return score.startswith(HIGHER_IS_WORSE)
+def plain_name(score: str) -> str:
+    """The name a client score was sent with (`human:helpfulness` -> `helpfulness`); an evaluator's
+    score name as is. Rollups keep client scores under `<source>:<name>` (rollups/signals.py)."""
+    source, sep, name = score.partition(":")
+    return name if sep and source in ScoreSource.values else score
+
+
+def directions(project_id: int) -> Callable[[str], bool]:
+    """A "is higher worse?" test for the project's scores, reading its custom directions once. A
+    client score goes by the name it was sent with, as the project's directions are keyed."""
+    custom = score_directions(project_id=project_id)
+    return lambda score: _higher_is_worse(project_id=project_id, name=plain_name(score), custom=custom)
 
 
 def user_cost_series(page: Page, users: list[str]) -> list[dict[str, Any]]:
@@ -124,75 +132,22 @@ def score_trends(page: Page, names: list[str]) -> list[dict[str, Any]]:
     if not names:
         return []
     query = page.query(interval=True, score=names[0])
-    sql = _Sql(query)
-    sql.params["scores"] = names
+    sql = _Sql(query, scores=names)
     with connection.cursor() as cur:
         cur.execute(f"SELECT {sql.point} AS t, score, sum(score_count)::int8, sum(score_sum) FROM rollups_rollup"
-                    f" WHERE {sql.where.replace('score = %(score)s', 'score = ANY(%(scores)s)')} GROUP BY 1, 2",
-                    sql.params)
+                    f" WHERE {sql.where} GROUP BY 1, 2", sql.params)
         rows = cur.fetchall()
     values = {(score, t): total / count for t, score, count, total in rows if count}
     points = sorted(set(_points(query)) | {t for t, *_ in rows})
     return [{"name": name, "points": [{"t": t, "value": values.get((name, t))} for t in points]} for name in names]
 
 
-def _feedback_where(page: Page) -> tuple[str, str, dict[str, Any]]:
-    """(ratings conditions, conditions on their calls or "TRUE", params) for the range's thumbs.
-    The call conditions need a join to telemetry_call: only global filters make one necessary."""
-    params: dict[str, Any] = {"project": page.project.id, "start": page.start, "end": page.end}
-    ratings = ["f.project_id = %(project)s", "f.created_at >= %(start)s", "f.created_at < %(end)s",
-               "f.thumbs IS NOT NULL"]
-    calls = []
-    for dim, values in page.filters.items():
-        params[f"f_{dim}"] = values
-        calls.append(f"c.{dim} = ANY(%(f_{dim})s)")
-    return " AND ".join(ratings), " AND ".join(calls) or "TRUE", params
-
-
-def _latest(ratings: str) -> str:
-    """A CTE of the range's newest ratings, at most %(cap)s: reading a rating's call (its prompt
-    version, or the dimensions a filter names) is a primary-key probe of telemetry_call, ~10 µs
-    warm and far more cold, so 100k ratings over 30 days took ~1 s at 10M calls."""
-    return (f"WITH latest AS MATERIALIZED (SELECT f.call_id, f.thumbs, f.created_at FROM telemetry_feedback f"
-            f" WHERE {ratings} ORDER BY f.created_at DESC LIMIT %(cap)s)")
-
-
-def thumbs_series(page: Page) -> dict[str, Any]:
-    """Thumbs up and down per chart interval by when the feedback arrived, binned like the rollup
-    series (feedback_project_time index): {"up", "down", "rate"} as lists of {"t", "value"}, and
-    "since": None, or with global filters and more than RATINGS_SAMPLE ratings in the range, the
-    time of the oldest rating read (earlier points are None: not counted, rather than zero)."""
-    ratings, calls, params = _feedback_where(page)
-    params.update(step=page.interval, tz=page.tz, cap=RATINGS_SAMPLE)
-    if page.interval == DAY:
-        point = "date_trunc('day', f.created_at, %(tz)s)"
-    else:
-        params["origin"] = _EPOCH.replace(tzinfo=ZoneInfo(page.tz)) if page.interval % DAY == timedelta(0) else _EPOCH
-        point = "date_bin(%(step)s, f.created_at, %(origin)s)"
-    counts = "count(*) FILTER (WHERE f.thumbs = 1), count(*) FILTER (WHERE f.thumbs = -1)"
-    since = None
-    with connection.cursor() as cur:
-        if not page.filters:  # the ratings alone: one index range, no calls read
-            cur.execute(f"SELECT {point}, {counts} FROM telemetry_feedback f WHERE {ratings} GROUP BY 1", params)
-            found = {t: (up, down) for t, up, down in cur.fetchall()}
-        else:
-            cur.execute(f"{_latest(ratings)}, bins AS (SELECT {point} AS t, {counts} FROM latest f"
-                        f"  JOIN telemetry_call c ON c.id = f.call_id WHERE {calls} GROUP BY 1)"
-                        f" SELECT (SELECT count(*) FROM latest), (SELECT min(created_at) FROM latest), b.*"
-                        f" FROM (SELECT 1) AS one LEFT JOIN bins b ON TRUE", params)
-            rows = cur.fetchall()
-            found = {t: (up, down) for _, _, t, up, down in rows if t is not None}
-            since = rows[0][1] if rows[0][0] >= RATINGS_SAMPLE else None
-    points = sorted(set(_points(page.query(interval=True))) | set(found))
-    first = max((t for t in points if since is not None and t <= since), default=None)  # the bin holding `since`
-    zero = (0, 0)
-    up, down, rate = [], [], []
-    for t in points:
-        u, d = found.get(t, zero) if first is None or t >= first else (None, None)
-        up.append({"t": t, "value": u})
-        down.append({"t": t, "value": d})
-        rate.append({"t": t, "value": d / (u + d) if u is not None and d is not None and u + d else None})
-    return {"up": up, "down": down, "rate": rate, "since": since}
+def thumbs_series(page: Page) -> dict[str, list[dict[str, Any]]]:
+    """Thumbs up and down per chart interval, by the start time of the calls rated (the feedback
+    rollups, any filters): {"up", "down", "rate"} as lists of {"t", "value"}."""
+    values = series_many(page.query(interval=True), ["thumbs_up", "thumbs_down", "thumbs_down_rate"])
+    return {key: values[measure][0]["points"] for key, measure in
+            (("up", "thumbs_up"), ("down", "thumbs_down"), ("rate", "thumbs_down_rate"))}
 
 
 def prompt_scores(page: Page, score: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -205,28 +160,19 @@ def prompt_scores(page: Page, score: str) -> dict[tuple[str, str], dict[str, Any
 
 
 def worst_prompts(page: Page, score: str, scores: dict[tuple[str, str], dict[str, Any]], *,
-                  limit: int = 10) -> tuple[list[dict[str, Any]], bool]:
+                  limit: int = 10) -> list[dict[str, Any]]:
     """Prompt versions by the chosen score's average (`scores`, from prompt_scores) and by their
-    thumbs-down rate, worst first: by the score, then by thumbs-down rate. Returns (rows, whether
-    the thumbs come from the newest RATINGS_SAMPLE ratings rather than all of the range's)."""
+    thumbs-down rate, worst first: by the score, then by thumbs-down rate. Thumbs come from the
+    feedback rollups (the prompt cube, or every dimension with other filters): every rating counts."""
     rows = {key: dict(values) for key, values in scores.items()}
-    ratings, calls, params = _feedback_where(page)
-    params["cap"] = RATINGS_SAMPLE
-    with connection.cursor() as cur:
-        # Only the newest ratings of the range (see _latest); the global filters apply to those.
-        cur.execute(f"{_latest(ratings)}, versions AS (SELECT c.prompt_name, c.prompt_version, count(*) AS rated,"
-                    f"  count(*) FILTER (WHERE f.thumbs = -1) AS down FROM latest f"
-                    f"  JOIN telemetry_call c ON c.id = f.call_id WHERE {calls} GROUP BY 1, 2)"
-                    f" SELECT (SELECT count(*) FROM latest), v.* FROM (SELECT 1) AS one LEFT JOIN versions v ON TRUE",
-                    params)
-        results = cur.fetchall()
-    sampled = results[0][0] >= RATINGS_SAMPLE  # how many were read, whether or not the filters kept them
-    for _, name, version, rated, down in results:
-        if name is not None:  # the one row of a range without ratings
-            rows.setdefault((name, version), {}).update(rated=rated, down=down, down_rate=down / rated)
-    sign = 1 if higher_is_worse(score) else -1
+    for row in grouped(page.query(group_by=("prompt_name", "prompt_version")),
+                       ["thumbs_count", "thumbs_down", "thumbs_down_rate"]):
+        if row["thumbs_count"]:
+            rows.setdefault(row["group"], {}).update(rated=row["thumbs_count"], down=row["thumbs_down"],
+                                                     down_rate=row["thumbs_down_rate"])
+    sign = 1 if score and directions(page.project.id)(score) else -1
     out = [{"prompt_name": name, "prompt_version": version, "score_avg": None, "score_count": 0, "rated": 0,
             "down": 0, "down_rate": None, **values} for (name, version), values in rows.items()]
     out.sort(key=lambda r: (r["score_avg"] is None, -sign * (r["score_avg"] or 0), -(r["down_rate"] or 0),
                             r["prompt_name"], r["prompt_version"]))
-    return out[:limit], sampled
+    return out[:limit]

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import NoReverseMatch, reverse
 
 from dashboards.context import Page, project_page
+from dashboards.selectors.analytics import plain_name
 from dashboards.selectors.calls import FEEDBACK_KINDS, PAGE_SIZE, ExplorerFilters, calls_page, flag_names
 from dashboards.views.common import render_page
 from rollups.selectors import score_totals
@@ -110,8 +111,9 @@ def range_only(page: Page) -> str:
 def explorer(request: HttpRequest, page: Page) -> HttpResponse:
     filters, errors = parse_explorer(request.GET, page.filters)
     table = page_of_calls(request, page, filters)
-    # Suggestions for the score and flag inputs: the rollups' score names, the project's flag names.
-    scores = sorted(score_totals(page.query(filters={})))
+    # Suggestions for the score and flag inputs: the rollups' score names (client scores by the name
+    # they were sent with, which is what the filter matches), the project's flag names.
+    scores = sorted({plain_name(name) for name in score_totals(page.query(filters={}))})
     context = {**table, "filter_errors": errors + table["cursor_errors"], "f": filters,
                "values": {name: request.GET.get(name, "") for name in EXPLORER_PARAMS},
                "kinds": Kind.choices, "feedback_kinds": FEEDBACK_KINDS.items(), "score_names": scores,

@@ -20,15 +20,15 @@ TOP_DIMENSIONS = [("model", "Models"), ("prompt_version", "Prompt versions"), ("
 
 
 def tiles(page: Page) -> dict[str, Any]:
-    """{name: value} for the range; flags and thumbs-down rate next to the rollup measures."""
+    """{name: value} for the range; flags, thumbs-down rate and average rating next to the call
+    measures. Feedback counts by its call's time, so it follows the range and filters exactly."""
     values = aggregate(page.query(), TILE_MEASURES).get((None,), {})
     out = {m: values.get(m) for m in TILE_MEASURES}
     out["count"] = out["count"] or 0
     out["flags"] = sum(v["count"] for v in score_totals(page.query(), prefix="flag:").values()) \
         if _single_cube(page) else None
-    thumbs = feedback_totals(project_id=page.project.id, start=page.start, end=page.end, filters=page.filters)
-    out["thumbs_down_rate"] = thumbs["down"] / thumbs["rated"] if thumbs["rated"] else None
-    out["thumbs_capped"] = thumbs["capped"]
+    feedback = feedback_totals(page.query())
+    out["thumbs_down_rate"], out["rating_avg"] = feedback["thumbs_down_rate"], feedback["rating_avg"]
     return out
 
 

@@ -1,6 +1,6 @@
-"""Quality: the evaluators' scores over time and the chosen score's distribution, flag rates by
-type, end users' thumbs over time, and the prompt versions doing worst. Scores and flags from
-rollups; thumbs from the (small) feedback table."""
+"""Quality: scores over time and the chosen score's distribution (the evaluators' and the ones
+clients send), flag rates over the calls evaluated, end users' thumbs and ratings, and the prompt
+versions doing worst. Everything from rollups; feedback counts by the time of the call rated."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,9 +9,10 @@ from django.http import HttpRequest, HttpResponse
 
 from dashboards import charts
 from dashboards.context import Page, project_page
-from dashboards.selectors import analytics
+from dashboards.selectors import analytics, feedback_totals
 from dashboards.views.common import render_page
-from rollups.selectors import MetricsError, aggregate, distribution, score_totals
+from rollups.selectors import MetricsError, distribution, flag_totals, score_totals
+from rollups.signals import FEEDBACK_RATING
 from rollups.sketch import value_of
 
 TREND_SCORES = 5  # lines on the trend chart: the chosen score and the most-scored others on its scale
@@ -24,15 +25,12 @@ def scores_part(page: Page, chosen: str) -> dict[str, Any]:
     names = sorted(totals, key=lambda n: (-totals[n]["count"], n))
     default = next((n for n in names if n not in analytics.COUNT_SCORES), names[0] if names else "")
     chosen = chosen if chosen in totals else default
-    flags = score_totals(page.query(), prefix="flag:")
-    calls = aggregate(page.query(), ["count"]).get((None,), {}).get("count", 0)
-    flag_rows = sorted(({"name": name.removeprefix("flag:"), "count": row["count"],
-                         "rate": row["count"] / calls if calls else None} for name, row in flags.items()),
+    flag_rows = sorted(({"name": name, **row} for name, row in flag_totals(page.query()).items()),
                        key=lambda r: (-r["count"], r["name"]))
     part: dict[str, Any] = {"scores": [{"name": n, "link": page.keep(score=n), **totals[n]} for n in names],
-                            "chosen": chosen, "flags": flag_rows, "calls": calls, "figures": {}}
+                            "chosen": chosen, "flags": flag_rows, "figures": {}}
     if flag_rows:
-        part["figures"]["flags"] = charts.bar("Flag rate by type (share of model calls)",
+        part["figures"]["flags"] = charts.bar("Flag rate by type (share of the calls evaluated)",
                                               [r["name"] for r in flag_rows], [r["rate"] for r in flag_rows],
                                               unit="ratio", name="flag rate")
     if not chosen:
@@ -49,33 +47,55 @@ def scores_part(page: Page, chosen: str) -> dict[str, Any]:
     return part
 
 
+def feedback_part(page: Page) -> dict[str, Any]:
+    """End users' thumbs and ratings from the feedback rollups, which follow any filters. Raises
+    MetricsError for minute intervals with filters on several dimensions (whole hours only)."""
+    totals = feedback_totals(page.query())
+    part: dict[str, Any] = {"feedback": totals, "rated": totals["thumbs_count"] or 0, "figures": {}}
+    if part["rated"]:
+        thumbs = analytics.thumbs_series(page)
+        part["figures"]["thumbs"] = charts.dual_axis(
+            "End-user thumbs, by when the rated call ran", [{"name": "thumbs up", "points": thumbs["up"]},
+                                                            {"name": "thumbs down", "points": thumbs["down"]}],
+            {"name": "thumbs-down rate", "points": thumbs["rate"]}, bar_unit="count", line_unit="ratio",
+            bar_title="ratings", line_title="thumbs down")
+    if totals["rating_count"]:
+        keys, counts = distribution(page.query(score=FEEDBACK_RATING), "score")
+        stars = dict.fromkeys(range(1, 6), 0)
+        for key, count in zip(keys.tolist(), counts.tolist()):
+            stars[min(max(round(value_of(key)), 1), 5)] += count
+        part["figures"]["ratings"] = charts.bar("End-user ratings", [f"{n} ★" for n in stars], list(stars.values()),
+                                                unit="count", name="ratings", horizontal=False)
+    return part
+
+
 def quality_context(page: Page, *, chosen: str) -> dict[str, Any]:
-    context: dict[str, Any] = {"scores": [], "flags": [], "chosen": "", "figures": {}}
+    context: dict[str, Any] = {"scores": [], "flags": [], "chosen": "", "figures": {}, "feedback": {}, "rated": 0}
     try:
         context.update(scores_part(page, chosen))
     except MetricsError as exc:
         context["notice"] = str(exc)
-    thumbs = analytics.thumbs_series(page)
-    rated = sum(p["value"] or 0 for p in thumbs["up"]) + sum(p["value"] or 0 for p in thumbs["down"])
-    context["thumbs_since"] = thumbs["since"]
-    if rated:
-        context["figures"]["thumbs"] = charts.dual_axis(
-            "End-user thumbs", [{"name": "thumbs up", "points": thumbs["up"]},
-                                {"name": "thumbs down", "points": thumbs["down"]}],
-            {"name": "thumbs-down rate", "points": thumbs["rate"]}, bar_unit="count", line_unit="ratio",
-            bar_title="ratings", line_title="thumbs down")
-    context["rated"] = rated
+    try:
+        part = feedback_part(page)
+    except MetricsError as exc:
+        context["feedback_notice"] = str(exc)
+    else:
+        context["figures"].update(part.pop("figures"))
+        context.update(part)
     scores: dict[tuple[str, str], dict[str, Any]] = {}
     if context["chosen"]:
         try:
             scores = analytics.prompt_scores(page, context["chosen"])
         except MetricsError as exc:  # e.g. a model filter: scores by prompt need the prompt cube alone
             context["worst_notice"] = str(exc)
-    context["worst"], context["ratings_sampled"] = analytics.worst_prompts(page, context["chosen"], scores)
-    context["ratings_sample"] = analytics.RATINGS_SAMPLE
-    worse_up = analytics.higher_is_worse(context["chosen"])
+    try:
+        context["worst"] = analytics.worst_prompts(page, context["chosen"], scores)
+    except MetricsError as exc:
+        context["worst"], context["worst_notice"] = [], str(exc)
+    worse_up = bool(context["chosen"]) and analytics.directions(page.project.id)(context["chosen"])
     context["chosen_direction"] = "higher is worse" if worse_up else "higher is better"
-    context["empty"] = not (context["scores"] or context["flags"] or rated or "notice" in context)
+    context["empty"] = not (context["scores"] or context["flags"] or context["feedback"].get("feedback_count")
+                            or "notice" in context or "feedback_notice" in context)
     return context
 
 

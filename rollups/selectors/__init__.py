@@ -12,7 +12,7 @@ from rollups.selectors.core import (
     parse_measure, top_entities, unit_of,
 )
 from rollups.selectors.scores import (
-    EVALUATED_ANY, aggregate_feedback, aggregate_quality, evaluated_names, flag_totals, register_flag_denominator,
+    EVALUATED_ANY, aggregate_feedback, aggregate_quality, evaluated_name, flag_totals, register_flag_denominator,
     score_totals,
 )
 
@@ -46,5 +46,5 @@ def summary(query: Query) -> dict[str, Any]:
 
 
 __all__ = ["DAY", "DIMENSIONS", "EVALUATED_ANY", "MetricsError", "Query", "_EPOCH", "_Sql", "_ceil", "_floor",
-           "aggregate", "decompose", "distribution", "evaluated_names", "flag_totals", "parse_measure",
+           "aggregate", "decompose", "distribution", "evaluated_name", "flag_totals", "parse_measure",
            "register_flag_denominator", "score_totals", "series", "summary", "top_entities", "unit_of"]

@@ -3,9 +3,9 @@ WHERE clause of call measures (core._Sql). Flag rates divide by the calls the fl
 actually evaluated, so sampling does not understate them; feedback counts by its call's time.
 
 Rollup score names (written by quality/ and rollups/signals.py): an evaluator's score under its
-own name; `flag:<name>` (1 per flagged call); `evaluated:*` (1 per evaluated call) and
-`evaluated:<evaluator>` (1 per call that evaluator ran on); `<source>:<name>` for client scores;
-`feedback:count`, `feedback:thumbs` (1 up, 0 down) and `feedback:rating`.
+own name; `flag:<name>` (1 per flagged call); `evaluated:*` (1 per call at least one evaluator
+evaluated) and other `evaluated:...` counts; `<source>:<name>` for client scores; `feedback:count`,
+`feedback:thumbs` (1 up, 0 down) and `feedback:rating`.
 """
 from __future__ import annotations
 
@@ -23,29 +23,21 @@ EVALUATED_ANY = "evaluated:*"
 # Rollup score names that are not scores to show or choose: flags, evaluated counts, feedback.
 NOT_SCORES = ("flag:", "evaluated:", "feedback:")
 
-_FLAG_EVALUATORS: list[Callable[[str], str]] = []
+_FLAG_DENOMINATORS: list[Callable[[str], str]] = []
 
 
-def register_flag_denominator(evaluator_of: Callable[[str], str]) -> None:
-    """Let another app name the evaluator raising a flag ("" when it does not know the flag); the
-    flag's rate then divides by the calls that evaluator ran on. quality registers
-    quality.selectors.flag_evaluator in its AppConfig.ready(): rollups never imports quality."""
-    if evaluator_of not in _FLAG_EVALUATORS:
-        _FLAG_EVALUATORS.append(evaluator_of)
+def register_flag_denominator(denominator_of: Callable[[str], str]) -> None:
+    """Let another app name, for a flag, the rollup score counting the calls evaluated for it: the
+    calls the flag's evaluator ran on ("" when the app does not know the flag). quality registers
+    its answer in AppConfig.ready(): rollups never imports quality."""
+    if denominator_of not in _FLAG_DENOMINATORS:
+        _FLAG_DENOMINATORS.append(denominator_of)
 
 
-def evaluated_names(flag: str) -> tuple[str, ...]:
-    """Rollup names that may count the calls evaluated for `flag`, the preferred first: its known
-    evaluator's; else the flag's own (an LLM judge's flag is named after the judge), then any
-    evaluator's. The first of them with rows in a range is the one used (`_pick`)."""
-    for evaluator_of in _FLAG_EVALUATORS:
-        if evaluator := evaluator_of(flag):
-            return (f"evaluated:{evaluator}",)
-    return (f"evaluated:{flag}", EVALUATED_ANY)
-
-
-def _pick(names: tuple[str, ...], seen: Any) -> str:
-    return next((name for name in names if seen.get(name)), names[-1])
+def evaluated_name(flag: str) -> str:
+    """The rollup score whose count is `flag`'s rate denominator: what a registered app says, else
+    every evaluated call (`evaluated:*`)."""
+    return next((name for denominator_of in _FLAG_DENOMINATORS if (name := denominator_of(flag))), EVALUATED_ANY)
 
 
 def _sums(sql: _Sql) -> dict[str, dict[tuple[Any, ...], tuple[int, float]]]:
@@ -82,7 +74,7 @@ def _nulls(out: dict[tuple[Any, ...], dict[str, Any]], measures: list[str]) -> d
 
 def aggregate_quality(query: Query, measures: list[str], kinds: set[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Score and flag measures: from the rows of one score (or flag) name; flag_rate divides by the
-    flag's evaluated calls (see evaluated_names), or, in a range where none were counted at all
+    flag's evaluated calls (see evaluated_name), or, in a range where none were counted at all
     (data folded before evaluated counts existed), by the model calls of the same buckets."""
     if len(kinds) > 1 or not query.score:
         raise MetricsError("measure", "score_* measures need score=<name>, flag_* measures need flag=<name>, "
@@ -93,9 +85,8 @@ def aggregate_quality(query: Query, measures: list[str], kinds: set[str]) -> dic
         for key, (count, total) in _sums(sql).get(query.score, {}).items()}
     _with_quantiles(out, sql, measures)
     if {"flag_rate", "flag_evaluated"} & set(measures):
-        names = evaluated_names(query.score.removeprefix("flag:"))
-        counted = _sums(_Sql(replace(query, score=names[0]), scores=list(names)))
-        evaluated = {key: count for key, (count, _) in counted.get(_pick(names, counted), {}).items()}
+        name = evaluated_name(query.score.removeprefix("flag:"))
+        evaluated = {key: count for key, (count, _) in _sums(_Sql(replace(query, score=name))).get(name, {}).items()}
         if not evaluated:  # nothing counted in the whole range: it was folded before evaluated counts
             evaluated = {key: row["count"] for key, row in aggregate_calls(replace(query, score=""), ["count"]).items()}
         for key in set(out) | set(evaluated):
@@ -144,18 +135,20 @@ def score_totals(query: Query, *, prefix: str = "") -> dict[str, dict[str, Any]]
 def flag_totals(query: Query) -> dict[str, dict[str, Any]]:
     """Every flag raised in the range: {flag name: {"count", "evaluated", "rate"}}, `evaluated`
     being what the rate divides by (as aggregate's flag_evaluated, over the whole range)."""
-    flags = score_totals(query, prefix="flag:")
+    flags = {name.removeprefix("flag:"): row["count"] for name, row in score_totals(query, prefix="flag:").items()}
     if not flags:
         return {}
-    evaluated = score_totals(query, prefix="evaluated:")
+    names = {flag: evaluated_name(flag) for flag in flags}
+    whole = replace(query, interval=None, group_by=())
+    counted = {name: rows[(None,)][0] for name, rows in
+               _sums(_Sql(replace(whole, score=EVALUATED_ANY), scores=sorted(set(names.values())))).items()}
     calls: int | None = None
     out = {}
-    for name, row in flags.items():
-        flag = name.removeprefix("flag:")
-        counted = evaluated.get(_pick(evaluated_names(flag), evaluated), {}).get("count", 0)
-        if not counted:
+    for flag, count in flags.items():
+        evaluated = counted.get(names[flag], 0)
+        if not evaluated:
             if calls is None:
-                calls = aggregate_calls(replace(query, score=""), ["count"]).get((None,), {}).get("count", 0)
-            counted = calls
-        out[flag] = {"count": row["count"], "evaluated": counted, "rate": row["count"] / counted if counted else None}
+                calls = aggregate_calls(replace(whole, score=""), ["count"]).get((None,), {}).get("count", 0)
+            evaluated = calls
+        out[flag] = {"count": count, "evaluated": evaluated, "rate": count / evaluated if evaluated else None}
     return out

@@ -72,15 +72,29 @@ def test_query_count_does_not_grow_with_data(owner_client: Client, seeded: Any, 
     assert len(after.captured_queries) == len(before.captured_queries)
 
 
-def test_filtered_thumbs_rate_counts_the_newest_ratings_and_says_so(owner_client: Client, seeded: Any,
-                                                                    monkeypatch: Any) -> None:
-    from dashboards import selectors
+def _tile(html: str, testid: str) -> str:
+    return re.search(rf'data-testid="{testid}".*?class="value">([^<]+)<', html, re.S).group(1)
 
-    html = owner_client.get(f"/projects/{seeded.id}/?range=24h&feature=chat").content.decode()
-    assert "latest 5k ratings" not in html
+
+def test_thumbs_down_rate_follows_every_filter_exactly(owner_client: Client, seeded: Any) -> None:
+    from telemetry.models import Feedback
+
+    page = f"/projects/{seeded.id}/?range=24h"
+    assert _tile(owner_client.get(page).content.decode(), "tile-thumbs-down") == "40.0%"  # 4 down of 10
     # feature=chat: calls i % 4 != 0; feedback is on i % 4 == 0, so none of it matches
-    assert re.search(r"Thumbs-down rate</div><div class=\"value\">–<", html)
-    monkeypatch.setattr(selectors, "FEEDBACK_FILTERED_CAP", 3)
-    totals = selectors.feedback_totals(project_id=seeded.id, start=seeded.created_at.replace(year=2000),
-                                       end=seeded.created_at.replace(year=2100), filters={"feature": ["search"]})
-    assert totals["capped"] is True and totals["rated"] == 3
+    html = owner_client.get(f"{page}&feature=chat").content.decode()
+    assert _tile(html, "tile-thumbs-down") == "–" and "latest 5k" not in html
+    # Two dimensions at once: no cap, no sample, every rating counted.
+    rated = Feedback.objects.filter(project=seeded, call__feature="search", call__model="gpt-4o-mini")
+    html = owner_client.get(f"{page}&feature=search&model=gpt-4o-mini").content.decode()
+    assert _tile(html, "tile-thumbs-down") == f"{rated.filter(thumbs=-1).count() / rated.count() * 100:.1f}%"
+    assert "by when the rated call ran" in html
+
+
+def test_average_rating_tile(owner_client: Client, seeded: Any, full_api: Any) -> None:
+    from telemetry.services import project_process
+
+    full_api.ingest([{"type": "feedback", "call_id": f"c-{i}", "rating": r} for i, r in ((2, 5), (3, 4), (4, 2))])
+    project_process(project_id=seeded.id)
+    html = owner_client.get(f"/projects/{seeded.id}/?range=24h").content.decode()
+    assert _tile(html, "tile-rating") == "3.67"

@@ -10,8 +10,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from quality.models import Flag
+from quality.selectors import flag_denominator
 from quality.services import project_evaluate
-from telemetry.models import Call, Score
+from telemetry.models import Call, Feedback, Score
 from telemetry.services import project_process
 from tests.dashboards.conftest import recent
 from tests.dashboards.test_overview import figures
@@ -53,10 +54,37 @@ def test_flag_rates_name_the_flags_the_evaluators_raised(owner_client: Client, f
     assert f'href="/projects/{flagged.id}/calls/?range=24h&flag=pii.email"' in table
     assert "{#" not in html and "{%" not in html  # no template syntax leaked as text
     chart = figures(html)["flag-rates"]
-    calls = Call.objects.filter(project_id=flagged.id, kind__in=("llm", "embedding")).count()
+    # Each flag divides by the calls its evaluator evaluated: the count of the score it always gives.
+    evaluated = {name: Score.objects.filter(project_id=flagged.id, name=flag_denominator(name)).count()
+                 for name in raised}
+    assert evaluated["relevance.low"] < Call.objects.filter(project_id=flagged.id, kind="llm").count()
     rates = dict(zip(chart["data"][0]["y"], chart["data"][0]["x"]))
-    assert rates == pytest.approx({name: count / calls for name, count in raised.items()})
+    assert rates == pytest.approx({name: count / evaluated[name] for name, count in raised.items()})
+    shown = {name: int(n) for name, n in re.findall(r'>([\w.]+)</a></td><td class="num">\d+</td>'
+                                                    r'<td class="num">(\d+)</td>', table)}
+    assert shown == evaluated
     assert chart["layout"]["xaxis"]["tickformat"] == ".1%"
+
+
+def test_flag_rates_divide_by_the_calls_evaluated_when_sampling(owner_client: Client, full_api: Any,
+                                                                project: Any) -> None:
+    from quality.models import QualitySettings
+
+    QualitySettings.objects.update_or_create(project=project, defaults={"sample_rate": 0.25})
+    full_api.ingest([{"type": "call", "id": f"s-{i}", "timestamp": recent(5 + i), "model": "gpt-4o-mini",
+                      "input": "Who can help?", "output": f"Write to agent{i}@example.com.", "latency_ms": 200}
+                     for i in range(80)])
+    while project_process(project_id=project.id):
+        pass
+    while project_evaluate(project_id=project.id):
+        pass
+    flagged = Flag.objects.filter(project_id=project.id, name="pii.email").count()
+    assert 0 < flagged < 40  # a quarter of the calls, give or take: every one evaluated has an address
+    html = page(owner_client, project)
+    row = re.search(r'flag=pii.email">pii.email</a></td>(.*?)</tr>', html, re.S).group(1)
+    assert re.findall(r'<td class="num">([^<]+)</td>', row) == [str(flagged), str(flagged), "100.00%"]
+    assert dict(zip(figures(html)["flag-rates"]["data"][0]["y"], figures(html)["flag-rates"]["data"][0]["x"]))[
+        "pii.email"] == 1.0
 
 
 def test_score_trend_shows_the_chosen_score_first(owner_client: Client, flagged: Any) -> None:
@@ -77,12 +105,18 @@ def test_score_distribution_holds_every_score_of_the_chosen_name(owner_client: C
     assert chart["data"][0]["y"][0] == scores.filter(value__lt=0.1).count() < scores.count()  # attempts score high
 
 
-def test_thumbs_over_time_count_up_and_down(owner_client: Client, flagged: Any) -> None:
-    chart = figures(page(owner_client, flagged))["thumbs"]
-    traces = {t["name"]: t for t in chart["data"]}
+def test_thumbs_over_time_count_up_and_down_by_the_rated_calls_time(owner_client: Client, flagged: Any) -> None:
+    html = page(owner_client, flagged)
+    traces = {t["name"]: t for t in figures(html)["thumbs"]["data"]}
     assert sum(traces["thumbs up"]["y"]) == 6 and sum(traces["thumbs down"]["y"]) == 4
-    assert [v for v in traces["thumbs-down rate"]["y"] if v is not None] == [0.4]  # all arrived in one hour
+    hours = {f.call.start_time.replace(minute=0, second=0, microsecond=0): f.thumbs
+             for f in Feedback.objects.filter(project_id=flagged.id)}  # one rated call per hour at most
+    assert len(hours) == 10
+    rates = [v for v in traces["thumbs-down rate"]["y"] if v is not None]
+    assert sorted(rates) == sorted(1.0 if thumbs == -1 else 0.0 for thumbs in hours.values())
     assert traces["thumbs-down rate"]["yaxis"] == "y2"
+    assert "by when the rated call ran" in html and "newest" not in html
+    assert re.search(r'data-testid="tile-thumbs-down">.*?class="value">40.0%<', html, re.S)
 
 
 def test_worst_prompt_versions_sort_by_the_score_then_thumbs(owner_client: Client, flagged: Any) -> None:
@@ -100,39 +134,67 @@ def test_worst_prompt_versions_sort_by_the_score_then_thumbs(owner_client: Clien
     assert "higher is worse" in html
 
 
-def test_thumbs_by_version_read_a_bounded_number_of_ratings(owner_client: Client, flagged: Any,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from dashboards.selectors import analytics
-
-    monkeypatch.setattr(analytics, "RATINGS_SAMPLE", 4)
+def test_thumbs_by_version_count_every_rating(owner_client: Client, flagged: Any) -> None:
     html = page(owner_client, flagged)
-    assert 'data-testid="ratings-sampled"' in html
     table = re.search(r'data-testid="worst-prompts">(.*?)</table>', html, re.S).group(1)
-    assert sum(int(n) for n in re.findall(r'<td class="num">(\d+)</td></tr>', table)) == 4
-    monkeypatch.setattr(analytics, "RATINGS_SAMPLE", 11)  # the range has 10
-    assert 'data-testid="ratings-sampled"' not in page(owner_client, flagged, "&model=house-model")
+    assert sum(int(n) for n in re.findall(r'<td class="num">(\d+)</td></tr>', table)) == 10
+    assert "ratings-sampled" not in html
 
 
-def test_filtered_thumbs_over_time_read_a_bounded_number_of_ratings(owner_client: Client, flagged: Any,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from dashboards.selectors import analytics
-
+def test_filtered_thumbs_follow_several_dimensions_exactly(owner_client: Client, flagged: Any) -> None:
     html = page(owner_client, flagged, "&feature=search")  # every rated call is a search (i % 4 == 0)
     traces = {t["name"]: t for t in figures(html)["thumbs"]["data"]}
     assert sum(traces["thumbs up"]["y"]) + sum(traces["thumbs down"]["y"]) == 10
-    assert 'data-testid="thumbs-since"' not in html
-    monkeypatch.setattr(analytics, "RATINGS_SAMPLE", 4)
-    html = page(owner_client, flagged, "&feature=search")
-    assert 'data-testid="thumbs-since"' in html
+    assert "thumbs" not in figures(page(owner_client, flagged, "&feature=chat"))
+    rated = Feedback.objects.filter(project_id=flagged.id, call__feature="search", call__model="house-model")
+    html = page(owner_client, flagged, "&feature=search&model=house-model")
     traces = {t["name"]: t for t in figures(html)["thumbs"]["data"]}
-    assert sum(v or 0 for v in traces["thumbs up"]["y"]) + sum(v or 0 for v in traces["thumbs down"]["y"]) == 4
-    assert traces["thumbs up"]["y"][0] is None  # before the oldest rating read: unknown, not zero
+    assert sum(traces["thumbs down"]["y"]) == rated.filter(thumbs=-1).count()
+    assert sum(traces["thumbs up"]["y"]) == rated.filter(thumbs=1).count()
+
+
+def test_ratings_show_their_average_and_histogram(owner_client: Client, flagged: Any, full_api: Any) -> None:
+    full_api.ingest([{"type": "feedback", "call_id": f"c-{i}", "rating": 1 + i % 5} for i in range(2, 12)])
+    project_process(project_id=flagged.id)
+    html = page(owner_client, flagged)
+    chart = figures(html)["ratings"]
+    assert chart["data"][0]["x"] == ["1 ★", "2 ★", "3 ★", "4 ★", "5 ★"] and chart["data"][0]["y"] == [2] * 5
+    assert re.search(r'data-testid="tile-rating">.*?class="value">3.00 / 5<', html, re.S)
+
+
+def test_a_human_score_is_listed_and_charted_apart_from_the_evaluators(owner_client: Client, flagged: Any,
+                                                                       full_api: Any) -> None:
+    full_api.ingest([{"type": "score", "call_id": f"c-{i}", "name": "helpfulness", "value": 0.5 + (i % 2) / 4,
+                      "source": "human"} for i in range(2, 10)])
+    project_process(project_id=flagged.id)
+    html = page(owner_client, flagged, "&score=human:helpfulness")
+    table = re.search(r'data-testid="scores">(.*?)</table>', html, re.S).group(1)
+    assert "human:helpfulness" in table and "api:helpfulness" in table  # the seed's scores: source api
+    assert '<option value="human:helpfulness" selected>' in html
+    assert sum(figures(html)["score-distribution"]["data"][0]["y"]) == 8
+    assert figures(html)["score-trend"]["data"][0]["name"] == "human:helpfulness"
+    assert "higher is better" in html
+
+
+def test_a_projects_own_direction_orders_prompt_versions(owner_client: Client, flagged: Any, full_api: Any) -> None:
+    from quality.models import QualitySettings
+
+    full_api.ingest([{"type": "score", "call_id": f"c-{i}", "name": "verbosity", "value": i / 10, "source": "human"}
+                     for i in range(10)])
+    project_process(project_id=flagged.id)
+    html = page(owner_client, flagged, "&score=human:verbosity")
+    assert "higher is better" in html
+    QualitySettings.objects.update_or_create(project_id=flagged.id, defaults={"score_directions": {"verbosity": "lower"}})
+    html = page(owner_client, flagged, "&score=human:verbosity")
+    assert "higher is worse" in html
+    table = re.search(r'data-testid="worst-prompts">(.*?)</table>', html, re.S).group(1)
+    assert re.findall(r"&prompt_version=(v\d)", table)[:2] == ["v2", "v1"]  # odd calls, higher verbosity: v2
 
 
 def test_filters_across_cubes_show_a_notice_not_an_error(owner_client: Client, flagged: Any) -> None:
     html = page(owner_client, flagged, "&model=gpt-4o-mini&feature=search")
     assert 'data-testid="quality-notice"' in html and "one dimension" in html
-    assert "thumbs" in figures(html)  # feedback is not rolled up: still drawn
+    assert "thumbs" in figures(html)  # feedback is rolled up in every cube: still drawn
 
 
 def test_a_model_filter_keeps_scores_but_cannot_split_them_by_prompt(owner_client: Client, flagged: Any) -> None:

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 
 from quality.scorefold import scores_fold
-from quality.selectors import flag_evaluator
 from rollups.cubes import DIMENSIONS
+from rollups.selectors import scores as score_selectors
 from rollups.selectors import Query, aggregate, flag_totals, score_totals
 from telemetry.models import Call
 from telemetry.services import project_process
@@ -25,11 +25,18 @@ def _entry(call: Call, name: str) -> tuple[tuple[str, ...], int, str, float, int
     return dims, int(call.start_time.timestamp() * 1_000_000), name, 1.0, 1
 
 
+def _denominator(flag: str) -> str:
+    """What an app registers: a flag's evaluated count (here pii's, and a judge's own score)."""
+    return {"pii.email": "evaluated:pii"}.get(flag, flag if flag.startswith("judge.") else "")
+
+
 @pytest.fixture
-def sampled(api: Api, project: Any) -> list[Call]:
+def sampled(api: Api, project: Any, monkeypatch: pytest.MonkeyPatch) -> list[Call]:
     """100 model calls of the last day, evaluated as a 0.25 sample would be: every fourth call is
     counted evaluated (by pii, and by the judge "judge.tone" on every other of those), and
     flags are raised among the evaluated calls only."""
+    assert score_selectors._FLAG_DENOMINATORS  # quality registered its answer
+    monkeypatch.setattr(score_selectors, "_FLAG_DENOMINATORS", [_denominator])
     api.ingest([call_event(i, timestamp=(NOW - timedelta(minutes=13 * i + 5)).isoformat(),
                            model=["gpt-4o", "gpt-4o-mini", "o3"][i % 3]) for i in range(100)])
     project_process(project_id=project.id)
@@ -40,7 +47,7 @@ def sampled(api: Api, project: Any) -> list[Call]:
             continue
         entries += [_entry(call, "evaluated:*"), _entry(call, "evaluated:pii")]
         if n % 8 == 0:
-            entries.append(_entry(call, "evaluated:judge.tone"))
+            entries.append(_entry(call, "judge.tone"))
         if n % 20 == 0:
             entries.append(_entry(call, "flag:pii.email"))
         if n % 24 == 0:
@@ -57,7 +64,6 @@ def _whole_day(project: Any, **filters: list[str]) -> Query:
 
 
 def test_flag_rates_divide_by_the_calls_their_evaluator_evaluated(project: Any, sampled: list[Call]) -> None:
-    assert flag_evaluator("pii.email") == "pii"  # what quality registered for rollups to ask
     query = _whole_day(project)
     pii = aggregate(Query(**{**query.__dict__, "score": "flag:pii.email"}), ["flag_count", "flag_rate",
                                                                              "flag_evaluated"])[(None,)]
@@ -67,6 +73,7 @@ def test_flag_rates_divide_by_the_calls_their_evaluator_evaluated(project: Any, 
     assert totals["judge.tone"] == {"count": 5, "evaluated": 13, "rate": pytest.approx(5 / 13)}  # the judge's own
     assert totals["custom.thing"] == {"count": 3, "evaluated": 25, "rate": pytest.approx(3 / 25)}  # any evaluator
     assert "evaluated:*" not in score_totals(query) and "flag:pii.email" not in score_totals(query)
+    assert "judge.tone" in score_totals(query)  # the judge's score: its count is the judge's evaluated calls
 
 
 def test_flag_rates_follow_filters_and_intervals(project: Any, sampled: list[Call]) -> None:
