@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from pricing.admin import ModelPriceForm
 from pricing.models import ModelPrice
 from quality.admin import QualitySettingsForm
+from quality.services import score_directions_validate
 from quality.evaluators.pii import PII_TYPES
 from quality.registry import EVALUATORS
 from tenancy.models import Organization, Project, Role, Scope
@@ -83,9 +84,16 @@ class QualityForm(Prefixed, QualitySettingsForm):
     redaction_types = forms.MultipleChoiceField(
         choices=[(name, name) for name in PII_TYPES], widget=forms.CheckboxSelectMultiple, required=False,
         label="PII types to redact", help_text="None ticked means all types.")
+    # The model keeps JSON ({name: "higher" | "lower"}); people type a line per score.
+    score_directions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "helpfulness higher\nhallucination_rate lower"}),
+        required=False, label="Score directions",
+        help_text="Which way is better for the scores you send (by the name you send them with) and for "
+                  "judges: one per line, the name then \"higher\" or \"lower\". The quality page sorts "
+                  "prompt versions worst first by it. Unlisted scores: higher is better.")
 
     class Meta(QualitySettingsForm.Meta):
-        fields = ["evaluate", "enabled_evaluators", "redaction", "redaction_types", "sample_rate"]
+        fields = ["evaluate", "enabled_evaluators", "redaction", "redaction_types", "sample_rate", "score_directions"]
         labels = {"evaluate": "Evaluate calls", "redaction": "PII redaction at ingest",
                   "sample_rate": "Sample rate"}
         help_texts = {
@@ -100,6 +108,22 @@ class QualityForm(Prefixed, QualitySettingsForm):
             overrides = self.instance.evaluators or {}
             self.initial["enabled_evaluators"] = [name for name in EVALUATORS
                                                   if (overrides.get(name) or {}).get("enabled", True) is not False]
+            self.initial["score_directions"] = "\n".join(
+                f"{name} {direction}" for name, direction in sorted((self.instance.score_directions or {}).items()))
+
+    def clean_score_directions(self) -> dict[str, str]:
+        directions: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data["score_directions"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, _, direction = line.strip().rpartition(" ")
+            if not name.strip():
+                raise forms.ValidationError(f"line {number}: a score name, a space, then \"higher\" or \"lower\"")
+            directions[name.strip()] = direction.lower()
+        errors = score_directions_validate(directions)
+        if errors:
+            raise forms.ValidationError(errors)
+        return directions
 
     def save(self, commit: bool = True) -> Any:
         # Only "enabled" changes: thresholds and other overrides set in the admin are kept.

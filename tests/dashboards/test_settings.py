@@ -246,8 +246,22 @@ def test_quality_settings_persist_and_keep_thresholds(owner_client: Client, proj
     assert re.search(r'value="toxicity"(?![^>]*checked)', html) and re.search(r'value="pii"[^>]*checked', html)
 
 
+def test_score_directions_are_typed_a_line_per_score(owner_client: Client, viewer_client: Client,
+                                                     project: Any) -> None:
+    response = owner_client.post(url(project, "quality/"), {
+        "evaluate": "on", "redaction": "off", "sample_rate": "1",
+        "score_directions": "helpfulness higher\n\nhallucination rate  LOWER\n"})
+    assert response.status_code == 302
+    row = QualitySettings.objects.get(project=project)
+    assert row.score_directions == {"helpfulness": "higher", "hallucination rate": "lower"}
+    assert "hallucination rate lower\nhelpfulness higher</textarea>" in owner_client.get(url(project)).content.decode()
+    assert "helpfulness: higher is better" in viewer_client.get(url(project)).content.decode()
+
+
 @pytest.mark.parametrize("data, message", [
     ({"redaction": "mask", "sample_rate": "1.5"}, "between 0 and 1"),
+    ({"redaction": "off", "sample_rate": "1", "score_directions": "helpfulness up"}, "say &quot;higher&quot;"),
+    ({"redaction": "off", "sample_rate": "1", "score_directions": "higher"}, "line 1: a score name"),
     ({"redaction": "mask", "sample_rate": "0.5", "redaction_types": ["shoe_size"]}, "not one of the available"),
     ({"redaction": "shout", "sample_rate": "0.5"}, "not one of the available"),
 ])
