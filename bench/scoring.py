@@ -84,8 +84,8 @@ def worker(project_id: int) -> None:
     for evaluator in EVALUATORS.values():
         original(evaluator, [warm], evaluator.defaults)
     began, done = time.perf_counter(), 0
-    while True:
-        n = services.project_evaluate(project_id=project_id, max_batches=20)
+    while True:  # as quality.tasks.evaluate_project does, task after task
+        n = services.project_evaluate_threads(project_id=project_id, max_batches=20)
         done += n
         if n < 20 * services.BATCH_SIZE:
             break

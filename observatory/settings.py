@@ -243,6 +243,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = None
 ROLLUP_MINUTE_HOURS = env_int("OBSERVATORY_ROLLUP_MINUTE_HOURS", 48, minimum=1)
 # Calls claimed per worker transaction (processing, rollups).
 PROCESS_BATCH_SIZE = env_int("OBSERVATORY_PROCESS_BATCH_SIZE", 5000, minimum=10)
+# Threads an evaluation task runs inside one worker process: while one waits for PostgreSQL
+# (claim, load, COPY, commit), the other evaluates (quality.services.project_evaluate_threads).
+EVALUATION_THREADS = min(env_int("OBSERVATORY_EVALUATION_THREADS", 2, minimum=1), 8)
 
 # Retention defaults (a project may override each in the admin); purged hourly in bounded batches.
 RETENTION_DEFAULTS = {

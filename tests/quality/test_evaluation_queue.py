@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from quality.models import Evaluation, Flag, PendingEvaluation, QualitySettings
-from quality.services import _CLAIM_SQL, project_evaluate, shed_rate
+from quality.services import _CLAIM_SQL, project_evaluate, project_evaluate_threads, shed_rate
 from rollups.selectors import Query, aggregate
 from telemetry.services import project_process
 from tests.conftest import Api, call_event
@@ -70,6 +70,17 @@ def test_past_the_max_lag_new_calls_are_sampled_down_and_marked_skipped_with_the
     assert 5 < done < 80  # ~10%: the limit over the lag
     reasons = set(skipped.values_list("reason", flat=True))
     assert len(reasons) == 1 and reasons.pop().startswith("evaluation lag 6")
+
+
+def test_threads_of_one_worker_evaluate_each_call_exactly_once(api: Api, project: Any) -> None:
+    _ingest(api, project, 1700)
+
+    assert project_evaluate_threads(project_id=project.id, max_batches=20, threads=3) == 1700
+
+    assert Evaluation.objects.filter(project_id=project.id, status="done").count() == 1700
+    assert PendingEvaluation.objects.filter(project_id=project.id).count() == 0
+    assert _evaluated_total(project.id, "evaluated:*") == 1700
+    assert _evaluated_total(project.id, "pii.count") == 1700
 
 
 def test_the_shed_rate_follows_the_lag_and_never_stops_all_evaluation() -> None:
