@@ -45,29 +45,17 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER telemetry_feedback_signal_insert AFTER INSERT ON telemetry_feedback
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION obs_feedback_signal();
-CREATE TRIGGER telemetry_feedback_signal_update AFTER UPDATE ON telemetry_feedback
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION obs_feedback_signal();
-CREATE TRIGGER telemetry_feedback_signal_delete AFTER DELETE ON telemetry_feedback
-REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION obs_feedback_signal();
-CREATE TRIGGER telemetry_score_signal_insert AFTER INSERT ON telemetry_score
-REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION obs_score_signal();
-CREATE TRIGGER telemetry_score_signal_update AFTER UPDATE ON telemetry_score
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION obs_score_signal();
-CREATE TRIGGER telemetry_score_signal_delete AFTER DELETE ON telemetry_score
-REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION obs_score_signal();
 """
-DROP_TRIGGERS = """
-DROP TRIGGER IF EXISTS telemetry_feedback_signal_insert ON telemetry_feedback;
-DROP TRIGGER IF EXISTS telemetry_feedback_signal_update ON telemetry_feedback;
-DROP TRIGGER IF EXISTS telemetry_feedback_signal_delete ON telemetry_feedback;
-DROP TRIGGER IF EXISTS telemetry_score_signal_insert ON telemetry_score;
-DROP TRIGGER IF EXISTS telemetry_score_signal_update ON telemetry_score;
-DROP TRIGGER IF EXISTS telemetry_score_signal_delete ON telemetry_score;
-DROP FUNCTION IF EXISTS obs_feedback_signal();
-DROP FUNCTION IF EXISTS obs_score_signal();
-"""
+_TABLES = {"telemetry_feedback": "obs_feedback_signal", "telemetry_score": "obs_score_signal"}
+_EVENTS = {"insert": "NEW TABLE AS new_rows", "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+           "delete": "OLD TABLE AS old_rows"}
+TRIGGERS += "".join(
+    f"CREATE TRIGGER {table}_signal_{event} AFTER {event.upper()} ON {table} REFERENCING {tables}"
+    f" FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n"
+    for table, function in _TABLES.items() for event, tables in _EVENTS.items())
+DROP_TRIGGERS = "".join(f"DROP TRIGGER IF EXISTS {table}_signal_{event} ON {table};\n"
+                        for table in _TABLES for event in _EVENTS) + "".join(
+    f"DROP FUNCTION IF EXISTS {function}();\n" for function in _TABLES.values())
 # Feedback and client scores stored before this migration were never rolled up: queue them once.
 # The workers fold them in the background (after each processing run and from beat).
 BACKFILL = """
