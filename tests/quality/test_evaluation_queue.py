@@ -61,7 +61,8 @@ def test_past_the_max_lag_new_calls_are_sampled_down_and_marked_skipped_with_the
         api: Api, project: Any) -> None:
     QualitySettings.objects.create(project=project, max_lag_seconds=60)
     _ingest(api, project, 300)
-    PendingEvaluation.objects.filter(project_id=project.id).update(enqueued_at=NOW - timedelta(seconds=600))
+    PendingEvaluation.objects.filter(project_id=project.id).update(
+        enqueued_at=datetime.now(timezone.utc) - timedelta(seconds=600))
 
     project_evaluate(project_id=project.id)
 
