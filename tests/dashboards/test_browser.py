@@ -109,7 +109,8 @@ def test_a_filter_applied_through_htmx_changes_tiles_charts_and_url(signed_in: P
 @pytest.mark.parametrize(("path", "charts", "testids"), [
     ("cost/", {"cost-by": 1, "cost-per-call": 1}, ["unpriced-models", "top-users"]),
     ("latency/", {"latency-percentiles": 4, "ttft": 1, "latency-histogram": 1}, ["slowest-calls"]),
-    ("quality/", {"score-trend": 1, "score-distribution": 1, "flag-rates": 1, "thumbs": 1}, ["worst-prompts"]),
+    ("quality/", {"score-trend": 1, "score-distribution": 1, "flag-rates": 1, "thumbs": 1},
+     ["worst-prompts", "feedback", "tile-thumbs-down"]),
     ("calls/", {}, []),
     ("people/", {}, []),
     ("settings/", {}, []),

@@ -327,3 +327,19 @@ def test_several_workers_at_once_count_each_signal_once(api: Api, project: Any,
     assert sum(_ratings(project).values()) == 120
     assert _score(project, "human:accuracy") == {"score_count": 60, "score_avg": pytest.approx(0.75)}
     assert SignalFold.objects.count() == 180
+
+
+def test_beat_asks_for_a_fold_of_signals_left_queued(api: Api, project: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollups import tasks
+
+    _ingest(api, [call_event(1, timestamp=_at(1))])
+    _process(project)
+    asked: list[int] = []
+    monkeypatch.setattr(tasks.fold_signals, "delay", asked.append)
+    PendingSignal.objects.create(kind="f", row_id=10**9, project_id=project.id)  # its message was lost
+    tasks.compact()
+    assert asked == []  # too fresh: the run that queued it folds it
+    PendingSignal.objects.update(enqueued_at=NOW - timedelta(minutes=5))
+    tasks.compact()
+    assert asked == [project.id]
+    assert tasks.fold_signals(project.id) == 1 and not PendingSignal.objects.exists()  # gone: nothing to fold
