@@ -93,13 +93,17 @@ class QualityForm(Prefixed, QualitySettingsForm):
                   "prompt versions worst first by it. Unlisted scores: higher is better.")
 
     class Meta(QualitySettingsForm.Meta):
-        fields = ["evaluate", "enabled_evaluators", "redaction", "redaction_types", "sample_rate", "score_directions"]
+        fields = ["evaluate", "enabled_evaluators", "redaction", "redaction_types", "sample_rate", "max_lag_seconds",
+                  "score_directions"]
         labels = {"evaluate": "Evaluate calls", "redaction": "PII redaction at ingest",
-                  "sample_rate": "Sample rate"}
+                  "sample_rate": "Sample rate", "max_lag_seconds": "Maximum evaluation lag (seconds)"}
         help_texts = {
             "evaluate": "Off: no call is queued for the evaluators (redaction still applies).",
             "redaction": "Applied before anything is stored; takes effect within seconds.",
             "sample_rate": "Share of model calls the evaluators score, from 0 to 1 (1 = every call).",
+            "max_lag_seconds": "Empty: every sampled call is evaluated, however late. Otherwise, while the "
+                               "evaluators lag further behind than this, new calls are sampled down (the limit "
+                               "over the lag, at least 2%) and the others are marked skipped with the reason.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

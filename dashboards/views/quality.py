@@ -11,6 +11,8 @@ from dashboards import charts
 from dashboards.context import Page, project_page
 from dashboards.selectors import analytics, feedback_totals
 from dashboards.views.common import render_page
+from quality.models import QualitySettings
+from quality.selectors import evaluation_lag
 from rollups.selectors import MetricsError, distribution, flag_totals, score_totals
 from rollups.signals import FEEDBACK_RATING
 from rollups.sketch import value_of
@@ -96,6 +98,9 @@ def quality_context(page: Page, *, chosen: str) -> dict[str, Any]:
     context["chosen_direction"] = "higher is worse" if worse_up else "higher is better"
     context["empty"] = not (context["scores"] or context["flags"] or context["feedback"].get("feedback_count")
                             or "notice" in context or "feedback_notice" in context)
+    context["lag"] = evaluation_lag(project_id=page.project.id)
+    context["sample_rate"] = QualitySettings.objects.filter(project_id=page.project.id).values_list(
+        "sample_rate", flat=True).first()
     return context
 
 

@@ -225,3 +225,25 @@ def test_query_count_does_not_grow_with_data(owner_client: Client, flagged: Any,
     with CaptureQueriesContext(connection) as after:
         page(owner_client, flagged)
     assert len(after.captured_queries) == len(before.captured_queries)
+
+
+def test_the_page_says_how_far_evaluation_lags_and_when_calls_are_sampled_down(owner_client: Client,
+                                                                              seeded: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from quality.models import PendingEvaluation, QualitySettings
+
+    assert "The evaluators are up to date" in page(owner_client, seeded)
+
+    PendingEvaluation.objects.bulk_create([PendingEvaluation(call_id=10_000 + i, project_id=seeded.id)
+                                           for i in range(3)])
+    PendingEvaluation.objects.filter(project_id=seeded.id).update(enqueued_at=timezone.now() - timedelta(seconds=400))
+    QualitySettings.objects.update_or_create(project=seeded, defaults={"max_lag_seconds": 120, "sample_rate": 0.5})
+    html = page(owner_client, seeded)
+
+    lag = re.search(r'data-testid="evaluation-lag">(.*?)</p>', html, re.S).group(1)
+    assert re.search(r"3 calls waiting for the evaluators</strong>, the oldest for 4\d\d s", lag)
+    assert "over this project's limit of 120 s: new calls are being sampled down" in lag
+    assert "evaluates 50% of model calls" in lag

@@ -258,8 +258,18 @@ def test_score_directions_are_typed_a_line_per_score(owner_client: Client, viewe
     assert "helpfulness: higher is better" in viewer_client.get(url(project)).content.decode()
 
 
+def test_a_maximum_evaluation_lag_is_set_and_cleared(owner_client: Client, project: Any) -> None:
+    data = {"evaluate": "on", "redaction": "off", "sample_rate": "1", "max_lag_seconds": "120"}
+    assert owner_client.post(url(project, "quality/"), data).status_code == 302
+    assert QualitySettings.objects.get(project=project).max_lag_seconds == 120
+    assert re.search(r'name="max_lag_seconds" value="120"', owner_client.get(url(project)).content.decode())
+    assert owner_client.post(url(project, "quality/"), {**data, "max_lag_seconds": ""}).status_code == 302
+    assert QualitySettings.objects.get(project=project).max_lag_seconds is None
+
+
 @pytest.mark.parametrize("data, message", [
     ({"redaction": "mask", "sample_rate": "1.5"}, "between 0 and 1"),
+    ({"redaction": "off", "sample_rate": "1", "max_lag_seconds": "-5"}, "greater than or equal to 0"),
     ({"redaction": "off", "sample_rate": "1", "score_directions": "helpfulness up"}, "say &quot;higher&quot;"),
     ({"redaction": "off", "sample_rate": "1", "score_directions": "higher"}, "line 1: a score name"),
     ({"redaction": "mask", "sample_rate": "0.5", "redaction_types": ["shoe_size"]}, "not one of the available"),
