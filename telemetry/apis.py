@@ -1,21 +1,28 @@
-"""Read API: GET /api/v1/calls, /api/v1/calls/<id>, /api/v1/traces/<trace_id>."""
+"""Read API: GET /api/v1/calls, /api/v1/calls/<id>, /api/v1/traces/<trace_id>; and the clients'
+corrections: PATCH and DELETE /api/v1/scores/<id> and /api/v1/feedback/<id>."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import msgspec
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound, ValidationError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from observatory.api import ReadRateThrottle
+from ingest.body import BodyError, read_body
+from observatory.api import KeyRateThrottle, ReadRateThrottle, error_response
+from telemetry import edits
 from telemetry.models import Kind, Status
 from telemetry.selectors import CallFilters, InvalidCursor, call_detail, call_list, call_list_json, trace_tree
-from telemetry.serializers import CallDetailSerializer, CallPageSerializer, TraceSerializer, call_dict
+from telemetry.serializers import (CallDetailSerializer, CallPageSerializer, FeedbackSerializer, ScoreSerializer,
+                                   TraceSerializer, call_dict)
 from tenancy.auth import project_for_request, require_scope
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
@@ -115,3 +122,97 @@ class TraceApi(_ReadApi):
         if tree is None:
             raise NotFound(f"No trace with id '{trace_id}' in this project.")
         return Response(TraceSerializer(tree).data)
+
+
+class ReadOnlyScore(APIException):
+    status_code = 409
+    default_code = "read_only"
+
+
+def _refusal(exc: edits.EditError) -> APIException:
+    if isinstance(exc, edits.NotFound):
+        return NotFound(str(exc))
+    if isinstance(exc, edits.ReadOnly):
+        return ReadOnlyScore(str(exc))
+    return ValidationError({exc.field or "body": str(exc)})
+
+
+class ScorePatchSerializer(serializers.Serializer):
+    value = serializers.FloatField(required=False, allow_null=True, min_value=-1e12, max_value=1e12)
+    label = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=100)
+    comment = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    metadata = serializers.DictField(required=False, allow_null=True, help_text="Replaces the stored metadata")
+
+
+class FeedbackPatchSerializer(serializers.Serializer):
+    thumbs = serializers.ChoiceField(["up", "down"], required=False, allow_null=True)
+    rating = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)
+    comment = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+
+
+_EDIT_ERRORS = {
+    400: OpenApiResponse(description="Invalid body (`details` names the field), or the change would leave a "
+                                     "score without value and label, feedback without thumbs and rating"),
+    401: OpenApiResponse(description="Missing, unknown or revoked key"),
+    403: OpenApiResponse(description="Key lacks the ingest scope"),
+    404: OpenApiResponse(description="No such id in this project"),
+    429: OpenApiResponse(description="Rate limit; see Retry-After"),
+}
+_READ_ONLY = {409: OpenApiResponse(description="An evaluator's score (id `eval:...`): read-only")}
+
+
+class _EditApi(APIView):
+    """PATCH and DELETE of one signal (score or feedback) by the client's id. Rollups follow the
+    change once the signal fold runs, which the service asks for."""
+
+    permission_classes = [require_scope("ingest")]
+    throttle_classes = [KeyRateThrottle]
+    changes: type[edits.ScoreChanges] | type[edits.FeedbackChanges]
+
+    def _edit(self, request: Request, update: Callable[..., Any], external_id: str) -> Any:
+        try:
+            changes = edits.changes_parse(read_body(request._request), self.changes)
+            return update(project_id=project_for_request(request).id, external_id=external_id, changes=changes)
+        except edits.EditError as exc:
+            raise _refusal(exc) from None
+
+    def _delete(self, request: Request, delete: Callable[..., None], external_id: str) -> Response:
+        try:
+            delete(project_id=project_for_request(request).id, external_id=external_id)
+        except edits.EditError as exc:
+            raise _refusal(exc) from None
+        return Response(status=204)
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, BodyError):
+            return error_response(exc.status, exc.code, exc.message)
+        return super().handle_exception(exc)
+
+
+class ScoreEditApi(_EditApi):
+    changes = edits.ScoreChanges
+
+    @extend_schema(operation_id="scores_update", summary="Change a score you sent (value, label, comment, metadata)",
+                   tags=["edit"], request=ScorePatchSerializer,
+                   responses={200: ScoreSerializer, **_EDIT_ERRORS, **_READ_ONLY})
+    def patch(self, request: Request, score_id: str) -> Response:
+        return Response(ScoreSerializer(self._edit(request, edits.score_update, score_id)).data)
+
+    @extend_schema(operation_id="scores_destroy", summary="Delete a score you sent", tags=["edit"],
+                   responses={204: None, **_EDIT_ERRORS, **_READ_ONLY})
+    def delete(self, request: Request, score_id: str) -> Response:
+        return self._delete(request, edits.score_delete, score_id)
+
+
+class FeedbackEditApi(_EditApi):
+    changes = edits.FeedbackChanges
+
+    @extend_schema(operation_id="feedback_update", summary="Change feedback (thumbs, rating, comment)",
+                   tags=["edit"], request=FeedbackPatchSerializer, responses={200: FeedbackSerializer, **_EDIT_ERRORS})
+    def patch(self, request: Request, feedback_id: str) -> Response:
+        return Response(FeedbackSerializer(self._edit(request, edits.feedback_update, feedback_id)).data)
+
+    @extend_schema(operation_id="feedback_destroy", summary="Delete feedback", tags=["edit"],
+                   responses={204: None, **_EDIT_ERRORS})
+    def delete(self, request: Request, feedback_id: str) -> Response:
+        return self._delete(request, edits.feedback_delete, feedback_id)
