@@ -56,6 +56,20 @@ _SCORE_SQL = (
     "LEFT JOIN telemetry_call c ON c.project_id = %s AND c.external_id = u.call_external_id "
     "ON CONFLICT (project_id, external_id) DO NOTHING RETURNING external_id"
 )
+# Langfuse treats a score id as an upsert key: a score re-sent with its id replaces the stored one.
+# Evaluators' scores ("eval:...") are never replaced by a client, and an identical re-send (an SDK
+# retry) changes nothing, so it is still reported as a duplicate.
+_SCORE_REPLACE_SQL = (
+    "UPDATE telemetry_score s SET call_id = c.id, call_external_id = u.call_external_id, name = u.name,"
+    " value = u.value, label = u.label, source = u.source, comment = u.comment, metadata = u.metadata "
+    "FROM json_to_recordset(%s::json) AS u(external_id text, call_external_id text, name text, value float8,"
+    " label text, source text, comment text, metadata jsonb) "
+    "LEFT JOIN telemetry_call c ON c.project_id = %s AND c.external_id = u.call_external_id "
+    "WHERE s.project_id = %s AND s.external_id = u.external_id AND s.external_id NOT LIKE 'eval:%%'"
+    " AND (s.call_external_id, s.name, s.value, s.label, s.source, s.comment, s.metadata)"
+    " IS DISTINCT FROM (u.call_external_id, u.name, u.value, u.label, u.source, u.comment, u.metadata) "
+    "RETURNING s.external_id"
+)
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
 
@@ -144,3 +158,22 @@ def write_batch(*, project_id: int, received_at: datetime, calls: Sequence[dict[
                                rejected):
         inserted_scores.update(part)
     return inserted_calls, inserted_feedback, inserted_scores, rejected
+
+
+_REPLACE_FIELDS = [f for f in SCORE_FIELDS if f != "created_at"]
+
+
+def _replace_scores(project_id: int, rows: Sequence[dict[str, Any]]) -> set[str]:
+    with _cursor() as cur:
+        cur.execute(_SCORE_REPLACE_SQL, [_document(rows, _REPLACE_FIELDS), project_id, project_id])
+        return {external_id for (external_id,) in cur.fetchall()}
+
+
+def scores_replace(*, project_id: int, scores: Sequence[dict[str, Any]]) -> tuple[set[str], dict[str, str]]:
+    """Overwrite stored scores with these rows (by external id; created_at is kept), in the caller's
+    transaction. Returns the external ids changed, and {external_id: reason} for rows refused."""
+    rejected: dict[str, str] = {}
+    replaced: set[str] = set()
+    for part in _with_fallback(scores, lambda rs: _replace_scores(project_id, rs), rejected):
+        replaced.update(part)
+    return replaced, rejected

@@ -3,7 +3,8 @@
 Langfuse SDKs (v3 and later) send traces over OTLP, which the OTLP receiver handles; scores go
 to `POST /api/public/scores` (v5) or as `score-create` events to `POST /api/public/ingestion`
 (older SDKs). A score of an observation belongs to the call `<traceId>:<observationId>`; a score
-of a whole trace belongs to the trace's root span, which may arrive before or after it.
+of a whole trace belongs to the trace's root span, which may arrive before or after it. As in
+Langfuse, a score id is an upsert key: a score re-sent with a stored id replaces that score.
 """
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import uuid
 from typing import Any
 
 import msgspec
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ingest import limits
 from ingest.otel.conventions import external_id
-from ingest.services import BatchResult, items_ingest
+from ingest.services import BatchResult, _enqueue, items_ingest
 from ingest.validation import Item, ItemError, parse_item
+from ingest.writer import scores_replace
 
 # A trace-level score whose root span has not arrived yet waits under this call id; the OTLP
 # receiver re-points it when the root span is stored (trace_scores_link).
@@ -92,7 +94,38 @@ def scores_ingest(*, project_id: int, scores: list[Any]) -> BatchResult:
             items.append(Item(index=index, type="score", id=ident, errors=[ItemError("$", error)]))
         else:
             items.append(parse_item(index, msgspec.Raw(msgspec.json.encode(event)), received_at))
-    return items_ingest(project_id=project_id, items=items, received_at=received_at)
+    result = items_ingest(project_id=project_id, items=items, received_at=received_at)
+    if result.duplicates:
+        _duplicates_replace(project_id, items, result)
+    return result
+
+
+def _duplicates_replace(project_id: int, items: list[Item], result: BatchResult) -> None:
+    """Ingest stored new ids and reported the others as duplicates: those replace the stored
+    scores, the last of a batch winning as it would in Langfuse. The signal fold then moves the
+    rollups from the old value to the new one."""
+    by_index = {item.index: item for item in items}
+    last: dict[str, int] = {}
+    for duplicate in result.duplicates:
+        last[by_index[duplicate["index"]].row["external_id"]] = duplicate["index"]
+    with transaction.atomic():
+        replaced, refused = scores_replace(project_id=project_id,
+                                           scores=[by_index[index].row for index in last.values()])
+        if replaced:
+            transaction.on_commit(lambda: _enqueue(project_id))
+    kept = []
+    for duplicate in result.duplicates:
+        external_id = by_index[duplicate["index"]].row["external_id"]
+        if last[external_id] != duplicate["index"]:
+            kept.append(duplicate)
+        elif external_id in replaced:
+            result.accepted += 1
+        elif external_id in refused:
+            result.rejected.append({**duplicate, "errors": [{"field": "$", "message": refused[external_id]}]})
+        else:  # the same score again, or an evaluator's: unchanged
+            kept.append(duplicate)
+    result.duplicates = kept
+    result.rejected.sort(key=lambda r: r["index"])
 
 
 def trace_scores_link(*, project_id: int, trace_ids: list[str]) -> int:

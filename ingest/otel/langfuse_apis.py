@@ -1,14 +1,16 @@
 """The Langfuse public endpoints a Langfuse SDK needs to send to Observatory (see docs/otel.md).
 
-Traces arrive on `POST /api/public/otel/v1/traces` (the OTLP receiver); this module serves scores,
-the legacy batch ingestion (scores only), and the health and project look-ups the SDK makes.
+Traces arrive on `POST /api/public/otel/v1/traces` (the OTLP receiver); this module serves scores
+(create, which replaces a score re-sent with its id, and delete), the legacy batch ingestion
+(scores only), and the health and project look-ups the SDK makes.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +21,7 @@ from ingest.body import BodyError, read_body
 from ingest.otel.auth import KeyOrBasicAuthentication
 from ingest.otel.langfuse import scores_ingest
 from observatory.api import KeyRateThrottle, error_response
+from telemetry import edits
 from tenancy.auth import require_scope
 
 
@@ -61,6 +64,22 @@ class LangfuseScoresApi(_LangfuseApi):
                                           for e in r["errors"])} for r in result.rejected]
         return Response({"accepted": result.accepted + len(result.duplicates), "rejected": len(result.rejected),
                          "errors": errors}, status=207)
+
+
+class LangfuseScoreApi(_LangfuseApi):
+    @extend_schema(operation_id="langfuse_scores_delete", summary="Langfuse-compatible: delete a score",
+                   responses={200: dict, 404: OpenApiResponse(description="No score with this id in the project"),
+                              409: OpenApiResponse(description="An evaluator's score (id `eval:...`): read-only")},
+                   tags=["langfuse"])
+    def delete(self, request: Request, score_id: str) -> Response:
+        try:
+            edits.score_delete(project_id=request.auth.project_id, external_id=score_id)
+        except edits.NotFound as exc:
+            raise NotFound(str(exc)) from None
+        except edits.ReadOnly as exc:
+            return error_response(409, "read_only", str(exc))
+        # Langfuse answers 200 with this message; its SDKs accept any 2xx.
+        return Response({"message": "Score deleted successfully"})
 
 
 class LangfuseIngestionApi(_LangfuseApi):
