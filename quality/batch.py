@@ -208,6 +208,23 @@ def previous_forget(cur: Any, writer: BatchWriter, calls: list[LoadedCall]) -> N
     cur.execute("DELETE FROM quality_evaluation WHERE call_id = ANY(%s)", [again])
 
 
+_KEYS_SQL = f"""
+SELECT id, {", ".join(f"COALESCE({d}, '')" for d in DIMENSIONS)}, (extract(epoch FROM start_time) * 1000000)::int8
+FROM telemetry_call WHERE id = ANY(%s)
+"""
+
+
+def evaluations_refold(cur: Any, project_id: int, ids: list[int]) -> None:
+    """rollups.services.rollups_rebuild: fold the stored evaluator scores, flags and evaluated
+    counts of `ids` again (the rebuild deleted the range's parts, these included)."""
+    cur.execute(_KEYS_SQL, [ids])
+    n = len(DIMENSIONS)
+    keys = {row[0]: (tuple(row[1:1 + n]), int(row[1 + n])) for row in cur.fetchall()}
+    cur.execute(_PREVIOUS_SQL, {"ids": ids})
+    entries = [(*keys[call_id], name, float(value), 1) for call_id, name, value in cur.fetchall() if call_id in keys]
+    scores_fold(cur, project_id, entries)
+
+
 def batch_evaluate(cur: Any, *, project_id: int, ids: list[int], evaluators: list[tuple[Any, dict[str, Any]]],
                    rate: float, shed: tuple[float, str] | None, now: datetime) -> None:
     """Evaluate the claimed `ids`. `rate` is the project's sample rate; `shed` (a further rate and

@@ -1,7 +1,9 @@
 """Writes for rollups beyond the incremental fold: rebuilding a range from raw calls and signals."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -11,6 +13,15 @@ from rollups.signals import range_signals, signals_fold
 
 DAY = timedelta(days=1)
 CHUNK = 20_000
+
+# Apps whose figures live in rollups_rollup too (quality's evaluator scores and flags) fold them
+# again for each rebuilt chunk of calls: fn(cursor, project_id, call ids). rollups never imports them.
+_REBUILD_FOLDERS: list[Callable[[Any, int, list[int]], None]] = []
+
+
+def register_rebuild_folder(folder: Callable[[Any, int, list[int]], None]) -> None:
+    if folder not in _REBUILD_FOLDERS:
+        _REBUILD_FOLDERS.append(folder)
 
 
 def _day_floor(when: datetime) -> datetime:
@@ -41,6 +52,8 @@ def rollups_rebuild(*, project_id: int, start: datetime, end: datetime) -> tuple
             if not ids:
                 break
             fold_calls(cur, project_id, ids)
+            for folder in _REBUILD_FOLDERS:
+                folder(cur, project_id, ids)
             folded += len(ids)
             last_id = ids[-1]
         # The signals' parts went with the range: their ledger rows say what is no longer there.

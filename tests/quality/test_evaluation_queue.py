@@ -3,6 +3,7 @@ shedding that say why a call was skipped, the evaluated counts flag rates divide
 payloads that cost no more than small ones."""
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -157,3 +158,18 @@ def test_a_project_direction_wins_over_the_built_in_one_and_flags_are_always_low
     assert score_direction(project_id=project.id, name="pii.count") == "lower"
     assert score_direction(project_id=project.id, name="toxicity.output") == "higher"
     assert score_direction(project_id=project.id, name="flag:pii.email") == "lower"
+
+
+def test_a_rollup_rebuild_keeps_the_evaluator_scores_flags_and_evaluated_counts(api: Api, project: Any) -> None:
+    from django.core.management import call_command
+
+    _ingest(api, project, 90)
+    project_evaluate(project_id=project.id)
+    names = ["evaluated:*", "pii.count", "flag:pii.email", "toxicity.output"]
+    before = {name: _evaluated_total(project.id, name) for name in names}
+    assert before["evaluated:*"] == 90 and before["flag:pii.email"] == 30
+
+    call_command("rebuild_rollups", "--from", (NOW - timedelta(days=1)).isoformat(), "--to",
+                 (NOW + timedelta(hours=1)).isoformat(), "--project", str(project.id), stdout=io.StringIO())
+
+    assert {name: _evaluated_total(project.id, name) for name in names} == before
