@@ -115,16 +115,24 @@ def _seed(calls: int, days: int, workers: int) -> int:
 
 
 def _background(project_id: int) -> None:
-    """What beat keeps doing on a live install, done once here: the search indexer catches up and
-    the users & sessions tops are computed (their time is printed: it is worker time, not a page's)."""
+    """What the workers and beat keep doing on a live install, done once here: feedback folded into
+    the rollups, the search indexer catches up and the users & sessions tops are computed (their
+    time is printed: it is worker time, not a page's)."""
     import django
 
     django.setup()
     from django.db import connection
 
     from dashboards.tasks import warm_top_entities
+    from rollups.signals import project_signals_fold
     from telemetry.services import payloads_index
 
+    # Feedback (inserted with SQL by the seed) reaches the rollups through the signal queue, as
+    # client feedback does: drained here so the pages read every rating.
+    started, folded = time.perf_counter(), 0
+    while batch := project_signals_fold(project_id=project_id):
+        folded += batch
+    print(f"feedback and client scores folded: {folded:,} in {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
     indexed = 0
     while batch := payloads_index(batch=5000):
