@@ -20,6 +20,7 @@ from rollups.signals import EVALUATOR_SCORE_PREFIX
 from telemetry.models import Feedback, Score
 
 log = logging.getLogger(__name__)
+Signal = Score | Feedback
 
 Label = Annotated[str, Meta(max_length=limits.MAX_DIMENSION)]
 Comment = Annotated[str, Meta(max_length=limits.MAX_COMMENT)]
@@ -97,7 +98,7 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def _locked(model: type[Score] | type[Feedback], project_id: int, external_id: str) -> Any:
+def _locked(model: type[Signal], project_id: int, external_id: str) -> Any:
     row = model.objects.select_for_update().filter(project_id=project_id, external_id=external_id).first()
     if row is None:
         what = "score" if model is Score else "feedback"
@@ -128,46 +129,49 @@ def _changed(changes: _Changes) -> dict[str, Any]:
     return {name: _EMPTY[name]() if value is None and name in _EMPTY else value for name, value in fields.items()}
 
 
+# What an edit must leave: one of these fields set (the ingest rule for each kind), and why.
+_NEEDS: dict[type[Signal], tuple[tuple[str, str], str]] = {
+    Score: (("value", "label"), "a score needs a numeric value, a label, or both"),
+    Feedback: (("thumbs", "rating"), "feedback needs thumbs ('up' or 'down') or a rating (1-5)"),
+}
+
+
+def _update(model: type[Signal], project_id: int, external_id: str, fields: dict[str, Any]) -> Any:
+    (first, second), needs = _NEEDS[model]
+    with transaction.atomic():
+        row = _locked(model, project_id, external_id)
+        for name, value in fields.items():
+            setattr(row, name, value)
+        if getattr(row, first) in (None, "") and getattr(row, second) in (None, ""):
+            raise Invalid(needs, first)
+        if fields:
+            row.save(update_fields=list(fields))
+            transaction.on_commit(lambda: _fold_soon(project_id))
+    return row
+
+
+def _delete(model: type[Signal], project_id: int, external_id: str) -> None:
+    with transaction.atomic():
+        row = _locked(model, project_id, external_id)
+        model.objects.filter(pk=row.pk).delete()
+        transaction.on_commit(lambda: _fold_soon(project_id))
+
+
 def score_update(*, project_id: int, external_id: str, changes: ScoreChanges) -> Score:
     """Change a score's value, label, comment or metadata (metadata is replaced, not merged)."""
-    fields = _changed(changes)
-    with transaction.atomic():
-        score: Score = _locked(Score, project_id, external_id)
-        for name, value in fields.items():
-            setattr(score, name, value)
-        if score.value is None and not score.label:
-            raise Invalid("a score needs a numeric value, a label, or both", "value")
-        if fields:
-            score.save(update_fields=list(fields))
-            transaction.on_commit(lambda: _fold_soon(project_id))
-    return score
+    return _update(Score, project_id, external_id, _changed(changes))
 
 
 def score_delete(*, project_id: int, external_id: str) -> None:
-    with transaction.atomic():
-        score: Score = _locked(Score, project_id, external_id)
-        Score.objects.filter(pk=score.pk).delete()
-        transaction.on_commit(lambda: _fold_soon(project_id))
+    _delete(Score, project_id, external_id)
 
 
 def feedback_update(*, project_id: int, external_id: str, changes: FeedbackChanges) -> Feedback:
     fields = _changed(changes)
-    if "thumbs" in fields and fields["thumbs"] is not None:
+    if fields.get("thumbs") is not None:
         fields["thumbs"] = 1 if fields["thumbs"] == "up" else -1
-    with transaction.atomic():
-        feedback: Feedback = _locked(Feedback, project_id, external_id)
-        for name, value in fields.items():
-            setattr(feedback, name, value)
-        if feedback.thumbs is None and feedback.rating is None:
-            raise Invalid("feedback needs thumbs ('up' or 'down') or a rating (1-5)", "thumbs")
-        if fields:
-            feedback.save(update_fields=list(fields))
-            transaction.on_commit(lambda: _fold_soon(project_id))
-    return feedback
+    return _update(Feedback, project_id, external_id, fields)
 
 
 def feedback_delete(*, project_id: int, external_id: str) -> None:
-    with transaction.atomic():
-        feedback: Feedback = _locked(Feedback, project_id, external_id)
-        Feedback.objects.filter(pk=feedback.pk).delete()
-        transaction.on_commit(lambda: _fold_soon(project_id))
+    _delete(Feedback, project_id, external_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ from django.utils import timezone as dj_timezone
 from telemetry.models import Call, Score
 from telemetry.services import project_process
 from tests.conftest import Api, call_event
-from tests.processes import celery_worker, child_env, gunicorn, http, wait_for
+from tests.ingest.test_otlp_clients import server  # noqa: F401 - the live gunicorn fixture
+from tests.processes import celery_worker, http, wait_for
 
 TRACE, OBSERVATION = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 CALL_ID = f"{TRACE}:{OBSERVATION}"
@@ -158,14 +158,6 @@ def test_the_schema_documents_the_score_delete() -> None:
     assert {"200", "404", "409"} <= set(paths["/api/public/scores/{score_id}"]["delete"]["responses"])
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
-    with django_db_blocker.unblock():
-        env = child_env(OBSERVATORY_INGEST_RATE="100000/min")
-    with gunicorn(env) as base:
-        yield base
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_langfuse_sdk_rescores_and_deletes_and_the_worker_folds_it(server: str, full_key: str) -> None:
     from langfuse import Langfuse as LangfuseSdk
@@ -180,7 +172,9 @@ def test_the_langfuse_sdk_rescores_and_deletes_and_the_worker_folds_it(server: s
         return body["series"][0]["points"][0]["value"] if body["series"] else None
 
     with celery_worker(log_path=ARTIFACTS / "worker-langfuse-edits.log"):
-        sdk = LangfuseSdk(public_key="pk-lf-observatory", secret_key=full_key, base_url=server, flush_interval=0.2)
+        # The SDK keeps one set of exporters per public key for the process, and an earlier test's
+        # shutdown() closed those of "pk-lf-observatory": a label of our own gets fresh ones.
+        sdk = LangfuseSdk(public_key="pk-lf-edits", secret_key=full_key, base_url=server, flush_interval=0.2)
         with sdk.start_as_current_observation(as_type="generation", name="answer", model="gpt-4o-mini") as span:
             span.update(output="Paris.")
             trace_id, observation_id = span.trace_id, span.id
