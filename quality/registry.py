@@ -38,17 +38,11 @@ def configured(evaluators: dict[str, Any], rules: list[Any]) -> list[tuple[Evalu
     return out
 
 
-# Declared in injection.py's evaluator once it carries them; until then, here.
-_FALLBACK_DECLARATIONS: dict[str, tuple[dict[str, str], tuple[str, ...], str]] = {
-    "prompt_injection": ({"prompt_injection": "lower"}, ("prompt_injection",), "prompt_injection"),
-}
-
-
 def _declared(evaluator: Evaluator) -> tuple[dict[str, str], tuple[str, ...], str]:
-    fallback = _FALLBACK_DECLARATIONS.get(evaluator.name, ({}, (), ""))
-    return (getattr(evaluator, "score_directions", None) or fallback[0],
-            getattr(evaluator, "flag_names", None) or fallback[1],
-            getattr(evaluator, "evaluated_score", None) or fallback[2])
+    # Every built-in evaluator declares all three; one registered without them (a test double, a
+    # plugin) simply has no directions, flags or evaluated score rather than breaking the lookups.
+    return (getattr(evaluator, "score_directions", {}), getattr(evaluator, "flag_names", ()),
+            getattr(evaluator, "evaluated_score", ""))
 
 
 def _matches(name: str, pattern: str) -> bool:

@@ -16,14 +16,11 @@ from quality.evaluators.injection import (
     RULES,
     SUPPORT,
     InjectionEvaluator,
-    _gated,
-    _line_starts,
-    _present,
-    _word_starts,
     deobfuscate,
     injection_score,
     normalise,
 )
+from quality.evaluators.injection.scoring import _gated, _line_starts, _present, _word_starts
 
 
 def evaluate(text: str, config: dict[str, Any] | None = None) -> Any:
