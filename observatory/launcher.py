@@ -1,5 +1,7 @@
 """Runs Observatory in one terminal: embedded servers (unless configured), migrations, first-run
-setup, then gunicorn, a Celery worker and Celery beat. Ctrl-C stops all of it.
+setup, then gunicorn, a Celery worker and Celery beat. A process that exits on its own is restarted
+with backoff (observatory.supervisor); Ctrl-C or SIGTERM stops everything this launcher started,
+and nothing it only attached to (servers another `dev.py` command started).
 
     python -m observatory.launcher run [--demo] | test [pytest args] | manage <command> [args]
 
@@ -14,10 +16,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from observatory.embedded import EmbeddedServers, needs
+from observatory.supervisor import Process, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,8 +45,6 @@ def _start_servers(redis_name: str = "redis") -> EmbeddedServers:
 def run(*, demo: bool = False) -> int:
     data_dir = _data_dir()
     print(f"Observatory: data folder {data_dir}", flush=True)
-    servers = _start_servers()
-    children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
     def stop(*_: object) -> None:
@@ -53,6 +53,10 @@ def run(*, demo: bool = False) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    servers = _start_servers()
+    supervisor = Supervisor()
+    for server in servers.started():  # a server only attached to is its starter's to watch
+        supervisor.watch(server)
     try:
         host = os.environ.setdefault("OBSERVATORY_HOST", "127.0.0.1")
         port = os.environ.setdefault("OBSERVATORY_PORT", "8000")
@@ -81,28 +85,20 @@ def run(*, demo: bool = False) -> int:
                      "--schedule", str(data_dir / "celerybeat-schedule")],
         }
         for name, command in commands.items():
-            children.append(subprocess.Popen(command, cwd=ROOT))
+            if stopping:
+                return 0
+            child = Process(name, command, cwd=ROOT)
+            child.start()
+            supervisor.watch(child)
         site = os.environ["SITE_URL"]
         print(f"\nObservatory is running at {site}/  (API docs {site}/api/docs/). Press Ctrl-C to stop.\n",
               flush=True)
-        while not stopping:
-            for child in children:
-                if child.poll() is not None:
-                    print(f"A process exited unexpectedly ({' '.join(child.args[:3])}); stopping.", flush=True)
-                    stopping = True
-            time.sleep(0.5)
+        # A process that exits on its own is restarted (with backoff); the others keep serving.
+        supervisor.run(lambda: stopping)
         return 0
     finally:
         print("\nStopping Observatory...", flush=True)
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + 15
-        for child in children:
-            try:
-                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop()  # beat, worker, web, then the servers this process started
         servers.stop()
         print("Stopped.", flush=True)
 

@@ -1,4 +1,6 @@
-"""The README's run command end to end: web, worker and beat start, an event flows, Ctrl-C stops all."""
+"""The README's run command end to end: web, worker and beat start, an event flows, a crashed
+process is restarted while the rest keeps serving, a `manage` command beside the stack leaves it
+alone, and Ctrl-C stops all that the launcher started."""
 from __future__ import annotations
 
 import re
@@ -6,13 +8,17 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
+from observatory.embedded import EmbeddedRedis, EmbeddedServers
+from observatory.supervisor import Process, Supervisor
 from tests.processes import ROOT, child_env, free_port, http, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+CALL = {"type": "call", "model": "gpt-4o-mini", "latency_ms": 420, "usage": {"input_tokens": 8, "output_tokens": 3}}
 
 
 def _status(url: str) -> int | None:
@@ -22,14 +28,19 @@ def _status(url: str) -> int | None:
         return None
 
 
-def test_run_serves_processes_events_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_run_restarts_a_killed_worker_ignores_a_manage_command_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    # The database is the test's; Redis is embedded in tmp_path, so `manage` has a server to attach to.
     port = free_port()
-    env = child_env(OBSERVATORY_DATA_DIR=str(tmp_path), OBSERVATORY_PORT=str(port), OBSERVATORY_WORKER_CONCURRENCY="1")
+    env = child_env(OBSERVATORY_DATA_DIR=str(tmp_path), OBSERVATORY_PORT=str(port), OBSERVATORY_WEB_WORKERS="1",
+                    OBSERVATORY_WORKER_CONCURRENCY="1", OBSERVATORY_SWEEP_SECONDS="2",
+                    REDIS_URL=None, CELERY_BROKER_URL=None)
     proc = subprocess.Popen([sys.executable, "-m", "observatory.launcher", "run"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
     reader.start()
+    redis = EmbeddedRedis(tmp_path / "redis")
     try:
         wait_for(lambda: any("Observatory is running" in line for line in lines) or proc.poll() is not None,
                  timeout=90, what="the launcher to start")
@@ -37,13 +48,43 @@ def test_run_serves_processes_events_and_stops_on_ctrl_c(tmp_path: Path) -> None
         key = re.search(r"API key:\s+(obs_\S+)", "".join(lines)).group(1)
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {key}"}
+
+        def ingest(call_id: str) -> None:
+            status, _, body = http("POST", f"{base}/api/v1/ingest", headers=headers,
+                                   body={"events": [{**CALL, "id": call_id}]})
+            assert status == 202 and body["accepted"] == 1, (status, body)
+
+        def processed(call_id: str) -> bool:
+            return bool(http("GET", f"{base}/api/v1/calls/{call_id}", headers=headers)[2].get("processed"))
+
         wait_for(lambda: _status(f"{base}/healthz") == 200, timeout=30, what="/healthz")
-        status, _, body = http("POST", f"{base}/api/v1/ingest", headers=headers,
-                               body={"events": [{"type": "call", "id": "first", "model": "gpt-4o-mini",
-                                                 "latency_ms": 420, "usage": {"input_tokens": 8, "output_tokens": 3}}]})
-        assert status == 202 and body["accepted"] == 1
-        wait_for(lambda: http("GET", f"{base}/api/v1/calls/first", headers=headers)[2].get("processed"),
-                 timeout=30, what="the launcher's worker to process the call")
+        ingest("first")
+        wait_for(lambda: processed("first"), timeout=30, what="the launcher's worker to process the call")
+
+        # A command beside the running stack attaches to its Redis and, when done, leaves it running.
+        manage = subprocess.run([sys.executable, "-m", "observatory.launcher", "manage", "check"], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert manage.returncode == 0, manage.stdout + manage.stderr
+        assert "attaching to embedded Redis" in manage.stdout
+        assert redis.answers()
+        assert _status(f"{base}/healthz") == 200
+
+        # kill -9 the worker's main process: ingest keeps answering, the worker comes back and drains.
+        worker = next(child for child in psutil.Process(proc.pid).children()
+                      if "worker" in child.cmdline() and "celery" in child.cmdline())
+        worker.kill()
+        backlog = []
+        deadline = time.monotonic() + 30
+        while not any("worker restarted" in line for line in lines):
+            assert time.monotonic() < deadline, "".join(lines[-30:])
+            backlog.append(f"backlog-{len(backlog)}")
+            ingest(backlog[-1])
+            time.sleep(0.1)
+        assert any("worker exited unexpectedly (exit code -9, SIGKILL)" in line for line in lines)
+        ingest("after")
+        for call_id in [*backlog, "after"]:
+            wait_for(lambda: processed(call_id), timeout=30, what=f"the restarted worker to process {call_id}")
+        assert _status(f"{base}/healthz") == 200
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -56,3 +97,32 @@ def test_run_serves_processes_events_and_stops_on_ctrl_c(tmp_path: Path) -> None
     assert "Stopped." in "".join(lines)
     with pytest.raises(Exception):
         http("GET", f"http://127.0.0.1:{port}/healthz", timeout=2)
+    assert not redis.answers(), "the launcher started the embedded Redis: Ctrl-C must stop it"
+
+
+def test_stop_leaves_a_server_it_only_attached_to(tmp_path: Path) -> None:
+    owner = EmbeddedServers(tmp_path)
+    env = owner.start(database=False, redis=True)
+    try:
+        guest = EmbeddedServers(tmp_path)
+        assert guest.start(database=False, redis=True) == env
+        assert guest.started() == []
+        guest.stop()
+        assert owner.redis is not None and owner.redis.answers()
+    finally:
+        owner.stop()
+    assert not owner.redis.answers()
+
+
+def test_supervisor_restarts_a_child_that_exits_and_logs_its_exit_code(tmp_path: Path) -> None:
+    log: list[str] = []
+    marker = tmp_path / "runs"
+    child = Process("flaky", ["sh", "-c", f"echo run >> {marker}; exit 3"], cwd=tmp_path)
+    child.start()
+    supervisor = Supervisor(log=log.append)
+    supervisor.watch(child)
+    wait_for(lambda: supervisor.check() or marker.read_text().count("run") >= 2, timeout=5, interval=0.05,
+             what="a restart")
+    supervisor.stop()
+    assert log[:2] == ["Observatory: flaky exited unexpectedly (exit code 3); restarting in 1 s.",
+                       "Observatory: flaky restarted."]
