@@ -1,12 +1,47 @@
-"""The Celery application shared by the web process (to enqueue) and the workers."""
+"""The Celery application shared by the web process (to enqueue) and the workers, and the limit
+every worker statement runs under."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatory.settings")
 
 app = Celery("observatory")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+_TIMEOUT_UID = "observatory.worker-statement-timeout"
+
+
+@worker_init.connect
+def worker_statement_timeout_bind(**_: Any) -> None:
+    """In a worker (main process, before the pool forks, so every child and thread inherits it):
+    each database connection opened from now on gets statement_timeout =
+    OBSERVATORY_WORKER_STATEMENT_TIMEOUT_MS. A claim or batch gone bad (stale statistics, a burst)
+    is then cancelled and retried smaller (telemetry.services._process_batch_retrying) instead of
+    holding a connection and a CPU for minutes. Web requests never pass here and keep theirs."""
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_statement_timeout_set, dispatch_uid=_TIMEOUT_UID)
+    connections.close_all()  # a connection opened before this point (app loading) reopens with it
+
+
+def worker_statement_timeout_unbind() -> None:
+    from django.db.backends.signals import connection_created
+
+    connection_created.disconnect(dispatch_uid=_TIMEOUT_UID)
+
+
+def _statement_timeout_set(sender: Any, connection: Any, **_: Any) -> None:
+    from django.conf import settings
+
+    if settings.WORKER_STATEMENT_TIMEOUT_MS:
+        with connection.cursor() as cur:
+            # Session level, before any transaction; SET LOCAL may still raise it for one statement.
+            cur.execute("SELECT set_config('statement_timeout', %s, false)",
+                        [str(settings.WORKER_STATEMENT_TIMEOUT_MS)])

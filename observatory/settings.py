@@ -256,6 +256,9 @@ RETENTION_DEFAULTS = {
 }
 
 PRICE_CACHE_SECONDS = env_int("OBSERVATORY_PRICE_CACHE_SECONDS", 60, minimum=0)
+# Milliseconds any statement of a Celery worker may run before PostgreSQL cancels it (observatory/celery.py;
+# web requests keep the server's default). 0: no limit.
+WORKER_STATEMENT_TIMEOUT_MS = env_int("OBSERVATORY_WORKER_STATEMENT_TIMEOUT_MS", 120_000, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -27,13 +27,19 @@ _DEBOUNCE_KEY = "obs:processing-requested:{}"
 
 # The queue pattern: rows other workers hold are skipped, and the delete commits (or rolls back)
 # with everything the batch wrote.
+# Ids first, in a MATERIALIZED CTE, then the delete of exactly those: with `DELETE ... WHERE call_id
+# IN (SELECT ... LIMIT ... FOR UPDATE SKIP LOCKED)` and statistics taken while the queue was empty
+# (autoanalyze saw 0 rows on 1 page), the planner chose a nested-loop semi join that re-ran the
+# locked LIMIT subquery for every queue row: 13 minutes at 100% CPU on a 50k burst. A MATERIALIZED
+# CTE is computed once whatever the statistics say, and the delete looks each id up by primary key.
 # Also returns each call's trace id (NULL for a queue row whose call the retention purge removed).
 _CLAIM_SQL = """
-WITH claimed AS (
-    DELETE FROM telemetry_pendingcall WHERE call_id IN (
-        SELECT call_id FROM telemetry_pendingcall WHERE project_id = %s
-        ORDER BY project_id, call_id LIMIT %s FOR UPDATE SKIP LOCKED)
-    RETURNING call_id
+WITH picked AS MATERIALIZED (
+    SELECT call_id FROM telemetry_pendingcall WHERE project_id = %s
+    ORDER BY project_id, call_id LIMIT %s FOR UPDATE SKIP LOCKED
+), claimed AS (
+    DELETE FROM telemetry_pendingcall q USING picked WHERE q.call_id = picked.call_id
+    RETURNING q.call_id
 )
 SELECT claimed.call_id, c.trace_id FROM claimed LEFT JOIN telemetry_call c ON c.id = claimed.call_id
 """
@@ -148,6 +154,8 @@ if _FOLD_FILLED == FOLD_ENTITIES:  # not an assert: under -O it would count corr
     raise RuntimeError("rollups.fold.FOLD_ENTITIES no longer lists its entities as expected: update _FOLD_FILLED")
 _DEADLOCK = "40P01"
 _DEADLOCK_RETRIES = 3
+_CANCELED = "57014"  # query_canceled: what a statement_timeout raises
+_MIN_BATCH = 50  # a batch cancelled at this size fails the task (the sweeper enqueues it again)
 
 
 # Other apps (rollups, scoring) fold each claimed batch inside the claiming transaction, so a
@@ -194,11 +202,13 @@ def project_process(*, project_id: int, max_batches: int = 100) -> int:
         cache.delete(_DEBOUNCE_KEY.format(project_id))
     except Exception:  # noqa: BLE001
         pass
-    processed = 0
-    for _ in range(max_batches):
-        done = _process_batch_retrying(project_id)
+    # A budget in calls rather than batches: after a batch was cut down (_process_batch_retrying) the
+    # run still works through as many calls, and backlog_remains still sees a full run.
+    budget, size, processed = max_batches * settings.PROCESS_BATCH_SIZE, settings.PROCESS_BATCH_SIZE, 0
+    while processed < budget:
+        done, size = _process_batch_retrying(project_id, size)
         processed += done
-        if done < settings.PROCESS_BATCH_SIZE:
+        if done < size:
             break
     orphans_link(project_id=project_id)
     if processed:
@@ -209,23 +219,39 @@ def project_process(*, project_id: int, max_batches: int = 100) -> int:
     return processed
 
 
-def _process_batch_retrying(project_id: int) -> int:
-    """A batch that corrects folded calls upserts user and session rows in two statements (its
-    corrections, then its fold), so two workers can take two of those rows in opposite orders and
-    PostgreSQL rolls one back. The rollback also undid its claim: claim again."""
-    for attempt in range(_DEADLOCK_RETRIES):
+def _process_batch_retrying(project_id: int, size: int) -> tuple[int, int]:
+    """One batch of at most `size` calls: (calls processed, the size it took). A rolled-back
+    attempt also undid its claim, so the next one simply claims again.
+
+    Deadlock: a batch that corrects folded calls upserts user and session rows in two statements
+    (its corrections, then its fold), so two workers can take two of those rows in opposite orders
+    and PostgreSQL rolls one back: claim again, the same size.
+
+    Cancelled (a worker's statement_timeout, observatory/celery.py): a statement of the batch ran
+    past the worker's limit (a burst after a long outage, a plan gone bad). Claim half as many,
+    down to _MIN_BATCH, rather than fail the task or run for minutes; the caller keeps the smaller
+    size for the rest of its run."""
+    deadlocks = 0
+    floor = min(_MIN_BATCH, settings.PROCESS_BATCH_SIZE)
+    while True:
         try:
-            return _process_batch(project_id)
+            return _process_batch(project_id, size=size), size
         except OperationalError as error:
-            if getattr(error.__cause__, "sqlstate", None) != _DEADLOCK or attempt == _DEADLOCK_RETRIES - 1:
+            state = getattr(error.__cause__, "sqlstate", None)
+            if state == _DEADLOCK and deadlocks < _DEADLOCK_RETRIES - 1:
+                deadlocks += 1
+                log.info("project %s: batch rolled back by a deadlock, claiming again", project_id)
+            elif state == _CANCELED and size > floor:
+                size = max(size // 2, floor)
+                log.warning("project %s: batch cancelled by the statement timeout, claiming %s calls", project_id,
+                            size)
+            else:
                 raise
-            log.info("project %s: batch rolled back by a deadlock, claiming again", project_id)
-    return 0
 
 
-def _process_batch(project_id: int) -> int:
+def _process_batch(project_id: int, *, size: int) -> int:
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(_CLAIM_SQL, [project_id, settings.PROCESS_BATCH_SIZE])
+        cur.execute(_CLAIM_SQL, [project_id, size])
         claimed = cur.fetchall()
         if not claimed:
             return 0
@@ -302,6 +328,14 @@ def queue_lag() -> tuple[int, float]:
 
 SEARCH_BATCH = 500
 SEARCH_LOCK = 7403  # advisory lock id: one payload indexer at a time (7401/7402: rollups)
+# Ids first, as in _CLAIM_SQL (see there): a join to the locked LIMIT subquery could be planned as a
+# nested loop re-running it per payload when the statistics predate a burst.
+_INDEX_SQL = """
+WITH todo AS MATERIALIZED (
+    SELECT call_id FROM telemetry_callpayload WHERE search IS NULL ORDER BY call_id LIMIT %s FOR UPDATE SKIP LOCKED)
+UPDATE telemetry_callpayload p SET search = coalesce(obs_payload_search(p.input, p.output), ''::tsvector)
+FROM todo WHERE p.call_id = todo.call_id
+"""
 
 
 def payloads_index(*, batch: int = SEARCH_BATCH, max_batches: int = 200) -> int:
@@ -316,11 +350,7 @@ def payloads_index(*, batch: int = SEARCH_BATCH, max_batches: int = 200) -> int:
         try:
             for _ in range(max_batches):
                 with transaction.atomic():
-                    cur.execute(
-                        "UPDATE telemetry_callpayload p"
-                        " SET search = coalesce(obs_payload_search(p.input, p.output), ''::tsvector)"
-                        " FROM (SELECT call_id FROM telemetry_callpayload WHERE search IS NULL ORDER BY call_id"
-                        "       LIMIT %s FOR UPDATE SKIP LOCKED) todo WHERE p.call_id = todo.call_id", [batch])
+                    cur.execute(_INDEX_SQL, [batch])
                     indexed = cur.rowcount
                 done += indexed
                 if indexed < batch:

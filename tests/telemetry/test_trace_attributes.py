@@ -328,7 +328,7 @@ def test_a_batch_rolled_back_by_a_deadlock_is_claimed_again(monkeypatch: pytest.
 
     attempts: list[int] = []
 
-    def batch(project_id: int) -> int:
+    def batch(project_id: int, **_: Any) -> int:
         attempts.append(project_id)
         if len(attempts) == 1:
             raise OperationalError("deadlock detected") from Deadlock()
