@@ -26,3 +26,15 @@ MAX_TAGS = 50
 MAX_COMMENT = 10_000
 MAX_INT32 = 2**31 - 1
 MAX_LATENCY_MS = 7 * 24 * 3600 * 1000.0  # a week; longer is a clock bug, not a call
+# JSON nesting: input, output, context, params, metadata (native) and attribute values (OTLP)
+# may nest this many levels; deeper is refused per event or span (Python's own recursion limit,
+# ~1,000 frames, would otherwise turn a deep value into a 500).
+MAX_DEPTH = settings.INGEST_MAX_DEPTH
+# Event times accepted: from MAX_AGE_DAYS ago to MAX_FUTURE_HOURS ahead of the time received.
+# Outside it the event is refused: a year-1 or year-9999 call must not land in the rollups.
+MAX_AGE_DAYS = settings.INGEST_MAX_AGE_DAYS
+MAX_FUTURE_HOURS = settings.INGEST_MAX_FUTURE_HOURS
+MAX_AGE_SECONDS = MAX_AGE_DAYS * 86400.0
+MAX_FUTURE_SECONDS = MAX_FUTURE_HOURS * 3600.0
+MAX_COST_USD = 1_000_000
+COST_DECIMALS = 12  # the cost columns' scale; a cost with more decimals is refused, not rounded

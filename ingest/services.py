@@ -44,6 +44,10 @@ def parse_envelope(body: bytes) -> list[msgspec.Raw]:
         raise BodyError(400, "invalid_body", f'The body must be {{"events": [...]}}: {exc}.') from None
     except msgspec.DecodeError as exc:
         raise BodyError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        # Too deep to be split into events at all (~1,000 levels); shallower events are refused one by one.
+        raise BodyError(400, "too_deep", f"The body nests JSON too deeply to be read; events may nest at most "
+                                         f"{limits.MAX_DEPTH} levels (OBSERVATORY_INGEST_MAX_DEPTH).") from None
     if not envelope.events:
         raise BodyError(400, "empty_batch", '"events" is empty: send at least one event.')
     if len(envelope.events) > limits.MAX_EVENTS:

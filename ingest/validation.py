@@ -17,6 +17,48 @@ _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _PATH = re.compile(r" - at `\$\.?(.*)`$")
 _EMPTY = (b"", b"null")
 _EMPTY_OBJECT = msgspec.Raw(b"{}")
+# JSON strings (keys too), whose brackets do not nest; what is left of a value once they are gone.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+DEPTH_MESSAGE = (f"nests JSON deeper than {limits.MAX_DEPTH} levels, the limit (OBSERVATORY_INGEST_MAX_DEPTH); "
+                 "flatten it")
+
+
+def too_deep(data: bytes, limit: int = limits.MAX_DEPTH) -> bool:
+    """Whether the JSON text `data` nests arrays and objects more than `limit` levels.
+
+    Without decoding: decoders recurse, and a value nested ~1,000 levels deep exhausts Python's
+    recursion limit. Nearly every event has fewer brackets than the limit, which two byte counts
+    prove (~1 µs per KB). Otherwise strings are removed and the brackets left are peeled one
+    innermost layer per pass, at most `limit` passes over the brackets alone. Malformed JSON
+    answers False: the decoder words that error."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        peeled = _INNERMOST.sub(b"", brackets)
+        if len(peeled) == len(brackets):
+            return False
+        brackets = peeled
+    return bool(brackets)
+
+
+def time_window(received_at: datetime) -> tuple[datetime, datetime]:
+    """The event times accepted in a batch received at `received_at` (limits.MAX_AGE_DAYS ...)."""
+    return (received_at - timedelta(seconds=limits.MAX_AGE_SECONDS),
+            received_at + timedelta(seconds=limits.MAX_FUTURE_SECONDS))
+
+
+def _outside_window(name: str, value: datetime, received_at: datetime) -> ItemError | None:
+    earliest, latest = time_window(received_at)
+    if earliest <= value <= latest:
+        return None
+    return ItemError(name, f"{value.isoformat()} is outside the accepted window, from {limits.MAX_AGE_DAYS} days "
+                           f"ago to {limits.MAX_FUTURE_HOURS} hours ahead (OBSERVATORY_INGEST_MAX_AGE_DAYS, "
+                           "OBSERVATORY_INGEST_MAX_FUTURE_HOURS); check the clock or the unit (seconds, not ms)")
 
 
 @dataclass
@@ -43,15 +85,21 @@ def _msgspec_error(exc: Exception) -> ItemError:
     return ItemError(field=field_match.group(1) if field_match else "$", message=text)
 
 
+class _Identity(msgspec.Struct):
+    type: Any = None
+    id: Any = None
+
+
+_identity_decoder = msgspec.json.Decoder(_Identity)  # skips the other fields, however they nest
+
+
 def _best_effort_identity(data: bytes) -> tuple[str, str | None]:
     """The type and id of an invalid event, so the client can tell which one it was."""
     try:
-        loose = msgspec.json.decode(data)
-    except msgspec.DecodeError:
+        loose = _identity_decoder.decode(data)
+    except (msgspec.DecodeError, RecursionError):
         return "", None
-    if not isinstance(loose, dict):
-        return "", None
-    kind, ident = loose.get("type"), loose.get("id")
+    kind, ident = loose.type, loose.id
     return (kind if isinstance(kind, str) else ""), (ident if isinstance(ident, str) else None)
 
 
@@ -76,8 +124,16 @@ def _payload(raw: msgspec.Raw, name: str, errors: list[ItemError]) -> msgspec.Ra
 def parse_item(index: int, raw: msgspec.Raw, received_at: datetime) -> Item:
     item = Item(index=index)
     data = bytes(raw)
+    # The event object is one level; its fields may nest limits.MAX_DEPTH more.
+    if too_deep(data, limits.MAX_DEPTH + 1):
+        item.errors.append(ItemError("$", DEPTH_MESSAGE))
+        item.type, item.id = _best_effort_identity(data)
+        return item
     try:
         event = event_decoder.decode(data)
+    except RecursionError:  # not reached within the depth limit; a guard, never a 500
+        item.errors.append(ItemError("$", DEPTH_MESSAGE))
+        return item
     except msgspec.ValidationError as exc:
         item.errors.append(_msgspec_error(exc))
         item.type, item.id = _best_effort_identity(data)
@@ -99,6 +155,12 @@ def parse_item(index: int, raw: msgspec.Raw, received_at: datetime) -> Item:
         _feedback_row(event, item, received_at)
     elif isinstance(event, ScoreEvent):
         _score_row(event, item, received_at)
+    if item.row:
+        for name, column in (("timestamp", "start_time"), ("end_time", "end_time"), ("timestamp", "created_at")):
+            value = item.row.get(column)
+            if value is not None and (error := _outside_window(name, value, received_at)) is not None:
+                item.errors.append(error)
+                break
     return item
 
 

@@ -236,6 +236,10 @@ INGEST_MAX_BODY_BYTES = env_int("OBSERVATORY_INGEST_MAX_BODY_BYTES", 10 * 1024 *
 INGEST_MAX_PAYLOAD_BYTES = env_int("OBSERVATORY_INGEST_MAX_PAYLOAD_BYTES", 1024 * 1024, minimum=1024)
 INGEST_MAX_METADATA_BYTES = env_int("OBSERVATORY_INGEST_MAX_METADATA_BYTES", 16 * 1024, minimum=256)
 INGEST_MAX_ERROR_MESSAGE = env_int("OBSERVATORY_INGEST_MAX_ERROR_MESSAGE", 8192, minimum=64)
+INGEST_MAX_DEPTH = env_int("OBSERVATORY_INGEST_MAX_DEPTH", 64, minimum=2)
+# Accepted event times: from this many days ago (default: the day-rollup retention) to this many hours ahead.
+INGEST_MAX_AGE_DAYS = env_int("OBSERVATORY_INGEST_MAX_AGE_DAYS", 1095, minimum=1)
+INGEST_MAX_FUTURE_HOURS = env_int("OBSERVATORY_INGEST_MAX_FUTURE_HOURS", 24, minimum=0)
 # Django's own cap on request.body must not cut in before our 413 does.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 

@@ -11,8 +11,10 @@ from typing import Any
 
 import msgspec
 
+from ingest import limits
 from ingest.otel.otlp import OtlpSpan
 from ingest.otel.tables import CHOICE_EVENT, CONTEXT_PREFIX, MESSAGE_EVENTS
+from ingest.validation import too_deep
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -20,11 +22,15 @@ _JSON_STARTS = ("{", "[", '"')
 
 
 def maybe_json(value: Any) -> Any:
-    """Attributes often carry JSON text (Langfuse, Traceloop, OpenInference); decode it when it is."""
+    """Attributes often carry JSON text (Langfuse, Traceloop, OpenInference); decode it when it is.
+    JSON nested deeper than limits.MAX_DEPTH stays text, as sent: decoded, it would be refused (and
+    ~1,000 levels exhaust the decoder's recursion); the check costs two counts of the text's brackets."""
     if isinstance(value, str) and value[:1] in _JSON_STARTS:
+        if value.count("[") + value.count("{") > limits.MAX_DEPTH and too_deep(value.encode()):
+            return value
         try:
             return _decode(value)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return value
     return value
 

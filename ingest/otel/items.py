@@ -11,6 +11,7 @@ tests/ingest/test_otlp_items.py checks that both give the same rows.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, get_args
@@ -24,6 +25,7 @@ from ingest.validation import Item
 
 _encode = msgspec.json.encode
 _fromtimestamp = datetime.fromtimestamp
+_time = time.time
 _UTC = timezone.utc
 _EMPTY_OBJECT = msgspec.Raw(b"{}")
 
@@ -103,9 +105,12 @@ def span_item(index: int, event: dict[str, Any], encoded: dict[str, bytes] | Non
         return None
 
     # Times: float seconds, as the mapping sends them; the JSON path parses them back to the same float.
+    # Outside the accepted window (limits.MAX_AGE_DAYS ...), parse_item words the refusal.
     start, end = get("timestamp"), get("end_time")
+    now = _time()
+    earliest, latest = max(0.0, now - limits.MAX_AGE_SECONDS), min(_MAX_TIMESTAMP, now + limits.MAX_FUTURE_SECONDS)
     if (type(start) is not float or type(end) is not float or get("latency_ms") is not None
-            or not 0 <= start <= _MAX_TIMESTAMP or not 0 <= end <= _MAX_TIMESTAMP):
+            or not earliest <= start <= latest or not earliest <= end <= latest):
         return None
     try:
         start_time, end_time = _fromtimestamp(start, _UTC), _fromtimestamp(end, _UTC)

@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from ingest import limits
 from ingest.body import BodyError
 
 PROTOBUF = "protobuf"
@@ -128,18 +129,29 @@ def _decode_protobuf(body: bytes) -> list[OtlpSpan]:
 
 # --- OTLP/JSON ---------------------------------------------------------------------------------
 
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # int64 attributes, fixed64 times
+
+
 def _json_int(value: Any) -> int:
     # 64-bit integers arrive as decimal strings or as numbers; both are valid OTLP/JSON.
     if isinstance(value, bool):
         raise ValueError("expected an integer, got a boolean")
     if isinstance(value, (int, str)):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise ValueError(f"expected an integer, got {type(value).__name__}")
+        number = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        raise ValueError(f"expected an integer, got {type(value).__name__}")
+    if not _INT_MIN <= number <= _INT_MAX:
+        raise ValueError(f"{str(value)[:40]}… is not a 64-bit integer")
+    return number
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, depth: int = 1) -> Any:
+    # `depth` bounds kvlist and array nesting (limits.MAX_DEPTH): the span is refused, not the batch.
+    if depth > limits.MAX_DEPTH:
+        raise ValueError(f"an attribute value nests deeper than {limits.MAX_DEPTH} levels, the limit "
+                         "(OBSERVATORY_INGEST_MAX_DEPTH)")
     if not isinstance(value, dict):
         return None
     if "stringValue" in value:
@@ -152,20 +164,20 @@ def _json_value(value: Any) -> Any:
     if "boolValue" in value:
         return bool(value["boolValue"])
     if "arrayValue" in value:
-        return [_json_value(v) for v in (value["arrayValue"] or {}).get("values") or []]
+        return [_json_value(v, depth + 1) for v in (value["arrayValue"] or {}).get("values") or []]
     if "kvlistValue" in value:
-        return _json_attributes((value["kvlistValue"] or {}).get("values"))
+        return _json_attributes((value["kvlistValue"] or {}).get("values"), depth + 1)
     if "bytesValue" in value:
         return value["bytesValue"]  # already base64 in OTLP/JSON
     return None
 
 
-def _json_attributes(items: Any) -> dict[str, Any]:
+def _json_attributes(items: Any, depth: int = 1) -> dict[str, Any]:
     if not items:
         return {}
     if not isinstance(items, list):
         raise ValueError("attributes must be a list of {key, value}")
-    return {str(kv["key"]): _json_value(kv.get("value")) for kv in items}
+    return {str(kv["key"]): _json_value(kv.get("value"), depth) for kv in items}
 
 
 def _json_enum(value: Any, names: dict[str, int]) -> int:
@@ -175,6 +187,8 @@ def _json_enum(value: Any, names: dict[str, int]) -> int:
 
 
 def _json_span(s: dict[str, Any], resource: dict[str, Any], scope_name: str, scope_version: str) -> OtlpSpan:
+    if type(s) is _DeepSpan:
+        raise ValueError(f"it nests deeper than {limits.MAX_DEPTH} levels, the limit (OBSERVATORY_INGEST_MAX_DEPTH)")
     status = s.get("status") or {}
     return OtlpSpan(
         trace_id=str(s.get("traceId") or "").lower(), span_id=str(s.get("spanId") or "").lower(),
@@ -188,11 +202,69 @@ def _json_span(s: dict[str, Any], resource: dict[str, Any], scope_name: str, sco
         resource=resource, scope_name=scope_name, scope_version=scope_version)
 
 
+class _LazyScopeSpans(msgspec.Struct):
+    scope: Any = None
+    spans: list[msgspec.Raw] = []
+
+
+class _LazyResourceSpans(msgspec.Struct):
+    resource: Any = None
+    scopeSpans: list[_LazyScopeSpans] = []  # noqa: N815 - the OTLP/JSON name
+
+
+class _LazyRequest(msgspec.Struct):
+    resourceSpans: list[_LazyResourceSpans] = []  # noqa: N815
+
+
+_lazy_decoder = msgspec.json.Decoder(_LazyRequest)
+
+
+class _DeepSpan(dict):  # type: ignore[type-arg]
+    """Stands for a span too deep to decode; _json_span refuses it with the depth message."""
+
+
+def _decode_lazy(body: bytes) -> Any:
+    """The request with each span decoded on its own, for a body too deep to decode at once
+    (Python's recursion limit, ~1,000 levels): a deep span is then refused alone."""
+    try:
+        lazy = _lazy_decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        raise BodyError(400, "too_deep", "The body nests JSON too deeply to be read; attribute values may nest "
+                                         f"at most {limits.MAX_DEPTH} levels (OBSERVATORY_INGEST_MAX_DEPTH).") from None
+    resource_spans = []
+    for rs in lazy.resourceSpans:
+        scope_spans = []
+        for ss in rs.scopeSpans:
+            spans = []
+            for raw in ss.spans:
+                try:
+                    spans.append(msgspec.json.decode(raw))
+                except RecursionError:
+                    try:
+                        ident = _identity_decoder.decode(raw)
+                    except RecursionError:
+                        ident = _SpanIdentity()
+                    spans.append(_DeepSpan(traceId=ident.traceId, spanId=ident.spanId))
+            scope_spans.append({"scope": ss.scope, "spans": spans})
+        resource_spans.append({"resource": rs.resource, "scopeSpans": scope_spans})
+    return {"resourceSpans": resource_spans}
+
+
+class _SpanIdentity(msgspec.Struct):
+    traceId: Any = None  # noqa: N815
+    spanId: Any = None  # noqa: N815
+
+
+_identity_decoder = msgspec.json.Decoder(_SpanIdentity)
+
+
 def _decode_json(body: bytes) -> list[OtlpSpan]:
     try:
         request = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise BodyError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        request = _decode_lazy(body)
     if not isinstance(request, dict):
         raise BodyError(400, "invalid_body", "The body must be an OTLP/JSON ExportTraceServiceRequest object.")
     spans: list[OtlpSpan] = []

@@ -18,7 +18,7 @@ from ingest.otel.services import _strip_nul, spans_to_items
 from ingest.validation import Item, parse_item
 from tests.ingest.otlp_payloads import GENAI_CHAT, NOW_NS, json_request, protobuf_request, span_dict
 
-RECEIVED = datetime(2026, 11, 1, tzinfo=timezone.utc)
+RECEIVED = datetime.now(timezone.utc)  # span_item checks the time window against the clock
 START = NOW_NS - 60_000_000_000
 
 # One span of each shape the conventions tests cover, plus the cases span_item leaves to parse_item.

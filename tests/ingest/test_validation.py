@@ -1,0 +1,84 @@
+"""Native ingest hardening: JSON depth, the accepted time window, costs, and refusals that say why."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from ingest import limits
+from ingest.validation import too_deep
+from telemetry.models import Call
+from tests.conftest import Api, call_event
+
+pytestmark = pytest.mark.django_db
+
+
+def nested(levels: int, leaf: str = "1") -> str:
+    return "[" * levels + leaf + "]" * levels
+
+
+def body(*events: str) -> bytes:
+    return ('{"events": [' + ", ".join(events) + "]}").encode()
+
+
+def test_too_deep_counts_levels_and_ignores_brackets_in_strings() -> None:
+    assert not too_deep(nested(limits.MAX_DEPTH).encode())
+    assert too_deep(nested(limits.MAX_DEPTH + 1).encode())
+    assert not too_deep(json.dumps({"text": "[" * 500, "list": [[1]] * 300}).encode())
+    assert too_deep(('{"a":' * 70 + "1" + "}" * 70).encode())
+
+
+@pytest.mark.parametrize("field", ["metadata", "params", "input"])
+@pytest.mark.parametrize("levels", [100, 600])
+def test_a_deep_field_refuses_its_event_and_the_rest_lands(api: Api, project: Any, field: str, levels: int) -> None:
+    value = nested(levels) if field == "input" else '{"a": ' + nested(levels) + "}"
+    deep = json.dumps(call_event(1))[:-1] + f', "{field}": {value}}}'
+    response = api.ingest(raw=body(deep, json.dumps(call_event(2))))
+    assert response.status_code == 207, response.content
+    rejected = response.json()["rejected_items"]
+    assert [(r["index"], r["id"]) for r in rejected] == [(0, "call-1")]
+    assert "OBSERVATORY_INGEST_MAX_DEPTH" in rejected[0]["errors"][0]["message"]
+    assert list(Call.objects.filter(project=project).values_list("external_id", flat=True)) == ["call-2"]
+
+
+def test_nesting_at_the_limit_is_accepted(api: Api, project: Any) -> None:
+    event = json.dumps(call_event(1))[:-1] + f', "metadata": {{"a": {nested(limits.MAX_DEPTH - 1)}}}}}'
+    assert api.ingest(raw=body(event)).status_code == 202
+
+
+def test_a_body_too_deep_to_split_is_400_with_a_message(api: Api) -> None:
+    response = api.ingest(raw=body(nested(100_000)))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "too_deep"
+
+
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", 253402300799, 0,
+                                       "0001-01-01T00:00:00+05:00"])
+def test_a_time_outside_the_window_is_refused(api: Api, project: Any, timestamp: Any) -> None:
+    response = api.ingest([call_event(1, timestamp=timestamp), call_event(2)])
+    assert response.status_code == 207, response.content
+    error = response.json()["rejected_items"][0]["errors"][0]
+    assert error["field"] == "timestamp" and "OBSERVATORY_INGEST_MAX_AGE_DAYS" in error["message"]
+    assert Call.objects.filter(project=project).count() == 1
+
+
+def test_the_window_runs_from_max_age_to_max_future(api: Api, project: Any) -> None:
+    now = datetime.now(timezone.utc)
+    inside = [call_event(1, timestamp=(now - timedelta(days=limits.MAX_AGE_DAYS - 1)).isoformat()),
+              call_event(2, timestamp=(now + timedelta(hours=limits.MAX_FUTURE_HOURS - 1)).isoformat())]
+    outside = [call_event(3, timestamp=(now - timedelta(days=limits.MAX_AGE_DAYS + 1)).isoformat()),
+               call_event(4, timestamp=(now + timedelta(hours=limits.MAX_FUTURE_HOURS + 1)).isoformat()),
+               call_event(5, timestamp=now.isoformat(), end_time=(now + timedelta(days=3)).isoformat(),
+                          latency_ms=None)]
+    for event in outside[2:]:
+        event.pop("latency_ms")
+    response = api.ingest(inside + outside)
+    assert [r["id"] for r in response.json()["rejected_items"]] == ["call-3", "call-4", "call-5"]
+
+
+def test_feedback_and_scores_outside_the_window_are_refused(api: Api) -> None:
+    response = api.ingest([{"type": "feedback", "call_id": "c", "thumbs": "up", "timestamp": "9999-01-01T00:00:00Z"},
+                           {"type": "score", "call_id": "c", "name": "q", "value": 1, "timestamp": 1}])
+    assert [e["errors"][0]["field"] for e in response.json()["rejected_items"]] == ["timestamp", "timestamp"]
