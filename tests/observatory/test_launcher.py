@@ -121,8 +121,8 @@ def test_supervisor_restarts_a_child_that_exits_and_logs_its_exit_code(tmp_path:
     child.start()
     supervisor = Supervisor(log=log.append)
     supervisor.watch(child)
-    wait_for(lambda: supervisor.check() or marker.read_text().count("run") >= 2, timeout=5, interval=0.05,
-             what="a restart")
+    wait_for(lambda: supervisor.check() or (marker.exists() and marker.read_text().count("run") >= 2), timeout=5,
+             interval=0.05, what="a restart")
     supervisor.stop()
     assert log[:2] == ["Observatory: flaky exited unexpectedly (exit code 3); restarting in 1 s.",
                        "Observatory: flaky restarted."]
