@@ -140,11 +140,16 @@ def items_ingest(*, project_id: int, items: list[Item], received_at: datetime,
 
 
 def _enqueue(project_id: int) -> None:
-    # The events are committed; if the broker is down the sweeper picks them up later.
+    # The events are committed; if the broker is down the sweeper picks them up later. Redis calls
+    # give up after OBSERVATORY_REDIS_TIMEOUT_MS, and after a failure the breaker skips them for
+    # OBSERVATORY_ENQUEUE_COOLDOWN_SECONDS, so an outage costs one request one timeout.
+    from observatory.breaker import CircuitOpen
     from telemetry.services import processing_request
 
     try:
         processing_request(project_id=project_id)
+    except CircuitOpen:
+        metrics.ENQUEUE_FAILURES.labels("skipped").inc()
     except Exception:  # noqa: BLE001 - a broker outage must never fail an acknowledged ingest
-        metrics.ENQUEUE_FAILURES.inc()
+        metrics.ENQUEUE_FAILURES.labels("failed").inc()
         log.warning("could not enqueue processing for project %s; the sweeper will", project_id, exc_info=True)

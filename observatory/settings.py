@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from observatory.env import data_dir, env_bool, env_int, env_list, env_str
+from observatory.env import data_dir, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = data_dir()
@@ -123,6 +123,12 @@ def _broker_url(redis_url: str | None) -> str | None:
 
 
 REDIS_URL = env_str("REDIS_URL")
+# The web process talks to Redis after a commit (debounce, publish) and from /healthz: a stopped
+# Redis (SIGSTOP, a full disk, a partition) must cost a request this long, not seconds. Workers use
+# the same value; their blocking BRPOP has its own timeout in kombu.
+REDIS_TIMEOUT_SECONDS = env_int("OBSERVATORY_REDIS_TIMEOUT_MS", 250, minimum=10) / 1000
+# After an enqueue failed, requests skip enqueueing this long (the sweeper recovers the work).
+ENQUEUE_COOLDOWN_SECONDS = env_float("OBSERVATORY_ENQUEUE_COOLDOWN_SECONDS", 5.0)
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or _broker_url(REDIS_URL)
 if not CELERY_BROKER_URL:
     raise ImproperlyConfigured(
@@ -131,7 +137,8 @@ if not CELERY_BROKER_URL:
     )
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
+                          "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+                                      "socket_timeout": REDIS_TIMEOUT_SECONDS}}}
 else:
     # Without Redis (for example a RabbitMQ broker), rate limits and debouncing are per process.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -142,9 +149,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Ingest must answer even when the broker is down: publish once, fail fast, let the sweeper recover.
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
 CELERY_TASK_PUBLISH_RETRY = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# max_retries=0: kombu's ensure_connection otherwise retries a refused connection before the publish.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+                                   "socket_timeout": REDIS_TIMEOUT_SECONDS, "max_retries": 0}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 OBSERVATORY_SWEEP_SECONDS = env_int("OBSERVATORY_SWEEP_SECONDS", 30, minimum=1)

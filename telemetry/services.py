@@ -182,17 +182,23 @@ def register_after_run(hook: Callable[[int], Any], *, always: bool = False) -> N
 
 def processing_request(*, project_id: int) -> bool:
     """Ask a worker to process a project's new events, at most once per DEBOUNCE_SECONDS.
-    Returns whether a task was sent. Raises if the broker is unreachable (callers decide)."""
+    Returns whether a task was sent. Raises if the broker is unreachable and, for a cool-down after
+    that, observatory.breaker.CircuitOpen without trying (callers decide; the sweeper recovers)."""
+    from observatory import breaker
     from telemetry.tasks import process_project
 
-    try:
-        first = cache.add(_DEBOUNCE_KEY.format(project_id), 1, timeout=DEBOUNCE_SECONDS)
-    except Exception:  # noqa: BLE001 - no cache: do not debounce
-        first = True
-    if not first:
-        return False
-    process_project.apply_async((project_id,), countdown=0.2)
-    return True
+    def request() -> bool:
+        try:
+            first = cache.add(_DEBOUNCE_KEY.format(project_id), 1, timeout=DEBOUNCE_SECONDS)
+        except Exception:  # noqa: BLE001 - no cache: do not debounce
+            first = True
+        if not first:
+            return False
+        # retry=False: one short attempt (OBSERVATORY_REDIS_TIMEOUT_MS), whatever task_publish_retry says.
+        process_project.apply_async((project_id,), countdown=0.2, retry=False)
+        return True
+
+    return breaker.enqueue.call(request)
 
 
 def project_process(*, project_id: int, max_batches: int = 100) -> int:
