@@ -14,7 +14,7 @@ from django.utils import timezone
 from ingest import limits, metrics
 from ingest.body import BodyError
 from ingest.schema import envelope_decoder
-from ingest.validation import Item, ItemError, parse_item
+from ingest.validation import Item, ItemError, parse_item, shallow
 from ingest.writer import write_batch
 from pricing.catalog import cost_fields
 from quality.redaction import call_redact, redaction_for, redaction_score
@@ -39,15 +39,16 @@ class BatchResult:
 
 def parse_envelope(body: bytes) -> list[msgspec.Raw]:
     try:
-        envelope = envelope_decoder.decode(body)
+        try:
+            envelope = envelope_decoder.decode(body)
+        except RecursionError:
+            # Too deep to split into events (~1,000 levels): cut what is deeper than any event may
+            # be, so that each deep event is refused on its own (parse_item) and the rest land.
+            envelope = envelope_decoder.decode(shallow(body, limits.MAX_DEPTH + 3))
     except msgspec.ValidationError as exc:
         raise BodyError(400, "invalid_body", f'The body must be {{"events": [...]}}: {exc}.') from None
     except msgspec.DecodeError as exc:
         raise BodyError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
-    except RecursionError:
-        # Too deep to be split into events at all (~1,000 levels); shallower events are refused one by one.
-        raise BodyError(400, "too_deep", f"The body nests JSON too deeply to be read; events may nest at most "
-                                         f"{limits.MAX_DEPTH} levels (OBSERVATORY_INGEST_MAX_DEPTH).") from None
     if not envelope.events:
         raise BodyError(400, "empty_batch", '"events" is empty: send at least one event.')
     if len(envelope.events) > limits.MAX_EVENTS:

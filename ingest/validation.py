@@ -46,6 +46,36 @@ def too_deep(data: bytes, limit: int = limits.MAX_DEPTH) -> bool:
     return bool(brackets)
 
 
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+TOO_DEEP_MARKER = b'{"observatory.too_deep":true}'
+
+
+def shallow(data: bytes, depth: int) -> bytes:
+    """`data` with every array or object nested deeper than `depth` replaced by TOO_DEEP_MARKER.
+
+    For a body too deep to decode at all (Python's recursion limit): decoded shallow, its deep
+    events or spans are refused one by one instead of the whole body. One Python step per bracket
+    and string (~0.3 µs), so it is used only after a decoder raised RecursionError."""
+    out: list[bytes] = []
+    level = kept = 0
+    cut = -1
+    for match in _TOKENS.finditer(data):
+        char = data[match.start()]
+        if char == 0x22:  # a string
+            continue
+        if char == 0x5B or char == 0x7B:
+            level += 1
+            if level == depth + 1:
+                cut = match.start()
+        else:
+            if level == depth + 1 and cut >= 0:
+                out += (data[kept:cut], TOO_DEEP_MARKER)
+                kept, cut = match.end(), -1
+            level -= 1
+    out.append(data[kept:])
+    return b"".join(out)
+
+
 def time_window(received_at: datetime) -> tuple[datetime, datetime]:
     """The event times accepted in a batch received at `received_at` (limits.MAX_AGE_DAYS ...)."""
     return (received_at - timedelta(seconds=limits.MAX_AGE_SECONDS),

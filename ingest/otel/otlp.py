@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ingest import limits
 from ingest.body import BodyError
+from ingest.validation import shallow
 
 PROTOBUF = "protobuf"
 JSON = "json"
@@ -150,8 +151,7 @@ def _json_int(value: Any) -> int:
 def _json_value(value: Any, depth: int = 1) -> Any:
     # `depth` bounds kvlist and array nesting (limits.MAX_DEPTH): the span is refused, not the batch.
     if depth > limits.MAX_DEPTH:
-        raise ValueError(f"an attribute value nests deeper than {limits.MAX_DEPTH} levels, the limit "
-                         "(OBSERVATORY_INGEST_MAX_DEPTH)")
+        raise _too_deep_error()
     if not isinstance(value, dict):
         return None
     if "stringValue" in value:
@@ -169,6 +169,8 @@ def _json_value(value: Any, depth: int = 1) -> Any:
         return _json_attributes((value["kvlistValue"] or {}).get("values"), depth + 1)
     if "bytesValue" in value:
         return value["bytesValue"]  # already base64 in OTLP/JSON
+    if _TOO_DEEP_KEY in value:  # cut by validation.shallow
+        raise _too_deep_error()
     return None
 
 
@@ -187,8 +189,6 @@ def _json_enum(value: Any, names: dict[str, int]) -> int:
 
 
 def _json_span(s: dict[str, Any], resource: dict[str, Any], scope_name: str, scope_version: str) -> OtlpSpan:
-    if type(s) is _DeepSpan:
-        raise ValueError(f"it nests deeper than {limits.MAX_DEPTH} levels, the limit (OBSERVATORY_INGEST_MAX_DEPTH)")
     status = s.get("status") or {}
     return OtlpSpan(
         trace_id=str(s.get("traceId") or "").lower(), span_id=str(s.get("spanId") or "").lower(),
@@ -202,60 +202,16 @@ def _json_span(s: dict[str, Any], resource: dict[str, Any], scope_name: str, sco
         resource=resource, scope_name=scope_name, scope_version=scope_version)
 
 
-class _LazyScopeSpans(msgspec.Struct):
-    scope: Any = None
-    spans: list[msgspec.Raw] = []
+# A body too deep to decode at once is decoded with its deepest values cut (validation.shallow):
+# deeper than any attribute may nest, so a cut value is always refused with its span.
+_SHALLOW_DEPTH = min(4 * limits.MAX_DEPTH + 16, 400)  # a kvlist level is 4 JSON levels
+_TOO_DEEP_KEY = "observatory.too_deep"
 
 
-class _LazyResourceSpans(msgspec.Struct):
-    resource: Any = None
-    scopeSpans: list[_LazyScopeSpans] = []  # noqa: N815 - the OTLP/JSON name
+def _too_deep_error() -> ValueError:
+    return ValueError(f"an attribute value nests deeper than {limits.MAX_DEPTH} levels, the limit "
+                      "(OBSERVATORY_INGEST_MAX_DEPTH)")
 
-
-class _LazyRequest(msgspec.Struct):
-    resourceSpans: list[_LazyResourceSpans] = []  # noqa: N815
-
-
-_lazy_decoder = msgspec.json.Decoder(_LazyRequest)
-
-
-class _DeepSpan(dict):  # type: ignore[type-arg]
-    """Stands for a span too deep to decode; _json_span refuses it with the depth message."""
-
-
-def _decode_lazy(body: bytes) -> Any:
-    """The request with each span decoded on its own, for a body too deep to decode at once
-    (Python's recursion limit, ~1,000 levels): a deep span is then refused alone."""
-    try:
-        lazy = _lazy_decoder.decode(body)
-    except (msgspec.DecodeError, RecursionError):
-        raise BodyError(400, "too_deep", "The body nests JSON too deeply to be read; attribute values may nest "
-                                         f"at most {limits.MAX_DEPTH} levels (OBSERVATORY_INGEST_MAX_DEPTH).") from None
-    resource_spans = []
-    for rs in lazy.resourceSpans:
-        scope_spans = []
-        for ss in rs.scopeSpans:
-            spans = []
-            for raw in ss.spans:
-                try:
-                    spans.append(msgspec.json.decode(raw))
-                except RecursionError:
-                    try:
-                        ident = _identity_decoder.decode(raw)
-                    except RecursionError:
-                        ident = _SpanIdentity()
-                    spans.append(_DeepSpan(traceId=ident.traceId, spanId=ident.spanId))
-            scope_spans.append({"scope": ss.scope, "spans": spans})
-        resource_spans.append({"resource": rs.resource, "scopeSpans": scope_spans})
-    return {"resourceSpans": resource_spans}
-
-
-class _SpanIdentity(msgspec.Struct):
-    traceId: Any = None  # noqa: N815
-    spanId: Any = None  # noqa: N815
-
-
-_identity_decoder = msgspec.json.Decoder(_SpanIdentity)
 
 
 def _decode_json(body: bytes) -> list[OtlpSpan]:
@@ -264,7 +220,11 @@ def _decode_json(body: bytes) -> list[OtlpSpan]:
     except msgspec.DecodeError as exc:
         raise BodyError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
     except RecursionError:
-        request = _decode_lazy(body)
+        try:
+            request = msgspec.json.decode(shallow(body, _SHALLOW_DEPTH))
+        except (msgspec.DecodeError, RecursionError):
+            raise BodyError(400, "too_deep", "The body nests JSON too deeply to be read; attribute values may nest "
+                                             f"at most {limits.MAX_DEPTH} levels (OBSERVATORY_INGEST_MAX_DEPTH).") from None
     if not isinstance(request, dict):
         raise BodyError(400, "invalid_body", "The body must be an OTLP/JSON ExportTraceServiceRequest object.")
     spans: list[OtlpSpan] = []

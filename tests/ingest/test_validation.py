@@ -31,7 +31,7 @@ def test_too_deep_counts_levels_and_ignores_brackets_in_strings() -> None:
 
 
 @pytest.mark.parametrize("field", ["metadata", "params", "input"])
-@pytest.mark.parametrize("levels", [100, 600])
+@pytest.mark.parametrize("levels", [100, 600, 1000, 5000])
 def test_a_deep_field_refuses_its_event_and_the_rest_lands(api: Api, project: Any, field: str, levels: int) -> None:
     value = nested(levels) if field == "input" else '{"a": ' + nested(levels) + "}"
     deep = json.dumps(call_event(1))[:-1] + f', "{field}": {value}}}'
@@ -48,10 +48,16 @@ def test_nesting_at_the_limit_is_accepted(api: Api, project: Any) -> None:
     assert api.ingest(raw=body(event)).status_code == 202
 
 
-def test_a_body_too_deep_to_split_is_400_with_a_message(api: Api) -> None:
-    response = api.ingest(raw=body(nested(100_000)))
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "too_deep"
+def test_an_event_too_deep_to_decode_at_all_is_refused_alone(api: Api, project: Any) -> None:
+    response = api.ingest(raw=body(nested(100_000), json.dumps(call_event(2))))
+    assert response.status_code == 207, response.content
+    assert "OBSERVATORY_INGEST_MAX_DEPTH" in response.json()["rejected_items"][0]["errors"][0]["message"]
+    assert Call.objects.filter(project=project).count() == 1
+
+
+def test_a_deep_body_that_is_no_envelope_is_400(api: Api) -> None:
+    response = api.ingest(raw=nested(100_000).encode())
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_body"
 
 
 @pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", 253402300799, 0,
