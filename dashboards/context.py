@@ -105,12 +105,24 @@ def parse_tz(request: HttpRequest) -> str:
     return name
 
 
+# Custom ranges stay within these years: the pages step back a whole range (comparisons) and
+# out to bucket edges, which past year 1 or 9999 is an OverflowError, not a page.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
 def _local(raw: str, zone: ZoneInfo, name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(raw)
+        parsed = parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
+        utc = parsed.astimezone(timezone.utc)
     except ValueError:
         raise BadRange(f"'{name}' must be a date and time like 2026-11-20T09:00") from None
-    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
+    except OverflowError:
+        utc = EARLIEST - timedelta(days=1) if parsed.year < 2000 else LATEST + timedelta(days=1)
+    if not EARLIEST <= utc <= LATEST:
+        raise BadRange(f"'{name}' must be between {EARLIEST.year} and {LATEST.year}")
+    return parsed
 
 
 def parse_range(params: QueryDict, tz: str, now: datetime | None = None) -> tuple[str, datetime, datetime, timedelta]:

@@ -3,7 +3,7 @@ corrections: PATCH and DELETE /api/v1/scores/<id> and /api/v1/feedback/<id>."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -40,7 +40,24 @@ def _time(params: dict[str, str], name: str) -> datetime | None:
             else datetime.fromtimestamp(float(raw), tz=timezone.utc)
     except (ValueError, OverflowError, OSError):
         raise ValidationError({name: f"'{raw}' is not an ISO 8601 time or Unix seconds"}) from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return utc_time(value, name)
+
+
+MAX_UTC_OFFSET = timedelta(hours=14)  # the farthest any time zone is from UTC (Kiribati, UTC+14)
+
+
+def utc_time(value: datetime, name: str) -> datetime:
+    """`value` in UTC (naive means UTC). PostgreSQL refuses offsets past ±15:59, which Python
+    accepts (up to ±23:59): an offset no zone has, or a time UTC cannot hold, is a 400 here."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        raise ValidationError({name: f"offset {value:%z} is not one of a time zone: use -12:00 to +14:00, or Z"})
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValidationError({name: f"'{value.isoformat()}' is outside the years 1 to 9999 in UTC"}) from None
 
 
 def _choice(params: dict[str, str], name: str, choices: list[str]) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -47,8 +47,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, _, ident = raw.partition("|")
-        return datetime.fromisoformat(when), int(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        moment = datetime.fromisoformat(when)
+        # Cursors this API made are UTC; a forged offset could be one PostgreSQL refuses (past ±15:59).
+        offset = moment.utcoffset()
+        if offset is None or abs(offset) > timedelta(hours=14):
+            raise ValueError("not a time zone's offset")
+        return moment.astimezone(timezone.utc), int(ident)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor("cursor is not one this API returned; start again without it") from exc
 
 
