@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from decimal import ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,6 +18,7 @@ _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _PATH = re.compile(r" - at `\$\.?(.*)`$")
 _EMPTY = (b"", b"null")
 _EMPTY_OBJECT = msgspec.Raw(b"{}")
+_COST_QUANTUM = Decimal(1).scaleb(-limits.COST_DECIMALS)
 # JSON strings (keys too), whose brackets do not nest; what is left of a value once they are gone.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -223,8 +225,16 @@ def _call_row(ev: CallEvent, item: Item, received_at: datetime) -> None:
     if total is None and (tokens_in is not None or tokens_out is not None):
         total = min((tokens_in or 0) + (tokens_out or 0), limits.MAX_INT32)
 
-    if ev.cost_usd is not None and not (ev.cost_usd.is_finite() and 0 <= ev.cost_usd <= 1_000_000):
-        errors.append(ItemError("cost_usd", "must be a number between 0 and 1000000 (US dollars)"))
+    cost = ev.cost_usd
+    if cost is not None:
+        if not (cost.is_finite() and 0 <= cost <= limits.MAX_COST_USD):
+            errors.append(ItemError("cost_usd", f"{cost} is not a number between 0 and {limits.MAX_COST_USD} "
+                                                "(US dollars)"))
+        else:  # the column's scale: rounded here, half to even, not cut by the database (docs/api.md)
+            cost = cost.quantize(_COST_QUANTUM, ROUND_HALF_EVEN)
+    if ev.time_to_first_token_ms is not None and latency is not None and ev.time_to_first_token_ms > latency:
+        errors.append(ItemError("time_to_first_token_ms", f"{ev.time_to_first_token_ms:g} ms is more than the "
+                                                          f"call's latency ({latency:g} ms)"))
 
     error_type = error_message = ""
     if isinstance(ev.error, str):
@@ -241,7 +251,7 @@ def _call_row(ev: CallEvent, item: Item, received_at: datetime) -> None:
         "ttft_ms": ev.time_to_first_token_ms, "provider": ev.provider.lower(), "model": ev.model,
         "operation": ev.operation, "status": status, "error_type": error_type, "error_message": error_message,
         "input_tokens": tokens_in, "output_tokens": tokens_out, "cached_input_tokens": cached,
-        "reasoning_tokens": reasoning, "total_tokens": total, "cost_usd": ev.cost_usd,
+        "reasoning_tokens": reasoning, "total_tokens": total, "cost_usd": cost,
         "prompt_name": ev.prompt.name if ev.prompt else "", "prompt_version": "" if version is None else str(version),
         "user_id": ev.user_id, "session_id": ev.session_id, "feature": ev.feature, "team": ev.team,
         "environment": ev.environment, "release": ev.release,

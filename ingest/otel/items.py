@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, get_args
 
 import msgspec
@@ -28,6 +28,7 @@ _fromtimestamp = datetime.fromtimestamp
 _time = time.time
 _UTC = timezone.utc
 _EMPTY_OBJECT = msgspec.Raw(b"{}")
+_COST_QUANTUM = Decimal(1).scaleb(-limits.COST_DECIMALS)
 
 
 def _schema_bounds() -> tuple[dict[str, int], float]:
@@ -119,7 +120,7 @@ def span_item(index: int, event: dict[str, Any], encoded: dict[str, bytes] | Non
     latency = (end_time - start_time).total_seconds() * 1000
     ttft = get("time_to_first_token_ms")
     if not 0 <= latency <= limits.MAX_LATENCY_MS or (ttft is not None and (
-            type(ttft) is not float or not 0 <= ttft <= limits.MAX_LATENCY_MS)):
+            type(ttft) is not float or not 0 <= ttft <= latency)):
         return None
 
     tokens_in = tokens_out = cached = reasoning = total = None
@@ -143,7 +144,8 @@ def span_item(index: int, event: dict[str, Any], encoded: dict[str, bytes] | Non
     if cost is not None:
         if type(cost) is not float or not 0 <= cost <= 1_000_000:
             return None
-        cost = Decimal(_encode(cost).decode())  # what msgspec decodes from the JSON number
+        # What msgspec decodes from the JSON number, rounded to the column's scale as parse_item does.
+        cost = Decimal(_encode(cost).decode()).quantize(_COST_QUANTUM, ROUND_HALF_EVEN)
 
     error_type = error_message = ""
     error = get("error")

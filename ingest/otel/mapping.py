@@ -38,16 +38,17 @@ def first(keys: tuple[str, ...], source: dict[str, Any]) -> Any:
 
 
 def to_int(value: Any) -> int | None:
+    """A token count, or None when `value` is not a number. Out of range (negative, past 2^31-1)
+    it is returned as it is: usage_of drops it and says so."""
     if type(value) is int:  # the usual case, an OTLP int attribute
-        return value if 0 <= value <= _MAX_INT32 else None
+        return value
     value = maybe_json(value)
     if isinstance(value, bool) or value is None:
         return None
     try:
-        number = int(float(value)) if isinstance(value, (str, float)) else int(value)
+        return int(float(value)) if isinstance(value, (str, float)) else int(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return number if 0 <= number <= _MAX_INT32 else None
 
 
 def to_float(value: Any) -> float | None:
@@ -62,6 +63,8 @@ def to_float(value: Any) -> float | None:
 
 
 def bounded(value: Any) -> Any:
+    if type(value) is float and value - value != 0:
+        return repr(value)  # inf, -inf, nan: JSON has no such number (it would be stored as null)
     if isinstance(value, str):
         if len(value) > MAX_ATTRIBUTE_TEXT:
             return value[:MAX_ATTRIBUTE_TEXT] + f"… [{len(value) - MAX_ATTRIBUTE_TEXT} more characters]"
@@ -84,7 +87,7 @@ class Budget:
         self.dropped = 0
 
     def add(self, key: str, value: Any) -> None:
-        if type(value) is not int and type(value) is not float:  # numbers need no bounding
+        if type(value) is not int and (type(value) is not float or value - value != 0):  # numbers need none
             value = bounded(value)
         size = len(key) + len(_encode(value)) + 6
         if size > self.left:
@@ -104,7 +107,8 @@ class Budget:
 
 def _plain(key: Any, value: Any) -> bool:
     kind = type(value)
-    return type(key) is str and (kind is int or kind is float or (kind is str and len(value) <= MAX_ATTRIBUTE_TEXT))
+    return type(key) is str and (kind is int or (kind is float and value - value == 0)
+                                 or (kind is str and len(value) <= MAX_ATTRIBUTE_TEXT))
 
 
 def fill(target: dict[str, Any], entries: list[tuple[str, Any]], sized: Sequence[tuple[str, Any, int]],
@@ -207,6 +211,10 @@ def usage_of(attrs: dict[str, Any], usage: dict[str, int], warnings: list[str]) 
     if "langfuse.observation.usage_details" in attrs:
         for name, number in langfuse_usage(attrs["langfuse.observation.usage_details"]).items():
             usage.setdefault(name, number)
+    for name, number in list(usage.items()):
+        if not 0 <= number <= _MAX_INT32:
+            del usage[name]
+            warnings.append(f"{name} {number} is not a token count (0 to {_MAX_INT32}); left out")
     # Some instrumentations count cached input apart from input (Anthropic's own usage does):
     # add it back rather than refuse the span, and say so.
     if usage.get("cached_input_tokens", 0) > usage.get("input_tokens", 0):
@@ -218,17 +226,32 @@ def usage_of(attrs: dict[str, Any], usage: dict[str, int], warnings: list[str]) 
     return usage
 
 
-def cost_of(attrs: dict[str, Any]) -> float | None:
+def _any_float(value: Any) -> float | None:
+    """Like to_float, but keeps inf and nan: a cost that is one is refused, not ignored."""
+    value = maybe_json(value)
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def cost_of(attrs: dict[str, Any]) -> float | str | None:
+    """The span's cost in USD. Out of range (negative, over limits.MAX_COST_USD) it is returned as
+    it is, and inf or nan as text, so that the native validation refuses the span and says why."""
     value = first(COST_KEYS, attrs)
-    cost = None if value is None else to_float(value)
+    cost = None if value is None else _any_float(value)
     if cost is None and "langfuse.observation.cost_details" in attrs:
         details = maybe_json(attrs["langfuse.observation.cost_details"])
         if isinstance(details, dict):
-            cost = to_float(details.get("total"))
+            cost = _any_float(details.get("total"))
             if cost is None:
-                parts = [to_float(v) for k, v in details.items()]
+                parts = [_any_float(v) for k, v in details.items()]
                 cost = sum(p for p in parts if p is not None) if any(p is not None for p in parts) else None
-    return cost if cost is not None and 0 <= cost <= 1_000_000 else None
+    if cost is not None and cost - cost != 0:
+        return repr(cost)  # "inf", "nan": Decimal reads them, validation refuses them
+    return cost
 
 
 def ttft_ms(span: OtlpSpan, attrs: dict[str, Any]) -> float | None:

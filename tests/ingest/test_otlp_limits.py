@@ -97,3 +97,38 @@ def test_a_span_outside_the_time_window_is_refused_and_said(ingest_key: str, pro
     assert answer.partial_success.rejected_spans == 1
     assert "outside the accepted window" in answer.partial_success.error_message
     assert Call.objects.filter(project=project).count() == 1
+
+
+@pytest.mark.parametrize("tokens", [-5, 2**31, 2**40])
+def test_a_token_count_out_of_range_is_left_out_and_said(ingest_key: str, project: Any, tokens: int) -> None:
+    attributes = {**GENAI_CHAT, "gen_ai.usage.input_tokens": tokens}
+    del attributes["gen_ai.usage.cache_read.input_tokens"]
+    span = span_dict(attributes=attributes)
+    answer = pb_answer(post(protobuf_request([span]), ingest_key))
+    assert answer.partial_success.rejected_spans == 0
+    assert f"input_tokens {tokens} is not a token count" in answer.partial_success.error_message
+    call = Call.objects.get(project=project)
+    assert call.input_tokens is None and call.output_tokens == 300
+
+
+@pytest.mark.parametrize("cost", [-1.0, 2e6, float("inf"), float("nan")])
+def test_a_cost_out_of_range_refuses_the_span_and_says_why(ingest_key: str, project: Any, cost: float) -> None:
+    spans = [span_dict(attributes={**GENAI_CHAT, "gen_ai.usage.cost": cost}), span_dict(attributes=GENAI_CHAT)]
+    answer = pb_answer(post(protobuf_request(spans), ingest_key))
+    assert answer.partial_success.rejected_spans == 1
+    assert "cost_usd" in answer.partial_success.error_message
+    assert Call.objects.filter(project=project).count() == 1
+
+
+def test_an_infinite_parameter_is_kept_as_text_not_null(ingest_key: str, project: Any) -> None:
+    span = span_dict(attributes={**GENAI_CHAT, "gen_ai.request.temperature": float("inf"), "custom.ratio": float("nan")})
+    assert post(protobuf_request([span]), ingest_key).status_code == 200
+    call = Call.objects.get(project=project)
+    assert call.params["temperature"] == "inf" and call.metadata["custom.ratio"] == "nan"
+
+
+def test_a_first_token_after_the_span_ended_refuses_it_and_says_why(ingest_key: str, project: Any) -> None:
+    span = span_dict(attributes={**GENAI_CHAT, "gen_ai.response.time_to_first_chunk": 5.0}, duration_ms=850)
+    answer = pb_answer(post(protobuf_request([span, span_dict(attributes=GENAI_CHAT)]), ingest_key))
+    assert answer.partial_success.rejected_spans == 1
+    assert "time_to_first_token_ms" in answer.partial_success.error_message

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -88,3 +89,27 @@ def test_feedback_and_scores_outside_the_window_are_refused(api: Api) -> None:
     response = api.ingest([{"type": "feedback", "call_id": "c", "thumbs": "up", "timestamp": "9999-01-01T00:00:00Z"},
                            {"type": "score", "call_id": "c", "name": "q", "value": 1, "timestamp": 1}])
     assert [e["errors"][0]["field"] for e in response.json()["rejected_items"]] == ["timestamp", "timestamp"]
+
+
+def test_cost_is_rounded_to_the_columns_twelve_decimals_half_to_even(api: Api, project: Any) -> None:
+    response = api.ingest([call_event(1, cost_usd=0.30000000000000004), call_event(2, cost_usd=1.0000000000005),
+                           call_event(3, cost_usd=0.0000000000015)])
+    assert response.status_code == 202, response.content
+    costs = dict(Call.objects.filter(project=project).values_list("external_id", "cost_total_usd"))
+    assert costs == {"call-1": Decimal("0.3"), "call-2": Decimal("1.000000000000"), "call-3": Decimal("0.000000000002")}
+
+
+@pytest.mark.parametrize("cost", [-0.01, 1_000_001, "\"Infinity\"", "\"NaN\""])
+def test_a_cost_out_of_range_is_refused_and_named(api: Api, cost: Any) -> None:
+    event = json.dumps(call_event(1))[:-1] + f', "cost_usd": {cost}}}'
+    response = api.ingest(raw=body(event))
+    assert response.status_code == 207, response.content
+    assert response.json()["rejected_items"][0]["errors"][0]["field"] == "cost_usd"
+
+
+def test_time_to_first_token_beyond_the_latency_is_refused(api: Api, project: Any) -> None:
+    response = api.ingest([call_event(1, latency_ms=500, time_to_first_token_ms=900),
+                           call_event(2, latency_ms=500, time_to_first_token_ms=500)])
+    assert response.status_code == 207, response.content
+    rejected = response.json()["rejected_items"]
+    assert [(r["id"], r["errors"][0]["field"]) for r in rejected] == [("call-1", "time_to_first_token_ms")]
