@@ -41,20 +41,29 @@ def read_body(request: HttpRequest, *, max_bytes: int | None = None) -> bytes:
     raw = _read_limited(request, max_bytes)
     if encoding == "identity":
         return raw
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        # max_length stops inflation at the limit, so a gzip bomb costs at most max_bytes of memory.
-        out = inflater.decompress(raw, max_bytes + 1)
-        if len(out) > max_bytes or inflater.unconsumed_tail:
+    # A gzip file may hold several members one after another (`cat a.gz b.gz`, some streaming
+    # compressors): the body is all of them, as gunzip reads it, not the first one alone.
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            # max_length stops inflation at the limit, so a gzip bomb costs at most max_bytes of memory.
+            out = inflater.decompress(raw, max_bytes - size + 1)
+            if size + len(out) > max_bytes or inflater.unconsumed_tail:
+                raise _too_large("decompressed")
+            out += inflater.flush()
+        except zlib.error as exc:
+            raise BodyError(400, "invalid_gzip", f"The body is not valid gzip ({exc}).") from None
+        size += len(out)
+        if size > max_bytes:
             raise _too_large("decompressed")
-        out += inflater.flush()
-    except zlib.error as exc:
-        raise BodyError(400, "invalid_gzip", f"The body is not valid gzip ({exc}).") from None
-    if len(out) > max_bytes:
-        raise _too_large("decompressed")
-    if not inflater.eof:
-        raise BodyError(400, "invalid_gzip", "The gzip body is truncated.")
-    return out
+        if not inflater.eof:
+            raise BodyError(400, "invalid_gzip", "The gzip body is truncated.")
+        parts.append(out)
+        raw = inflater.unused_data
+        if not raw.strip(b"\0"):  # trailing zero padding (tar, some proxies) is not another member
+            return b"".join(parts)
 
 
 def _read_limited(request: HttpRequest, max_bytes: int) -> bytes:

@@ -1,6 +1,7 @@
 """Native ingest hardening: JSON depth, the accepted time window, costs, and refusals that say why."""
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -113,3 +114,24 @@ def test_time_to_first_token_beyond_the_latency_is_refused(api: Api, project: An
     assert response.status_code == 207, response.content
     rejected = response.json()["rejected_items"]
     assert [(r["id"], r["errors"][0]["field"]) for r in rejected] == [("call-1", "time_to_first_token_ms")]
+
+
+def test_every_member_of_a_multi_member_gzip_body_is_read(api: Api, project: Any) -> None:
+    whole = json.dumps({"events": [call_event(1), call_event(2)]}).encode()
+    raw = gzip.compress(whole[:40]) + gzip.compress(whole[40:])
+    response = api.ingest(raw=raw, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 202, response.content
+    assert Call.objects.filter(project=project).count() == 2
+
+
+def test_a_multi_member_gzip_body_is_bounded_as_a_whole(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_BODY_BYTES", 2048)
+    raw = b"".join(gzip.compress(b" " * 1000) for _ in range(3))
+    response = api.ingest(raw=raw, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413
+
+
+def test_garbage_after_a_gzip_member_is_400(api: Api) -> None:
+    raw = gzip.compress(json.dumps({"events": [call_event(1)]}).encode()) + b"trailing junk"
+    response = api.ingest(raw=raw, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_gzip"
