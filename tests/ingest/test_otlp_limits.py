@@ -132,3 +132,21 @@ def test_a_first_token_after_the_span_ended_refuses_it_and_says_why(ingest_key: 
     answer = pb_answer(post(protobuf_request([span, span_dict(attributes=GENAI_CHAT)]), ingest_key))
     assert answer.partial_success.rejected_spans == 1
     assert "time_to_first_token_ms" in answer.partial_success.error_message
+
+
+def _ld(field: int, payload: bytes) -> bytes:
+    def varint(n: int) -> bytes:
+        out = b""
+        while n > 0x7F:
+            out, n = out + bytes([n & 0x7F | 0x80]), n >> 7
+        return out + bytes([n])
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
+
+
+def test_a_protobuf_kvlist_past_the_parsers_limit_is_400_with_a_message(ingest_key: str) -> None:
+    value = _ld(1, b"x")  # AnyValue.string_value; built by hand, the protobuf library cannot build it
+    for _ in range(1000):
+        value = _ld(6, _ld(1, _ld(1, b"k") + _ld(2, value)))  # kvlist_value { values { key, value } }
+    span = _ld(1, b"\x01" * 16) + _ld(2, b"\x02" * 8) + _ld(9, _ld(1, b"deep") + _ld(2, value))
+    response = post(_ld(1, _ld(2, _ld(2, span))), ingest_key)
+    assert response.status_code == 400 and b"not a protobuf ExportTraceServiceRequest" in response.content
