@@ -222,9 +222,12 @@ def _decode_json(body: bytes) -> list[OtlpSpan]:
     except RecursionError:
         try:
             request = msgspec.json.decode(shallow(body, _SHALLOW_DEPTH))
-        except (msgspec.DecodeError, RecursionError):
-            raise BodyError(400, "too_deep", "The body nests JSON too deeply to be read; attribute values may nest "
-                                             f"at most {limits.MAX_DEPTH} levels (OBSERVATORY_INGEST_MAX_DEPTH).") from None
+        except msgspec.DecodeError as exc:
+            raise BodyError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+        except RecursionError:
+            raise BodyError(400, "too_deep", "The body nests JSON too deeply to be read; attribute values may "
+                                             f"nest at most {limits.MAX_DEPTH} levels "
+                                             "(OBSERVATORY_INGEST_MAX_DEPTH).") from None
     if not isinstance(request, dict):
         raise BodyError(400, "invalid_body", "The body must be an OTLP/JSON ExportTraceServiceRequest object.")
     spans: list[OtlpSpan] = []

@@ -38,4 +38,5 @@ def test_a_custom_range_within_the_years_is_kept() -> None:
     params = QueryDict(mutable=True)
     params.update({"range": "custom", "from": "2026-11-20T09:00", "to": "2026-11-21T09:00"})
     _, start, end, _ = parse_range(params, "UTC", now=datetime(2026, 12, 1, tzinfo=timezone.utc))
-    assert (start, end) == (datetime(2026, 11, 20, 9, tzinfo=timezone.utc), datetime(2026, 11, 21, 9, tzinfo=timezone.utc))
+    assert (start, end) == (datetime(2026, 11, 20, 9, tzinfo=timezone.utc),
+                            datetime(2026, 11, 21, 9, tzinfo=timezone.utc))

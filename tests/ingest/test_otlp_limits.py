@@ -121,7 +121,8 @@ def test_a_cost_out_of_range_refuses_the_span_and_says_why(ingest_key: str, proj
 
 
 def test_an_infinite_parameter_is_kept_as_text_not_null(ingest_key: str, project: Any) -> None:
-    span = span_dict(attributes={**GENAI_CHAT, "gen_ai.request.temperature": float("inf"), "custom.ratio": float("nan")})
+    span = span_dict(attributes={**GENAI_CHAT, "gen_ai.request.temperature": float("inf"),
+                                 "custom.ratio": float("nan")})
     assert post(protobuf_request([span]), ingest_key).status_code == 200
     call = Call.objects.get(project=project)
     assert call.params["temperature"] == "inf" and call.metadata["custom.ratio"] == "nan"
