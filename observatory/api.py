@@ -69,10 +69,14 @@ class KeyRateThrottle(SimpleRateThrottle):
         return f"throttle:{self.rate_setting}:{ident}"
 
     def allow_request(self, request: Any, view: Any) -> bool:
+        from observatory import breaker
+
         try:
-            return super().allow_request(request, view)
+            return breaker.throttle.call(lambda: super(KeyRateThrottle, self).allow_request(request, view))
+        except breaker.CircuitOpen:
+            return True  # the cache failed moments ago: not tried again until the cool-down ends
         except Exception:  # noqa: BLE001
-            log.warning("rate-limit cache unavailable; allowing request", exc_info=True)
+            log.warning("rate-limit cache unavailable; allowing requests for a while", exc_info=True)
             return True
 
 

@@ -72,3 +72,6 @@ def _enqueue_breaker() -> Breaker:
 
 # One per process (each gunicorn worker learns of an outage by itself, at the cost of one timeout).
 enqueue = _enqueue_breaker()
+# The API rate limiter reads the same Redis on every request: without its own breaker a stopped
+# Redis cost every request the cache timeout, even with enqueueing skipped.
+throttle = Breaker("throttle", cooldown=enqueue.cooldown)

@@ -110,11 +110,14 @@ def _locked(model: type[Signal], project_id: int, external_id: str) -> Any:
 
 
 def _fold_soon(project_id: int) -> None:
+    from observatory.breaker import CircuitOpen
     from telemetry.services import processing_request
 
     # Committed already: without a broker, beat's sweep of queued signals folds it a little later.
     try:
         processing_request(project_id=project_id)
+    except CircuitOpen:
+        pass  # the broker failed moments ago; the failure was logged then
     except Exception:  # noqa: BLE001 - the edit stands; only its fold waits
         log.warning("could not ask for a fold of project %s's edited signals; beat will", project_id, exc_info=True)
 

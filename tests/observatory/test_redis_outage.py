@@ -56,13 +56,15 @@ def redis_url(redis_server: Any) -> Iterator[str]:
         celery_app.amqp._producer_pool = None
 
     repoint(f"redis+socket://{redis_server.socket_file}")
-    breaker.enqueue.reset()
-    breaker.enqueue.cooldown = 1.0  # short, so the test sees the half-open trial soon
+    for each in (breaker.enqueue, breaker.throttle):
+        each.reset()
+        each.cooldown = 1.0  # short, so the test sees the half-open trial soon
     with override_settings(CACHES=caches):
         yield url
     repoint(old_broker)
-    breaker.enqueue.reset()
-    breaker.enqueue.cooldown = cooldown
+    for each in (breaker.enqueue, breaker.throttle):
+        each.reset()
+        each.cooldown = cooldown
 
 
 def _listening(path: str) -> bool:
@@ -103,7 +105,9 @@ def test_ingest_skips_enqueueing_while_redis_is_stopped_and_the_sweeper_recovers
         assert _timed_ingest(api, 0) < 2  # the one request that pays the (short) timeout
         assert breaker.enqueue.state == "open"
         assert _enqueues("failed") == failed + 1
-        # The next requests do not try: no timeout paid for the enqueue.
+        # The next requests do not try: no timeout paid for the enqueue, nor for the rate limiter
+        # (its own breaker opened on the same outage).
+        assert breaker.throttle.state == "open"
         for n in range(1, 4):
             assert _timed_ingest(api, n * 10) < 1
         assert breaker.enqueue.state == "open"
