@@ -115,9 +115,12 @@ def huge_inputs() -> list[tuple[str, float, float]]:
             sample: Sample = sample_of(model="m", params={}, metadata={}, input="Is the deployment healthy?",
                                        output=text, context=None)
             evaluator.evaluate(sample, config)  # warm
-            began = time.perf_counter()
-            evaluator.evaluate(sample, config)
-            timings.append((time.perf_counter() - began) * 1000)
+            runs = []
+            for _ in range(5):  # the best of five: one run on a shared machine is noise
+                began = time.perf_counter()
+                evaluator.evaluate(sample, config)
+                runs.append((time.perf_counter() - began) * 1000)
+            timings.append(min(runs))
         out.append((evaluator.name, *timings))
     assert set(EVALUATORS) >= {name for name, *_ in out}
     return out
