@@ -171,7 +171,8 @@ def _socket_path(wanted: Path) -> Path:
 
 class EmbeddedServers:
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+        # Absolute: the servers run with their own working directories (OBSERVATORY_DATA_DIR may be relative).
+        self.data_dir = Path(data_dir).resolve()
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
 
