@@ -30,7 +30,7 @@ def _ingest(api: Api, first: int, count: int) -> None:
     events = []
     for i in range(first, first + count):
         event = call_event(i, timestamp=(NOW - timedelta(minutes=i % 7, hours=i % 3)).isoformat())
-        event.update(latency_ms=40 + (i * 37) % 900, time_to_first_token_ms=5 + i % 50,
+        event.update(latency_ms=40 + (i * 37) % 900, time_to_first_token_ms=5 + i % 35,  # within the latency
                      model=["gpt-4o-mini", "claude-sonnet-4-5"][i % 2], feature=["chat", "search", "mail"][i % 3])
         events.append(event)
     assert api.ingest(events).status_code == 202

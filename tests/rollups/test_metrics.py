@@ -43,9 +43,11 @@ def rollup_project(django_db_setup: Any, django_db_blocker: Any) -> Any:
     for i in range(4000):
         m = int(rng.integers(0, len(MODELS)))
         start = NOW - timedelta(seconds=float(rng.uniform(0, 3.2 * 86400)))
+        latency = round(_latency(rng, m), 3)
         event = {
-            "type": "call", "id": f"c{i}", "timestamp": start.isoformat(), "latency_ms": round(_latency(rng, m), 3),
-            "time_to_first_token_ms": round(float(rng.lognormal(5, 0.5)), 3), "model": MODELS[m],
+            "type": "call", "id": f"c{i}", "timestamp": start.isoformat(), "latency_ms": latency,
+            # ingest refuses a first token after the call ended
+            "time_to_first_token_ms": min(round(float(rng.lognormal(5, 0.5)), 3), latency), "model": MODELS[m],
             "provider": "openai" if m < 2 else ("anthropic" if m == 2 else "google"),
             "usage": {"input_tokens": int(rng.integers(10, 5000)), "output_tokens": int(rng.integers(1, 900)),
                       "cached_input_tokens": int(rng.integers(0, 10))},
