@@ -256,6 +256,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = None
 ROLLUP_MINUTE_HOURS = env_int("OBSERVATORY_ROLLUP_MINUTE_HOURS", 48, minimum=1)
 # Calls claimed per worker transaction (processing, rollups).
 PROCESS_BATCH_SIZE = env_int("OBSERVATORY_PROCESS_BATCH_SIZE", 5000, minimum=10)
+# Milliseconds any statement of a Celery worker may run before PostgreSQL cancels it (observatory/celery.py;
+# web requests keep the server's default). 0: no limit.
+WORKER_STATEMENT_TIMEOUT_MS = env_int("OBSERVATORY_WORKER_STATEMENT_TIMEOUT_MS", 120_000, minimum=0)
 # Threads an evaluation task runs inside one worker process: while one waits for PostgreSQL
 # (claim, load, COPY, commit), the other evaluates (quality.services.project_evaluate_threads).
 EVALUATION_THREADS = min(env_int("OBSERVATORY_EVALUATION_THREADS", 2, minimum=1), 8)
@@ -269,9 +272,6 @@ RETENTION_DEFAULTS = {
 }
 
 PRICE_CACHE_SECONDS = env_int("OBSERVATORY_PRICE_CACHE_SECONDS", 60, minimum=0)
-# Milliseconds any statement of a Celery worker may run before PostgreSQL cancels it (observatory/celery.py;
-# web requests keep the server's default). 0: no limit.
-WORKER_STATEMENT_TIMEOUT_MS = env_int("OBSERVATORY_WORKER_STATEMENT_TIMEOUT_MS", 120_000, minimum=0)
 
 LOGGING = {
     "version": 1,
