@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from quality.evaluators.base import FlagResult, Result, Sample, ScoreResult, bounded
@@ -97,19 +97,18 @@ class LeakageEvaluator:
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
         cfg = {**self.defaults, **config}
         # Both texts bounded: a 5 MB output costs what MAX_CHARS does.
-        sample = replace(sample, system_text=bounded(sample.system_text or "", MAX_CHARS),
-                         output_text=bounded(sample.output_text or "", MAX_CHARS))
+        system, output = bounded(sample.system_text or "", MAX_CHARS), bounded(sample.output_text or "", MAX_CHARS)
         min_words, min_run = int(cfg["min_words"]), int(cfg["min_run"])
         min_fraction, min_system_words = float(cfg["min_fraction"]), int(cfg["min_system_words"])
         reasons: list[str] = []
         flags: list[FlagResult] = []
         value = 0.0
 
-        system_words = len(words(sample.system_text))
+        system_words = len(words(system))
         if system_words and system_words < min_system_words:
             reasons.append(f"system prompt too short to judge ({system_words} words)")
-        elif system_words and sample.output_text:
-            overlap = system_prompt_overlap(sample.system_text, sample.output_text, min(min_run, min_words))
+        elif system_words and output:
+            overlap = system_prompt_overlap(system, output, min(min_run, min_words))
             value = overlap.fraction
             if overlap.longest >= min_words or (overlap.covered and overlap.fraction >= min_fraction):
                 detail = (
@@ -121,8 +120,8 @@ class LeakageEvaluator:
             elif overlap.longest:
                 reasons.append(f"longest run shared with the system prompt: {overlap.longest} words")
 
-        if cfg["secrets"] and sample.output_text:
-            counts = Counter(m.type for m in find(sample.output_text, SECRET_TYPES))
+        if cfg["secrets"] and output:
+            counts = Counter(m.type for m in find(output, SECRET_TYPES))
             if counts:
                 detail = "output contains " + ", ".join(f"{counts[t]} {t}" for t in SECRET_TYPES if counts[t])
                 reasons.append(detail)
