@@ -1,6 +1,7 @@
 """/healthz (database and broker reachable) and /metrics (Prometheus)."""
 from __future__ import annotations
 
+import hmac
 import os
 
 from django.conf import settings
@@ -66,8 +67,23 @@ class QueueLagCollector:
                                 "Age of the oldest call waiting for the evaluators", value=lag.oldest_seconds)
 
 
+def _metrics_authorized(request: HttpRequest) -> bool:
+    """True when OBSERVATORY_METRICS_TOKEN is unset, or the request carries `Authorization: Bearer <it>`."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return True
+    scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    # Constant time, so the response time does not reveal how much of a guess was right.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
+    if not _metrics_authorized(request):
+        response = HttpResponse("Unauthorized: /metrics needs Authorization: Bearer <OBSERVATORY_METRICS_TOKEN>\n",
+                                status=401, content_type="text/plain; charset=utf-8")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -272,6 +272,8 @@ RETENTION_DEFAULTS = {
 }
 
 PRICE_CACHE_SECONDS = env_int("OBSERVATORY_PRICE_CACHE_SECONDS", 60, minimum=0)
+# When set, /metrics answers only `Authorization: Bearer <token>` (observatory/health.py); unset, it stays open.
+METRICS_TOKEN = env_str("OBSERVATORY_METRICS_TOKEN", "") or ""
 
 LOGGING = {
     "version": 1,
