@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from observatory import outage
 from tenancy.models import ApiKey
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,12 @@ def _message(detail: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if outage.database_unavailable(exc):
+        # Raised anywhere in the view, the key lookup in authentication included: clients retry a 503.
+        view = context.get("view")
+        outage.note(exc, type(view).__name__ if view is not None else "API")
+        return error_response(503, "database_unavailable", outage.MESSAGE,
+                              headers={"Retry-After": str(outage.RETRY_AFTER_SECONDS)})
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "observatory.middleware.ServerTimingMiddleware",
     "observatory.middleware.RejectNulMiddleware",
+    "observatory.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (plotly.js, htmx, the dashboards' CSS/JS) from the app itself: no CDN, no nginx.
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -24,11 +24,12 @@ from ingest.body import BodyError, read_body
 from ingest.otel import otlp
 from ingest.otel.auth import KeyOrBasicAuthentication
 from ingest.otel.services import otlp_traces_ingest
+from observatory import outage
 from observatory.api import KeyRateThrottle
 from tenancy.auth import require_scope
 
 log = logging.getLogger(__name__)
-RETRY_AFTER_UNAVAILABLE = "5"
+RETRY_AFTER_UNAVAILABLE = str(outage.RETRY_AFTER_SECONDS)
 
 
 class IgnoreAccept(BaseContentNegotiation):
@@ -93,12 +94,11 @@ class OtlpTracesApi(APIView):
             result = otlp_traces_ingest(project_id=request.auth.project_id, body=body, encoding=encoding)
         except BodyError as exc:
             return otlp_error(request, exc.status, exc.message)
-        except (OperationalError, InterfaceError):
-            # The database is down or restarting: nothing was committed, the exporter should retry.
-            log.warning("OTLP export refused: database unavailable", exc_info=True)
-            return otlp_error(request, 503, "The database is unavailable; retry later.",
-                              {"Retry-After": RETRY_AFTER_UNAVAILABLE})
-        except DatabaseError:
+        except DatabaseError as exc:
+            if outage.database_unavailable(exc):
+                # The database is down or restarting: nothing was committed, the exporter should retry.
+                outage.note(exc, "OTLP export")
+                return otlp_error(request, 503, outage.MESSAGE, {"Retry-After": RETRY_AFTER_UNAVAILABLE})
             log.exception("OTLP export failed")
             return otlp_error(request, 503, "The export could not be stored; retry later.",
                               {"Retry-After": RETRY_AFTER_UNAVAILABLE})
@@ -106,7 +106,7 @@ class OtlpTracesApi(APIView):
                             content_type=otlp.CONTENT_TYPES[encoding])
 
     def handle_exception(self, exc: Exception) -> Any:
-        # 401/403/429 from DRF, re-shaped as google.rpc.Status with the same headers.
+        # 401/403/429 from DRF, and the 503 of a database outage met in authentication, re-shaped as google.rpc.Status with the same headers.
         response = super().handle_exception(exc)
         if isinstance(response, Response):
             error = (response.data or {}).get("error", {}) if isinstance(response.data, dict) else {}
