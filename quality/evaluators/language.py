@@ -53,6 +53,11 @@ _ASKED_CJK = {"用中文": "zh", "中文回答": "zh", "日本語で": "ja", "�
 # 64 characters ahead each time, and was most of the cost of this evaluator on long answers.
 _NOISE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]{0,200}`|https?://\S+|(?<![\w.+-])[\w.+-]{1,64}@[\w.-]{1,255}|<[^>\n]{1,200}>|"
                     r"[\d_#*|=<>{}\[\]\\/]+", re.DOTALL)
+# Without a backtick, "://", "@" or "<" only the last alternative of _NOISE can match: most texts
+# take this one-class pattern, which gives the same result at a fraction of the cost.
+_NOISE_PLAIN = re.compile(r"[\d_#*|=<>{}\[\]\\/]+")
+_NOISE_TRIGGERS = ("`", "://", "@", "<")
+_SPACE_RUNS = re.compile(r"\s+")
 _WIDE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
@@ -125,7 +130,9 @@ def rank_texts(texts: list[str]) -> list[Ranks] | None:
 
 def _prose(text: str, max_chars: int) -> str:
     # Cap before the regex work, so huge inputs cost the same as a few kilobytes.
-    return re.sub(r"\s+", " ", _NOISE.sub(" ", text[: max_chars * 2]))[:max_chars].strip()
+    text = text[: max_chars * 2]
+    noise = _NOISE if any(trigger in text for trigger in _NOISE_TRIGGERS) else _NOISE_PLAIN
+    return _SPACE_RUNS.sub(" ", noise.sub(" ", text))[:max_chars].strip()
 
 
 def _letters(text: str) -> int:
