@@ -20,6 +20,7 @@ import msgspec
 
 from rollups.copyrows import copy_rows
 from rollups.cubes import DIMENSIONS
+from rollups.selectors import EVALUATED_ANY
 from quality.evaluators.base import FlagResult, Result, Sample, ScoreResult
 from quality.registry import evaluate_many
 from quality.samples import sample_of
@@ -32,10 +33,9 @@ SCORE_PREFIX = "eval:"  # external ids of evaluator scores: eval:<call id>:<scor
 # Characters of a payload field the worker reads at most (head and tail of its JSON text beyond
 # this). Each evaluator then bounds its own reading further (docs/quality.md, "Cost caps").
 PAYLOAD_CAP = 200_000
-# Rollup score counting the calls evaluated by at least one evaluator. What one evaluator
-# evaluated is the count of the score it always gives when it can judge a call (its
+# EVALUATED_ANY (rollups' name) counts the calls evaluated by at least one evaluator. What one
+# evaluator evaluated is the count of the score it always gives when it can judge a call (its
 # `evaluated_score`, quality.selectors.flag_denominator), so no further entries are needed.
-EVALUATED_ANY = "evaluated:*"
 
 
 def _capped(column: str) -> str:

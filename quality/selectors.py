@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from quality.models import QualitySettings
 from quality.registry import EVALUATORS, builtin_direction, evaluated_score, evaluator_for_flag
+from rollups.selectors import EVALUATED_ANY
 
 Direction = Literal["higher", "lower"]  # which way is *better*
 
@@ -35,14 +36,6 @@ def score_direction(*, project_id: int, name: str, custom: dict[str, str] | None
 
 def higher_is_worse(*, project_id: int, name: str, custom: dict[str, str] | None = None) -> bool:
     return score_direction(project_id=project_id, name=name, custom=custom) == "lower"
-
-
-EVALUATED_ANY = "evaluated:*"  # quality.batch folds it once per evaluated call
-
-
-def flag_evaluator(name: str) -> str:
-    """The built-in evaluator that raises flag `name` ("" when unknown)."""
-    return evaluator_for_flag(name)
 
 
 def flag_denominator(name: str) -> str:
@@ -86,5 +79,5 @@ def evaluation_lag(*, project_id: int | None = None) -> Lag:
                shedding=limit is not None and age > limit)
 
 
-__all__ = ["EVALUATED_ANY", "EVALUATORS", "Lag", "evaluation_lag", "flag_denominator", "flag_evaluator", "higher_is_worse", "score_direction",
+__all__ = ["EVALUATED_ANY", "EVALUATORS", "Lag", "evaluation_lag", "flag_denominator", "higher_is_worse", "score_direction",
            "score_directions"]

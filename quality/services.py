@@ -71,10 +71,6 @@ def calls_requeue(*, start: datetime, end: datetime, project_id: int | None = No
         return cur.rowcount
 
 
-def _sampled(call_id: int, rate: float) -> bool:
-    return sampled(call_id, rate)  # quality.judge samples with the same hash
-
-
 # Load shedding while evaluation lags: the share still evaluated is limit / lag (half the calls at
 # twice the limit), never below MIN_SHED_RATE, so some signal keeps flowing during a flood.
 MIN_SHED_RATE = 0.02

@@ -125,11 +125,11 @@ class JudgeEvaluator:
         rate = config["sample_rate"]
         if rate >= 1:
             return True
-        # Imported here: quality.services imports this module. The same hash as the project's sample
-        # rate, so a judge's calls are a subset of the evaluated ones and a re-score picks them again.
-        from quality.services import _sampled
+        # The same hash as the project's sample rate, so a judge's calls are a subset of the
+        # evaluated ones and a re-score picks them again.
+        from quality.batch import sampled
 
-        return _sampled(sample.call_id, rate)
+        return sampled(sample.call_id, rate)
 
     def _send(self, payload: dict[str, Any], config: dict[str, Any], api_key: str) -> Reply:
         send = {"base_url": config["base_url"], "api_key": api_key, "timeout_s": config["timeout_s"],

@@ -20,7 +20,8 @@ from quality.evaluators.base import Sample
 from quality.judge import messages_build
 from quality.models import Evaluation, Flag, Judge, JudgeUsage, QualitySettings
 from quality.registry import EVALUATORS
-from quality.services import _sampled, project_evaluate
+from quality.batch import sampled as _sampled
+from quality.services import project_evaluate
 from telemetry.models import Call, Score
 from telemetry.services import project_process
 from tests.conftest import Api, call_event
