@@ -5,7 +5,7 @@
     python3 dev.py test    # run the test suite (extra arguments go to pytest)
     python3 dev.py manage <command>   # a Django management command against the same servers
 
-It creates ./.venv, installs requirements.txt when it changed, then hands over to
+It creates ./.venv, installs requirements.txt (for `test`, requirements-test.txt) when it changed, then hands over to
 observatory/launcher.py inside the virtualenv. Standard library only, on purpose.
 """
 from __future__ import annotations
@@ -29,13 +29,15 @@ def main() -> int:
     if not python.exists():
         print(f"Creating the virtualenv in {VENV} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    requirements = ROOT / "requirements.txt"
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
-    stamp = VENV / ".requirements.sha256"
+    # `test` also installs the test and bench tooling (requirements-test.txt includes requirements.txt);
+    # `run` and `manage` install the runtime alone, as a production install would.
+    name = "requirements-test.txt" if sys.argv[1:2] == ["test"] else "requirements.txt"
+    digest = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in (name, "requirements.txt"))).hexdigest()
+    stamp = VENV / f".{name}.sha256"
     if not stamp.exists() or stamp.read_text().strip() != digest:
-        print("Installing requirements (first run, or requirements.txt changed) ...", flush=True)
+        print(f"Installing {name} (first run, or it changed) ...", flush=True)
         subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r",
-                        str(requirements)], check=True)
+                        str(ROOT / name)], check=True)
         stamp.write_text(digest)
     if sys.argv[1:2] == ["test"]:
         _ensure_chromium()

@@ -38,9 +38,9 @@ def load(calls: int) -> int:
     """Ingest the mix through the ingest service and process it, leaving it queued for evaluation."""
     _setup()
     from django.db import connection
+    from scoring_mix import make_calls
 
     from ingest.services import batch_ingest
-    from scoring_mix import make_calls
     from telemetry.services import project_process
     from tenancy.services import organization_create, project_create
 

@@ -209,7 +209,7 @@ def linear_bins(values: Sequence[float], counts: Sequence[int], *,
 
 def _count(edges: list[float], values: Sequence[float], counts: Sequence[int]) -> list[tuple[float, float, int]]:
     totals = [0] * (len(edges) - 1)
-    for value, count in zip(values, counts):
+    for value, count in zip(values, counts, strict=True):
         index = min(bisect.bisect_right(edges, float(value)) - 1, len(totals) - 1)
         totals[max(index, 0)] += int(count)
     return [(edges[i], edges[i + 1], totals[i]) for i in range(len(totals))]

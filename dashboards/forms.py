@@ -13,9 +13,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from pricing.admin import ModelPriceForm
 from pricing.models import ModelPrice
 from quality.admin import QualitySettingsForm
-from quality.services import score_directions_validate
 from quality.evaluators.pii import PII_TYPES
 from quality.registry import EVALUATORS
+from quality.services import score_directions_validate
 from tenancy.models import Organization, Project, Role, Scope
 
 RETENTION_FIELDS = [  # (Project.retention(name) name, label)

@@ -32,7 +32,7 @@ class _Bounded:
         if len(values) != len(self._allowed):
             raise ValueError(f"expected {len(self._allowed)} label values, got {len(values)}")
         return self._metric.labels(*(v if (v := str(value)) in allowed else OTHER
-                                     for value, allowed in zip(values, self._allowed)))
+                                     for value, allowed in zip(values, self._allowed, strict=True)))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._metric, name)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from decimal import ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import msgspec

@@ -104,6 +104,12 @@ def run(*, demo: bool = False) -> int:
 
 
 def test(args: list[str]) -> int:
+    # Lint first (pyproject.toml holds ruff's rules): a finding fails the command as a test would, in a second.
+    linted = subprocess.call([sys.executable, "-m", "ruff", "check", "--quiet", "."], cwd=ROOT)
+    if linted != 0:
+        print("ruff found the problems above; fix them (`.venv/bin/ruff check --fix .` sorts imports).",
+              file=sys.stderr, flush=True)
+        return linted
     # Tests get their own Redis folder so they never touch a running instance's queue.
     servers = _start_servers(redis_name="redis-test")
     try:

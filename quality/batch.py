@@ -18,13 +18,13 @@ from typing import Any
 
 import msgspec
 
-from rollups.copyrows import copy_rows
-from rollups.cubes import DIMENSIONS
-from rollups.selectors import EVALUATED_ANY
 from quality.evaluators.base import FlagResult, Result, Sample, ScoreResult
 from quality.registry import evaluate_many
 from quality.samples import sample_of
 from quality.scorefold import scores_fold
+from rollups.copyrows import copy_rows
+from rollups.cubes import DIMENSIONS
+from rollups.selectors import EVALUATED_ANY
 from telemetry.models import ScoreSource
 
 _HEURISTIC = ScoreSource.HEURISTIC.value
@@ -248,6 +248,6 @@ def batch_evaluate(cur: Any, *, project_id: int, ids: list[int], evaluators: lis
             for i, result in enumerate(evaluate_many(evaluator, samples, config)):
                 found[i].append((evaluator.name, result))
         each_ms = (time.perf_counter() - began) * 1000 / len(chosen)  # evaluators run per batch
-        for call, results in zip(chosen, found):
+        for call, results in zip(chosen, found, strict=True):
             writer.evaluated(call, results, each_ms)
     writer.write(cur)

@@ -42,7 +42,7 @@ def score_parts(project_id: int, entries: list[tuple[tuple[str, ...], int, str, 
     every field of every part."""
     if not entries:
         return []
-    dims = [np.asarray(column, dtype=object) for column in zip(*(e[0] for e in entries))]
+    dims = [np.asarray(column, dtype=object) for column in zip(*(e[0] for e in entries), strict=True)]
     start_us = np.asarray([e[1] for e in entries], dtype=np.int64)
     names = np.asarray([e[2] for e in entries], dtype=object)
     values = np.asarray([max(e[3], 0.0) for e in entries], dtype=np.float64)

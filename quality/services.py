@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from quality.batch import SCORE_PREFIX, batch_evaluate, sampled
+from quality.batch import SCORE_PREFIX, batch_evaluate
 from quality.judge import judge_evaluators
 from quality.models import QualitySettings
 from quality.redaction import evaluation_enabled

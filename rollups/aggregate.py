@@ -7,6 +7,7 @@ per row; here the same work is a few array passes.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,4 +98,4 @@ def histograms(gid: np.ndarray, count: int, keys: np.ndarray,
     # One conversion for all groups, then string slices: 8 hex digits per key, 16 per count.
     bins = (uniq % HIST_SPAN - HIST_OFFSET).astype(KEY_DTYPE).tobytes().hex()
     totals = counts.astype(COUNT_DTYPE).tobytes().hex()
-    return [(Hex(bins[lo * 8:hi * 8]), Hex(totals[lo * 16:hi * 16])) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [(Hex(bins[lo * 8:hi * 8]), Hex(totals[lo * 16:hi * 16])) for lo, hi in itertools.pairwise(bounds)]

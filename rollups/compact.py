@@ -49,7 +49,7 @@ def merge_parts(project_id: int, parts: list[tuple[Any, ...]]) -> list[tuple[Any
     maxima = {name: groups.max(np.asarray([np.nan if v is None else v for v in column[name]], dtype=np.float64))
               for name in ("latency_max", "ttft_max")}
     cost = [Decimal(0)] * len(index)
-    for g, value in zip(gid.tolist(), column["cost_usd"]):
+    for g, value in zip(gid.tolist(), column["cost_usd"], strict=True):
         cost[g] += value
     hist = {kind: _merged(gid, len(index), column[f"{kind}_keys"], column[f"{kind}_counts"])
             for kind in ("latency", "ttft", "score")}

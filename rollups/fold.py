@@ -45,7 +45,7 @@ FROM telemetry_call WHERE id = ANY(%(ids)s)
 
 
 def _batch(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    columns = list(zip(*rows))
+    columns = list(zip(*rows, strict=True))
     n = len(DIMENSIONS)
     data: dict[str, Any] = {"dims": [np.asarray(columns[i], dtype=object) for i in range(n)]}
     names = ["start_us", "latency", "ttft", "lk", "tk", "tin", "tout", "tcached", "treason", "cost", "unpriced"]
@@ -93,7 +93,7 @@ def _rows(project_id: int, grain: str, data: dict[str, Any], take: np.ndarray | 
             tcount, tsum, _nullable(tmax), [h[0] for h in thist], [h[1] for h in thist],
         ]
         as_lists = [c if isinstance(c, list) else c.tolist() for c in columns]
-        out.extend(zip([project_id] * count, [grain] * count, [cube] * count, buckets, *dim_columns, *as_lists))
+        out.extend(zip([project_id] * count, [grain] * count, [cube] * count, buckets, *dim_columns, *as_lists, strict=True))
     return out
 
 

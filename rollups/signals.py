@@ -203,10 +203,10 @@ def _parts(cur: Any, changes: list[tuple[State, int]]) -> None:
     """Append rollup parts for (state, weight +1 or -1) pairs."""
     columns: dict[str, list[Any]] = defaultdict(list)
     for (project_id, start, dims, names, values), weight in changes:
-        for name, value in zip(names, values):
+        for name, value in zip(names, values, strict=True):
             columns["project"].append(project_id)
             columns["start"].append(start)
-            for dim, dim_value in zip(DIMENSIONS, dims):
+            for dim, dim_value in zip(DIMENSIONS, dims, strict=True):
                 columns[f"d_{dim}"].append(dim_value)
             columns["score"].append(name)
             columns["value"].append(value)

@@ -21,8 +21,14 @@ from observatory.api import KeyRateThrottle, ReadRateThrottle, error_response
 from telemetry import edits
 from telemetry.models import Kind, Status
 from telemetry.selectors import CallFilters, InvalidCursor, call_detail, call_list, call_list_json, trace_tree
-from telemetry.serializers import (CallDetailSerializer, CallPageSerializer, FeedbackSerializer, ScoreSerializer,
-                                   TraceSerializer, call_dict)
+from telemetry.serializers import (
+    CallDetailSerializer,
+    CallPageSerializer,
+    FeedbackSerializer,
+    ScoreSerializer,
+    TraceSerializer,
+    call_dict,
+)
 from tenancy.auth import project_for_request, require_scope
 
 _encoder = msgspec.json.Encoder(decimal_format="string")

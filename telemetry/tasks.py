@@ -5,7 +5,6 @@ from celery import shared_task
 
 from telemetry import services
 
-
 MAX_BATCHES_PER_TASK = 20
 
 

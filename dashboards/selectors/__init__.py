@@ -52,7 +52,7 @@ def _filter_options(project_id: int) -> dict[str, list[str]]:
             f"SELECT DISTINCT cube, {', '.join(dims)} FROM rollups_rollup WHERE project_id = %s AND grain = 'd'"
             f" AND bucket >= %s AND score = '' AND cube <> ALL(%s)", [project_id, since, ["total", "all"]])
         for cube, *values in cur.fetchall():
-            for dim, value in zip(dims, values):
+            for dim, value in zip(dims, values, strict=True):
                 if dim in CUBES[cube]:
                     options[dim].add(value)
     return {dim: sorted(values) for dim, values in options.items()}

@@ -5,9 +5,9 @@ queries only, a fixed number each."""
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,8 +16,8 @@ from django.db import connection
 from dashboards.context import Page
 from dashboards.selectors import _points, grouped, series_many
 from dashboards.selectors.people import top_entities_cached
-from quality.selectors import score_directions
 from quality.selectors import higher_is_worse as _higher_is_worse
+from quality.selectors import score_directions
 from rollups.selectors import DAY, Query, _ceil, _floor, _Sql, aggregate
 from telemetry.models import Call, ScoreSource
 

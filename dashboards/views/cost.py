@@ -46,7 +46,7 @@ def cost_per_call_figure(page: Page) -> dict[str, Any]:
     """Average cost of a priced call per interval: unpriced calls cost nothing and would pull it down."""
     series = series_many(page.query(interval=True), ["cost", "count", "unpriced"])
     points = []
-    for cost, count, unpriced in zip(*(series[m][0]["points"] for m in ("cost", "count", "unpriced"))):
+    for cost, count, unpriced in zip(*(series[m][0]["points"] for m in ("cost", "count", "unpriced")), strict=True):
         priced = count["value"] - unpriced["value"]
         points.append({"t": cost["t"], "value": cost["value"] / priced if priced else None})
     return charts.time_series("Cost per priced call", [{"name": "cost per call", "points": points}], unit="usd",

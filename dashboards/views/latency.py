@@ -30,7 +30,7 @@ def percentile_figures(page: Page, by: str, pct: str) -> dict[str, Any]:
     else:
         series = series_many(page.query(interval=True), ttft)
         groups = series_many(page.query(group_by=(by,), interval=True), [f"latency_{pct}", "count"])
-        busiest = sorted(zip(groups[f"latency_{pct}"], groups["count"]),
+        busiest = sorted(zip(groups[f"latency_{pct}"], groups["count"], strict=True),
                          key=lambda pair: -sum(p["value"] for p in pair[1]["points"]))[:TOP_GROUPS]
         latency = charts.time_series(f"Latency {pct} by {LABELS[by].lower()}", [line for line, _ in busiest],
                                      unit="ms", y_title=f"{pct} latency (ms)")

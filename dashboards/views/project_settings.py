@@ -19,16 +19,32 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from dashboards.context import Page, project_page
-from dashboards.forms import (RETENTION_FIELDS, ApiKeyForm, MemberAddForm, MemberUpdateForm, PriceForm, QualityForm,
-                              RetentionForm, set_password_email_send)
+from dashboards.forms import (
+    RETENTION_FIELDS,
+    ApiKeyForm,
+    MemberAddForm,
+    MemberUpdateForm,
+    PriceForm,
+    QualityForm,
+    RetentionForm,
+    set_password_email_send,
+)
 from dashboards.views.common import render_page
 from pricing.models import ModelPrice
 from pricing.services import price_override_create, price_override_delete
 from quality.models import Judge, QualitySettings
 from quality.registry import EVALUATORS
 from tenancy.models import ApiKey, Membership, Role
-from tenancy.services import (MembershipError, MembershipForbidden, api_key_create, api_key_revoke, membership_add,
-                              membership_remove, membership_role_change, project_retention_update)
+from tenancy.services import (
+    MembershipError,
+    MembershipForbidden,
+    api_key_create,
+    api_key_revoke,
+    membership_add,
+    membership_remove,
+    membership_role_change,
+    project_retention_update,
+)
 
 NEW_KEY = "obs_new_key"  # session entry holding a just-created raw key until its one showing
 NEW_KEY_SECONDS = 600  # a key not shown within this (redirect never followed) is dropped unseen

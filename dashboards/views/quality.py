@@ -64,7 +64,7 @@ def feedback_part(page: Page) -> dict[str, Any]:
     if totals["rating_count"]:
         keys, counts = distribution(page.query(score=FEEDBACK_RATING), "score")
         stars = dict.fromkeys(range(1, 6), 0)
-        for key, count in zip(keys.tolist(), counts.tolist()):
+        for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
             stars[min(max(round(value_of(key)), 1), 5)] += count
         part["figures"]["ratings"] = charts.bar("End-user ratings", [f"{n} ★" for n in stars], list(stars.values()),
                                                 unit="count", name="ratings", horizontal=False)

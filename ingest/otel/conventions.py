@@ -17,15 +17,46 @@ from ingest import limits
 from ingest.otel import content
 from ingest.otel.content import maybe_json, text
 from ingest.otel.mapping import (
-    ResourceInfo, bound_payloads, cost_of, first, kind_of, metadata_of, params_of, status_of, tags_of, to_int,
-    ttft_ms, usage_of,
+    ResourceInfo,
+    bound_payloads,
+    cost_of,
+    first,
+    kind_of,
+    metadata_of,
+    params_of,
+    status_of,
+    tags_of,
+    to_int,
+    ttft_ms,
+    usage_of,
 )
 from ingest.otel.otlp import OtlpSpan
 from ingest.otel.tables import (
-    DETAILS_EVENT, FAMILY, FINISH_REASON_KEYS, INPUT_SOURCES, KNOWN, OPERATION_BY_ATTRIBUTE, OUTPUT_SOURCES,
-    PAYLOAD_FAMILIES, READS_COST, READS_FINISH, READS_FIRST_TOKEN, READS_INPUT, READS_LEVEL, READS_OUTPUT,
-    READS_PARAMS, READS_RESPONSE_ID, READS_TAGS, READS_USAGE_DETAILS, RESPONSE_ID_KEYS, ROLES, SPAN_KIND_NAMES,
-    STRING, STRING_LIMITS, TOKEN, attribute_role,
+    DETAILS_EVENT,
+    FAMILY,
+    FINISH_REASON_KEYS,
+    INPUT_SOURCES,
+    KNOWN,
+    OPERATION_BY_ATTRIBUTE,
+    OUTPUT_SOURCES,
+    PAYLOAD_FAMILIES,
+    READS_COST,
+    READS_FINISH,
+    READS_FIRST_TOKEN,
+    READS_INPUT,
+    READS_LEVEL,
+    READS_OUTPUT,
+    READS_PARAMS,
+    READS_RESPONSE_ID,
+    READS_TAGS,
+    READS_USAGE_DETAILS,
+    RESPONSE_ID_KEYS,
+    ROLES,
+    SPAN_KIND_NAMES,
+    STRING,
+    STRING_LIMITS,
+    TOKEN,
+    attribute_role,
 )
 
 __all__ = ["Mapped", "ResourceInfo", "external_id", "span_event"]

@@ -96,7 +96,7 @@ def span_item(index: int, event: dict[str, Any], encoded: dict[str, bytes] | Non
     except TypeError:
         return None
     if not ident or (max(map(len, strings)) > _SHORTEST_LIMIT and (len(ident) > limits.MAX_ID or any(
-            len(value) > limit for value, limit in zip(strings, _LIMITS)))):
+            len(value) > limit for value, limit in zip(strings, _LIMITS, strict=False)))):  # ident, last, has MAX_ID
         return None
     trace_id, parent_id, name, provider, model, operation, user_id, session_id, feature, team, environment, \
         release, _ = strings

@@ -11,7 +11,6 @@ from typing import Any
 
 from ingest import limits
 
-
 # Native string field <- attribute names, highest priority first (span attributes, then resource).
 STRING_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("provider", ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")),

@@ -2,8 +2,13 @@
 from django.urls import path
 
 from ingest.otel.apis import OtlpTracesApi
-from ingest.otel.langfuse_apis import (LangfuseHealthApi, LangfuseIngestionApi, LangfuseProjectsApi, LangfuseScoreApi,
-                                       LangfuseScoresApi)
+from ingest.otel.langfuse_apis import (
+                                       LangfuseHealthApi,
+                                       LangfuseIngestionApi,
+                                       LangfuseProjectsApi,
+                                       LangfuseScoreApi,
+                                       LangfuseScoresApi,
+)
 
 urlpatterns = [
     # OTEL_EXPORTER_OTLP_ENDPOINT=http://host:port makes stock exporters post to /v1/traces.

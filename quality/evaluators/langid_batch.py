@@ -109,7 +109,7 @@ class BatchIdentifier:
         ranked = []
         for row in self.probabilities(texts).tolist():
             merged: dict[str, float] = {}
-            for label, probability in zip(self.classes, row):
+            for label, probability in zip(self.classes, row, strict=True):
                 merged.setdefault(label, probability)
             ranked.append(sorted(merged.items(), key=lambda item: item[1], reverse=True))
         return ranked

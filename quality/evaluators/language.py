@@ -173,8 +173,8 @@ class LanguageEvaluator:
         texts = [self._texts(sample, options) for sample in samples]
         wanted = [t for answer, primary in texts if answer for t in (answer, primary) if t]
         ranked = rank_texts(wanted) if wanted else []
-        memo = dict(zip(wanted, ranked)) if ranked is not None else {}
-        return [self._decide(sample, options, _ranker(memo), pair) for sample, pair in zip(samples, texts)]
+        memo = dict(zip(wanted, ranked, strict=True)) if ranked is not None else {}
+        return [self._decide(sample, options, _ranker(memo), pair) for sample, pair in zip(samples, texts, strict=True)]
 
     def _options(self, config: dict[str, Any]) -> tuple[float, float, int]:
         options = {**self.defaults, **(config if isinstance(config, dict) else {})}
@@ -233,7 +233,7 @@ def _ranker(memo: dict[str, Ranks]) -> Callable[[list[str]], list[Ranks] | None]
             found = rank_texts(missing)
             if found is None:
                 return None
-            memo.update(zip(missing, found))
+            memo.update(zip(missing, found, strict=True))
         return [memo[t] for t in texts]
     return rank
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quality.evaluators import pii_patterns, pii_secrets
-from quality.evaluators.base import FlagResult, Result, SEVERITIES, Sample, ScoreResult, bounded
+from quality.evaluators.base import SEVERITIES, FlagResult, Result, Sample, ScoreResult, bounded
 
 
 @dataclass(frozen=True)

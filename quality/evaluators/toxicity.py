@@ -116,7 +116,7 @@ class ToxicityEvaluator:
                 pieces.extend(chunked)
         probabilities = _predict_all(pieces)
         values: list[dict[str, float | None]] = [{} for _ in samples]
-        for (index, side), (lo, hi) in zip(owners, offsets):
+        for (index, side), (lo, hi) in zip(owners, offsets, strict=True):
             if lo == hi:
                 values[index][side] = 0.0
             elif probabilities is None:

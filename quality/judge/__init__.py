@@ -18,8 +18,16 @@ from observatory.env import env_str
 from pricing.catalog import cost_fields
 from quality.evaluators.base import Evaluator, FlagResult, Result, Sample
 from quality.judge.client import Reply, chat_complete
-from quality.judge.prompt import (BREAKER_FAILURES, FLAG_SEVERITY, JudgeError, JudgeScore, _content, _tokens,
-                                  messages_build, verdict_parse)
+from quality.judge.prompt import (
+    BREAKER_FAILURES,
+    FLAG_SEVERITY,
+    JudgeError,
+    JudgeScore,
+    _content,
+    _tokens,
+    messages_build,
+    verdict_parse,
+)
 from quality.models import Judge, JudgeTemplate, JudgeUsage, validate_key_env
 
 log = logging.getLogger(__name__)

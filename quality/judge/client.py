@@ -16,11 +16,11 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any
-
 
 from quality.judge.prompt import BACKOFF_BASE_S, BACKOFF_MAX_S, MAX_RESPONSE_BYTES, MAX_RETRY_AFTER_S, JudgeError
 

@@ -7,11 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from quality.evaluators.base import Sample, ScoreResult
 from quality.models import JudgeTemplate
-
-
 
 MAX_PART_CHARS = 20_000  # each of question, context and answer as sent to the judge
 MAX_CRITERION_CHARS = 2_000

@@ -8,11 +8,28 @@ from __future__ import annotations
 from typing import Any
 
 from rollups.selectors.core import (
-    _EPOCH, DAY, DIMENSIONS, MetricsError, Query, _ceil, _floor, _Sql, aggregate_calls, decompose, distribution,
-    parse_measure, top_entities, unit_of,
+    _EPOCH,
+    DAY,
+    DIMENSIONS,
+    MetricsError,
+    Query,
+    _ceil,
+    _floor,
+    _Sql,
+    aggregate_calls,
+    decompose,
+    distribution,
+    parse_measure,
+    top_entities,
+    unit_of,
 )
 from rollups.selectors.scores import (
-    EVALUATED_ANY, aggregate_feedback, aggregate_quality, evaluated_name, flag_totals, register_flag_denominator,
+    EVALUATED_ANY,
+    aggregate_feedback,
+    aggregate_quality,
+    evaluated_name,
+    flag_totals,
+    register_flag_denominator,
     score_totals,
 )
 
@@ -36,7 +53,7 @@ def series(query: Query, measure: str) -> list[dict[str, Any]]:
     grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for (point, *group), measures in sorted(values.items(), key=lambda item: (item[0][1:], item[0][0])):
         grouped.setdefault(tuple(group), []).append({"t": point, "value": measures.get(measure)})
-    return [{"group": dict(zip(query.group_by, group)), "points": points} for group, points in grouped.items()]
+    return [{"group": dict(zip(query.group_by, group, strict=True)), "points": points} for group, points in grouped.items()]
 
 
 def summary(query: Query) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from quality.services import project_evaluate
+from telemetry.services import project_process
 from tenancy.models import Role
 from tenancy.services import membership_set
-from telemetry.services import project_process
 from tests.conftest import Api
 
 XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'

@@ -1,6 +1,7 @@
 """The chart builders are pure: rows in, a plotly.js figure out. Each figure must be valid Plotly."""
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -73,7 +74,7 @@ def test_geometric_bins_have_round_edges_and_keep_every_count() -> None:
     bins = charts.geometric_bins(values, [1] * len(values))
     assert sum(c for _, _, c in bins) == 41 and 10 <= len(bins) <= 30
     assert bins[0][0] == 200 and bins[-1][1] == 2700
-    assert all(hi == next_lo for (_, hi, _), (next_lo, _, _) in zip(bins, bins[1:]))  # contiguous
+    assert all(hi == next_lo for (_, hi, _), (next_lo, _, _) in itertools.pairwise(bins))  # contiguous
     assert all(float(f"{lo:.2g}") == lo for lo, _, _ in bins)  # two significant digits at most
 
 
@@ -101,7 +102,8 @@ def test_no_values_no_bins() -> None:
 
 
 def test_time_axes_are_in_the_viewers_zone() -> None:
-    from datetime import datetime, timezone as dt_timezone
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
     from zoneinfo import ZoneInfo
 
     from django.utils import timezone

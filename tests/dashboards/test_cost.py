@@ -90,7 +90,7 @@ def test_top_users_and_features_tables(owner_client: Client, seeded: Any) -> Non
 
 def test_cost_per_call_divides_by_priced_calls_per_interval(owner_client: Client, seeded: Any) -> None:
     chart = figures(owner_client.get(f"/projects/{seeded.id}/cost/?range=24h").content.decode())["cost-per-call"]
-    got = {x: y for x, y in zip(chart["data"][0]["x"], chart["data"][0]["y"]) if y is not None}
+    got = {x: y for x, y in zip(chart["data"][0]["x"], chart["data"][0]["y"], strict=True) if y is not None}
     bins: dict[str, list[Decimal]] = {}
     for start, cost in model_calls(seeded).exclude(cost_source="unknown").values_list("start_time", "cost_total_usd"):
         bins.setdefault(start.replace(minute=0, second=0, microsecond=0, tzinfo=None).isoformat(), []).append(cost)

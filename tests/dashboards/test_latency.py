@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -27,7 +28,7 @@ def test_percentiles_and_ttft_over_time(owner_client: Client, seeded: Any) -> No
     assert [t["name"] for t in charts["ttft"]["data"]] == ["p50", "p90", "p95", "p99"]
     assert charts["latency-percentiles"]["layout"]["yaxis"]["ticksuffix"] == " ms"
     lines = [[v for v in trace["y"] if v is not None] for trace in charts["latency-percentiles"]["data"]]
-    assert all(a <= b for lower, upper in zip(lines, lines[1:]) for a, b in zip(lower, upper))
+    assert all(a <= b for lower, upper in itertools.pairwise(lines) for a, b in zip(lower, upper, strict=True))
     assert max(lines[3]) <= 2500 * 1.01 and min(lines[0]) >= 200 * 0.99
 
 

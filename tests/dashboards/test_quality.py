@@ -58,7 +58,7 @@ def test_flag_rates_name_the_flags_the_evaluators_raised(owner_client: Client, f
     evaluated = {name: Score.objects.filter(project_id=flagged.id, name=flag_denominator(name)).count()
                  for name in raised}
     assert evaluated["relevance.low"] < Call.objects.filter(project_id=flagged.id, kind="llm").count()
-    rates = dict(zip(chart["data"][0]["y"], chart["data"][0]["x"]))
+    rates = dict(zip(chart["data"][0]["y"], chart["data"][0]["x"], strict=True))
     assert rates == pytest.approx({name: count / evaluated[name] for name, count in raised.items()})
     shown = {name: int(n) for name, n in re.findall(r'>([\w.]+)</a></td><td class="num">\d+</td>'
                                                     r'<td class="num">(\d+)</td>', table)}
@@ -83,7 +83,7 @@ def test_flag_rates_divide_by_the_calls_evaluated_when_sampling(owner_client: Cl
     html = page(owner_client, project)
     row = re.search(r'flag=pii.email">pii.email</a></td>(.*?)</tr>', html, re.S).group(1)
     assert re.findall(r'<td class="num">([^<]+)</td>', row) == [str(flagged), str(flagged), "100.00%"]
-    assert dict(zip(figures(html)["flag-rates"]["data"][0]["y"], figures(html)["flag-rates"]["data"][0]["x"]))[
+    assert dict(zip(figures(html)["flag-rates"]["data"][0]["y"], figures(html)["flag-rates"]["data"][0]["x"], strict=True))[
         "pii.email"] == 1.0
 
 

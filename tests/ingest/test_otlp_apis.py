@@ -14,8 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from ingest import limits
 from telemetry.models import Call, CallPayload
 from tenancy.services import api_key_create, api_key_revoke
-from tests.ingest.otlp_payloads import (GENAI_CHAT, json_request, new_span_id, new_trace_id, protobuf_request,
-                                        span_dict)
+from tests.ingest.otlp_payloads import GENAI_CHAT, json_request, new_span_id, new_trace_id, protobuf_request, span_dict
 
 pytestmark = pytest.mark.django_db
 PB = "application/x-protobuf"

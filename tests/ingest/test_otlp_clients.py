@@ -18,18 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from telemetry.models import Call
-from tests.processes import celery_worker, child_env, gunicorn, http, wait_for
+from tests.processes import celery_worker, http, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
-    with django_db_blocker.unblock():
-        env = child_env(OBSERVATORY_INGEST_RATE="100000/min")
-    with gunicorn(env) as base:
-        yield base
 
 
 def _calls(base: str, key: str, **params: str) -> list[dict[str, Any]]:

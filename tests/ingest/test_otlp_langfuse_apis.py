@@ -16,7 +16,6 @@ from django.utils import timezone as dj_timezone
 from telemetry.models import Call, Score
 from telemetry.services import project_process
 from tests.conftest import Api, call_event
-from tests.ingest.test_otlp_clients import server  # noqa: F401 - the live gunicorn fixture
 from tests.processes import celery_worker, http, wait_for
 
 TRACE, OBSERVATION = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"

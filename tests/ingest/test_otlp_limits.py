@@ -9,7 +9,7 @@ import pytest
 from ingest import limits
 from telemetry.models import Call, CallPayload
 from tests.ingest.otlp_payloads import GENAI_CHAT, json_request, protobuf_request, span_dict
-from tests.ingest.test_otlp_apis import PB, pb_answer, post
+from tests.ingest.test_otlp_apis import pb_answer, post
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"

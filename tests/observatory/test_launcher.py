@@ -83,7 +83,8 @@ def test_run_restarts_a_killed_worker_ignores_a_manage_command_and_stops_on_ctrl
         assert any("worker exited unexpectedly (exit code -9, SIGKILL)" in line for line in lines)
         ingest("after")
         for call_id in [*backlog, "after"]:
-            wait_for(lambda: processed(call_id), timeout=30, what=f"the restarted worker to process {call_id}")
+            wait_for(lambda call_id=call_id: processed(call_id), timeout=30,
+                     what=f"the restarted worker to process {call_id}")
         assert _status(f"{base}/healthz") == 200
     finally:
         proc.send_signal(signal.SIGINT)
@@ -95,7 +96,7 @@ def test_run_restarts_a_killed_worker_ignores_a_manage_command_and_stops_on_ctrl
     assert code == 0
     reader.join(timeout=5)
     assert "Stopped." in "".join(lines)
-    with pytest.raises(Exception):
+    with pytest.raises(OSError):  # connection refused: nothing listens any more
         http("GET", f"http://127.0.0.1:{port}/healthz", timeout=2)
     assert not redis.answers(), "the launcher started the embedded Redis: Ctrl-C must stop it"
 

@@ -1,7 +1,7 @@
 """Cost from the shipped price table: snapshots, prefixes, overrides, cached tokens, unknown models."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 from typing import Any
 

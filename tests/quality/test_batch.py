@@ -122,7 +122,7 @@ def test_the_language_pieces_count_exactly_what_py3langid_counts() -> None:
         expected = visit_counts(identifier._identifier.tk_nextmove, identifier._identifier._rowbase,
                                 identifier._identifier.tk_output, data) or {}
         row = counts.getrow(i)
-        assert dict(zip(row.indices.tolist(), row.data.astype(int).tolist())) == dict(expected)
+        assert dict(zip(row.indices.tolist(), row.data.astype(int).tolist(), strict=True)) == dict(expected)
 
 
 def test_language_probabilities_match_py3langid() -> None:

@@ -16,11 +16,11 @@ import pytest
 from django.core.management import call_command
 
 from quality.admin import JudgeForm
+from quality.batch import sampled as _sampled
 from quality.evaluators.base import Sample
 from quality.judge import messages_build
 from quality.models import Evaluation, Flag, Judge, JudgeUsage, QualitySettings
 from quality.registry import EVALUATORS
-from quality.batch import sampled as _sampled
 from quality.services import project_evaluate
 from telemetry.models import Call, Score
 from telemetry.services import project_process

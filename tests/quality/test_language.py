@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from quality.evaluators.base import Evaluator, Result, Sample, ScoreResult
 from quality.evaluators import langid_batch
+from quality.evaluators.base import Evaluator, Result, Sample, ScoreResult
 from quality.evaluators.language import LanguageEvaluator
 
 

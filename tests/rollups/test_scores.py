@@ -10,8 +10,8 @@ from django.db import connection
 
 from quality.scorefold import scores_fold
 from rollups.cubes import DIMENSIONS
-from rollups.selectors import scores as score_selectors
 from rollups.selectors import Query, aggregate, flag_totals, score_totals
+from rollups.selectors import scores as score_selectors
 from telemetry.models import Call
 from telemetry.services import project_process
 from tests.conftest import Api, call_event

@@ -49,7 +49,7 @@ def _ratings(project: Any) -> dict[int, int]:
     query = Query(project_id=project.id, start=NOW - timedelta(days=40), end=NOW + timedelta(hours=2),
                   score="feedback:rating")
     keys, counts = distribution(query, "score")
-    return {round(value_of(int(k))): int(c) for k, c in zip(keys, counts)}
+    return {round(value_of(int(k))): int(c) for k, c in zip(keys, counts, strict=True)}
 
 
 def _score(project: Any, name: str, **filters: list[str]) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def test_members_read_through_the_browsable_api(member: Any, outsider: Any, proj
 
 
 def test_processing_derives_traces_and_is_idempotent(api: Api, project: Any, seeded: None) -> None:
-    from telemetry.models import Call, Trace
+    from telemetry.models import Trace
 
     assert project_process(project_id=project.id) == 30
     assert project_process(project_id=project.id) == 0

@@ -193,7 +193,7 @@ def injection_score(text: str, *, max_chars: int = MAX_CHARS) -> tuple[float, li
     hits += _scan(cased, CASED)
     cleaned = deobfuscate(plain)
     if cleaned != plain:  # only the lines it changed are read again
-        changed = "\n".join(new for new, old in zip(cleaned.split("\n"), plain.split("\n")) if new != old)
+        changed = "\n".join(new for new, old in zip(cleaned.split("\n"), plain.split("\n"), strict=True) if new != old)
         extra = _scan(changed, RULES, seen=_Seen(set(seen.rules)))
         hits += extra + ([OBFUSCATED] if extra else [])
     invisible = _invisible(raw) if hidden_characters else NOTHING_INVISIBLE

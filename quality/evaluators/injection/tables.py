@@ -6,7 +6,7 @@ import re
 
 from quality.evaluators.injection.jailbreaks import _RELATIVE, _RELATIVE_WORDS, JAILBREAK_RULES
 from quality.evaluators.injection.overrides import _FULLY, OVERRIDE_RULES
-from quality.evaluators.injection.rules import Hit, _rot13, _ruleset, _rules
+from quality.evaluators.injection.rules import Hit, _rot13, _rules, _ruleset
 
 RULES = _rules(OVERRIDE_RULES + JAILBREAK_RULES)
 # Only strengthen a family that something else already found: alone, each is ordinary text.
