@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -225,6 +226,19 @@ def evaluations_refold(cur: Any, project_id: int, ids: list[int]) -> None:
     scores_fold(cur, project_id, entries)
 
 
+# Other apps act on freshly evaluated calls (review routes flagged calls to queues) by registering
+# here from their AppConfig.ready(): quality never imports them. A hook runs in the evaluation's
+# transaction, after its scores, flags and state are written, so it sees them, and a failure rolls
+# the whole batch back to be claimed again (nothing half-routed).
+AfterEvaluation = Callable[[Any, int, list[int]], None]  # (cursor, project id, evaluated call ids)
+_AFTER_EVALUATION: list[AfterEvaluation] = []
+
+
+def register_after_evaluation(hook: AfterEvaluation) -> None:
+    if hook not in _AFTER_EVALUATION:
+        _AFTER_EVALUATION.append(hook)
+
+
 def batch_evaluate(cur: Any, *, project_id: int, ids: list[int], evaluators: list[tuple[Any, dict[str, Any]]],
                    rate: float, shed: tuple[float, str] | None, now: datetime) -> None:
     """Evaluate the claimed `ids`. `rate` is the project's sample rate; `shed` (a further rate and
@@ -251,3 +265,7 @@ def batch_evaluate(cur: Any, *, project_id: int, ids: list[int], evaluators: lis
         for call, results in zip(chosen, found, strict=True):
             writer.evaluated(call, results, each_ms)
     writer.write(cur)
+    if chosen:
+        evaluated = [call.id for call in chosen]
+        for hook in _AFTER_EVALUATION:
+            hook(cur, project_id, evaluated)

@@ -175,3 +175,39 @@ def test_a_rollup_rebuild_keeps_the_evaluator_scores_flags_and_evaluated_counts(
                  (NOW + timedelta(hours=1)).isoformat(), "--project", str(project.id), stdout=io.StringIO())
 
     assert {name: _evaluated_total(project.id, name) for name in names} == before
+
+
+def test_after_evaluation_hooks_see_the_batch_flags_in_its_transaction_and_a_failure_rolls_it_back(
+        api: Api, project: Any) -> None:
+    from quality import batch
+
+    seen: list[tuple[int, list[int], int]] = []
+
+    def hook(cur: Any, project_id: int, call_ids: list[int]) -> None:
+        cur.execute("SELECT count(*) FROM quality_flag WHERE call_id = ANY(%s)", [call_ids])
+        seen.append((project_id, sorted(call_ids), cur.fetchone()[0]))
+
+    def broken(cur: Any, project_id: int, call_ids: list[int]) -> None:
+        raise RuntimeError("routing failed")
+
+    _ingest(api, project, 30)
+    batch.register_after_evaluation(broken)
+    try:
+        with pytest.raises(RuntimeError, match="routing failed"):
+            project_evaluate(project_id=project.id)
+    finally:
+        batch._AFTER_EVALUATION.remove(broken)
+    # Rolled back with the batch: nothing evaluated, every call still queued for the next claim.
+    assert not Evaluation.objects.filter(project_id=project.id).exists()
+    assert PendingEvaluation.objects.filter(project_id=project.id).count() == 30
+
+    batch.register_after_evaluation(hook)
+    try:
+        assert project_evaluate(project_id=project.id) == 30
+    finally:
+        batch._AFTER_EVALUATION.remove(hook)
+    ids = sorted(Evaluation.objects.filter(project_id=project.id).values_list("call_id", flat=True))
+    flagged = Flag.objects.filter(project_id=project.id, name="pii.email").count()
+    assert flagged == 10 and sum(len(c) for _, c, _ in seen) == 30
+    assert [pid for pid, _, _ in seen] == [project.id] * len(seen)
+    assert sorted(i for _, c, _ in seen for i in c) == ids and sum(n for *_, n in seen) >= flagged
