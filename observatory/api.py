@@ -45,7 +45,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.APIException):
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid"
         details = exc.detail if isinstance(exc.detail, (dict, list)) else None
-        if isinstance(exc, exceptions.Throttled):
+        if isinstance(exc, exceptions.Throttled) and code == "throttled":  # subclasses carry their own message
             message = f"Rate limit exceeded for this key. Retry in {exc.wait:.0f} s." if exc.wait else str(exc.detail)
         else:
             message = _message(exc.detail)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from observatory.env import data_dir, env_bool, env_float, env_int, env_list, env_str
@@ -26,6 +28,17 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _rate_or_off(name: str, default: str) -> str | None:
+    """A DRF rate ("20/min"), or None for "off"/"0"; a malformed rate stops the start."""
+    raw = (env_str(name, default) or "").strip()
+    if raw.lower() in {"", "off", "0"}:
+        return None
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate: use <n>/<second|minute|hour|day>, or off")
+    return raw
+
+
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -44,6 +57,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",  # sign-in throttling and lockout (observatory/security.py)
+    "csp",  # Content-Security-Policy header
     "tenancy",
     "pricing",
     "telemetry",
@@ -51,6 +66,8 @@ INSTALLED_APPS = [
     "quality",
     "ingest",
     "dashboards",
+    "audit",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -58,16 +75,20 @@ MIDDLEWARE = [
     "observatory.middleware.RejectNulMiddleware",
     "observatory.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Static files (plotly.js, htmx, the dashboards' CSS/JS) from the app itself: no CDN, no nginx.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "observatory.security.PrivateCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboards.middleware.TimezoneMiddleware",
+    # Last, as axes asks: turns a sign-in refused during a lockout into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "observatory.urls"
@@ -215,6 +236,67 @@ DEFAULT_FROM_EMAIL = env_str("OBSERVATORY_EMAIL_FROM", "observatory@localhost") 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Security: sign-in lockout, CSP, TLS (docs/operations.md, "Security") ------------------------
+# django-axes (well kept, covers every authenticate(): our sign-in page, the admin's and the browsable
+# API's) refuses a sign-in once an address, or an account, has this many failures within the cool-off.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Its database handler: PostgreSQL is the store we already keep and back up, and attempts survive a
+# restart. The cache handler would put them in Redis, which is allowed to go away (we fail open there),
+# and a lockout that vanishes with a Redis restart is no lockout.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("OBSERVATORY_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("OBSERVATORY_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# Either list item locks: failures from one address (whatever the usernames, so guessing across
+# accounts is capped) or failures for one account (whatever the addresses, so a botnet is capped too).
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# A success does not wipe the failures: it would let someone who owns one account clear their
+# address's count between guesses at another. Failures older than the cool-off stop counting anyway.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "observatory.security.lockout_response"  # the sign-in page with the reason, 429
+AXES_CLIENT_IP_CALLABLE = "observatory.security.client_ip"
+# Proxies in front of Observatory that append to X-Forwarded-For (0: use the connection's address only).
+TRUSTED_PROXY_COUNT = env_int("OBSERVATORY_TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_VERBOSE = False
+# Successful sign-ins are not logged by axes (a table of addresses with no retention); only failures,
+# which the lockout needs and the cool-off expires.
+AXES_DISABLE_ACCESS_LOG = True
+# Unknown API keys per client address ("<n>/<period>"; "off" disables), and password-reset mails per address.
+OBSERVATORY_UNKNOWN_KEY_RATE = _rate_or_off("OBSERVATORY_UNKNOWN_KEY_RATE", "20/min")
+OBSERVATORY_PASSWORD_RESET_RATE = _rate_or_off("OBSERVATORY_PASSWORD_RESET_RATE", "5/hour")
+
+# Content-Security-Policy (django-csp 4): scripts only from our own static files, no inline script, no
+# eval (app.js reads figures from <script type="application/json">, which is data, not code). Styles
+# allow 'unsafe-inline': plotly.js and htmx inject <style> rules at run time and the trace waterfall
+# positions its bars with computed style="" values; injected CSS cannot run code, and every template
+# value is escaped. The API docs pages (Swagger UI, ReDoc) run under the same policy.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],  # favicons as data: URLs; Plotly's "download as PNG"
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],  # ReDoc runs its search index in a blob: worker
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# TLS deployments (OBSERVATORY_TLS=true): cookies only over HTTPS, and HSTS. Off by default because the
+# default install is plain http on 127.0.0.1, where Secure cookies would make signing in impossible.
+OBSERVATORY_TLS = env_bool("OBSERVATORY_TLS", False)
+SESSION_COOKIE_SECURE = OBSERVATORY_TLS
+CSRF_COOKIE_SECURE = OBSERVATORY_TLS
+SECURE_HSTS_SECONDS = env_int("OBSERVATORY_HSTS_SECONDS", 31_536_000, minimum=0) if OBSERVATORY_TLS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = OBSERVATORY_TLS and env_bool("OBSERVATORY_HSTS_INCLUDE_SUBDOMAINS", False)
+# Behind a proxy that terminates TLS, Django only knows the request was https from a header the proxy
+# sets. Opt-in: trusting it without such a proxy lets any client claim https.
+if env_bool("OBSERVATORY_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 # --- API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -222,6 +304,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every API takes JSON (OTLP reads its protobuf body itself): the schema must not offer forms.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "observatory.api.exception_handler",
     "UNAUTHENTICATED_USER": None,

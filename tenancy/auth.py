@@ -32,6 +32,37 @@ class KeyUser:
         return f"key {self.api_key.prefix}"
 
 
+class UnknownKeysThrottled(exceptions.Throttled):
+    default_code = "too_many_unknown_keys"
+
+
+def key_lookup(request: Request, raw_key: str, unknown_message: str) -> ApiKey:
+    """The active key for `raw_key`, with unknown keys limited per client address.
+
+    Once an address has sent OBSERVATORY_UNKNOWN_KEY_RATE unknown keys, every key it sends is
+    refused with 429 until the window moves on, before the key is even looked up: a guesser learns
+    nothing more, and a flood of made-up keys costs one cache read each, not a database query.
+    The price is that a good client behind the same address is refused too for that minute; the
+    alternative (checking the key first and refusing only unknown ones) would leave the lookup,
+    the oracle, open to the guesser. Revoked keys do not count: they are known, their client is
+    misconfigured rather than guessing, and it gets its own 401 message."""
+    from observatory.security import unknown_key_limit  # not at import: it pulls in drf-spectacular's views
+
+    limit = unknown_key_limit()
+    wait = limit.retry_after(request)
+    if wait is not None:
+        raise UnknownKeysThrottled(wait=wait, detail=(
+            f"Too many unknown API keys from your address. Retry in {wait} s, with a valid key."))
+    api_key = api_key_by_raw(raw_key)
+    if api_key is None:
+        limit.record(request)
+        raise exceptions.AuthenticationFailed(unknown_message)
+    if not api_key.is_active:
+        raise exceptions.AuthenticationFailed(f"API key {api_key.prefix}… was revoked. Create a new key.")
+    api_key_touch(api_key=api_key)
+    return api_key
+
+
 def _raw_key_from(request: Request) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
@@ -52,12 +83,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                     "Unsupported Authorization scheme: send 'Authorization: Bearer <project key>'."
                 )
             return None
-        api_key = api_key_by_raw(raw_key)
-        if api_key is None:
-            raise exceptions.AuthenticationFailed("Unknown API key. Check the key, or create one for the project.")
-        if not api_key.is_active:
-            raise exceptions.AuthenticationFailed(f"API key {api_key.prefix}… was revoked. Create a new key.")
-        api_key_touch(api_key=api_key)
+        api_key = key_lookup(request, raw_key, "Unknown API key. Check the key, or create one for the project.")
         return KeyUser(api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:

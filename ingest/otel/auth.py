@@ -12,10 +12,8 @@ import binascii
 from rest_framework import exceptions
 from rest_framework.request import Request
 
-from tenancy.auth import ApiKeyAuthentication, KeyUser
+from tenancy.auth import ApiKeyAuthentication, KeyUser, key_lookup
 from tenancy.models import ApiKey
-from tenancy.selectors import api_key_by_raw
-from tenancy.services import api_key_touch
 
 
 def basic_key(header: str) -> str:
@@ -36,11 +34,7 @@ class KeyOrBasicAuthentication(ApiKeyAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header.lower().startswith("basic "):
             return super().authenticate(request)
-        api_key = api_key_by_raw(basic_key(header))
-        if api_key is None:
-            raise exceptions.AuthenticationFailed(
-                "Unknown API key. With Basic auth the secret (password) must be an Observatory project key.")
-        if not api_key.is_active:
-            raise exceptions.AuthenticationFailed(f"API key {api_key.prefix}… was revoked. Create a new key.")
-        api_key_touch(api_key=api_key)
+        # key_lookup limits unknown keys per client address, as for Bearer keys.
+        api_key = key_lookup(request, basic_key(header),
+                             "Unknown API key. With Basic auth the secret (password) must be an Observatory project key.")
         return KeyUser(api_key), api_key
