@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "dashboards",
     "audit",
     "privacy",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -192,6 +193,11 @@ CELERY_BEAT_SCHEDULE = {
     "warm-top-entities": {"task": "dashboards.tasks.warm_top_entities", "schedule": 240.0},
     "index-payloads": {"task": "telemetry.tasks.index_payloads",
                        "schedule": float(OBSERVATORY_SEARCH_INDEX_SECONDS)},
+    # Alerts (docs/alerts.md): rules are evaluated each minute; the delivery sweep sends outbox rows
+    # whose enqueue was lost and retries the ones that are due.
+    "alerts-evaluate": {"task": "alerts.tasks.evaluate", "schedule": 60.0},
+    "alerts-deliver": {"task": "alerts.tasks.deliver",
+                       "schedule": float(env_int("OBSERVATORY_ALERTS_DELIVER_SECONDS", 15, minimum=1))},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------
@@ -233,6 +239,17 @@ EMAIL_HOST_PASSWORD = env_str("OBSERVATORY_EMAIL_PASSWORD", "") or ""
 EMAIL_USE_TLS = env_bool("OBSERVATORY_EMAIL_TLS", True)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("OBSERVATORY_EMAIL_FROM", "observatory@localhost") or "observatory@localhost"
+
+# --- Alerts (docs/alerts.md) -------------------------------------------------------
+# Fernet key(s) for channel secrets, comma-separated (the first encrypts); empty: derived from SECRET_KEY.
+ALERTS_ENCRYPTION_KEY = env_str("OBSERVATORY_ALERTS_ENCRYPTION_KEY", "") or ""
+# Outbound alert URLs resolving to private, loopback or link-local addresses are refused unless set.
+ALERTS_ALLOW_PRIVATE_URLS = env_bool("OBSERVATORY_ALERTS_ALLOW_PRIVATE_URLS", False)
+PAGERDUTY_EVENTS_URL = env_str("OBSERVATORY_PAGERDUTY_EVENTS_URL", "") or "https://events.pagerduty.com/v2/enqueue"
+ALERTS_HTTP_TIMEOUT_SECONDS = env_float("OBSERVATORY_ALERTS_HTTP_TIMEOUT_SECONDS", 10.0)
+ALERTS_RETRY_BASE_SECONDS = env_float("OBSERVATORY_ALERTS_RETRY_BASE_SECONDS", 1.0)
+ALERTS_RETRY_MAX_WAIT_SECONDS = env_float("OBSERVATORY_ALERTS_RETRY_MAX_WAIT_SECONDS", 10.0)
+ALERTS_CLAIM_STALE_SECONDS = env_int("OBSERVATORY_ALERTS_CLAIM_STALE_SECONDS", 300, minimum=30)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -306,7 +323,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Every API takes JSON (OTLP reads its protobuf body itself): the schema must not offer forms.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "observatory.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "observatory.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

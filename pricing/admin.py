@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from pricing.models import ModelPrice
+from pricing.services import price_save
 
 
 class ModelPriceForm(forms.ModelForm):
@@ -35,6 +36,5 @@ class ModelPriceAdmin(admin.ModelAdmin):
     readonly_fields = ["is_builtin", "updated_at"]
 
     def save_model(self, request: HttpRequest, obj: ModelPrice, form: Any, change: bool) -> None:
-        # An admin's edit must survive the next load_prices run.
-        obj.is_builtin = False
-        super().save_model(request, obj, form, change)
+        # An admin's edit must survive the next load_prices run (price_save marks it); audited.
+        price_save(price=obj, actor=request.user)

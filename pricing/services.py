@@ -94,9 +94,29 @@ def apply_price(call: Any) -> None:
         setattr(call, name, value)
 
 
+PRICE_FIELDS = ["provider", "model", "match_pattern", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
+                "long_context_threshold", "long_input_per_mtok", "long_output_per_mtok", "long_cached_input_per_mtok",
+                "effective_date", "source"]
+
+
+def _price_values(price: ModelPrice) -> dict[str, Any]:
+    return {name: getattr(price, name) for name in PRICE_FIELDS}
+
+
+def _price_audit(*, actor: Any, action: str, price: ModelPrice, before: dict[str, Any] | None,
+                 after: dict[str, Any] | None) -> None:
+    from audit.services import audit_record
+
+    project = price.project
+    audit_record(actor=actor, action=action, organization=project.organization_id if project else None,
+                 project=project, target_type="model_price", target_id=price.pk,
+                 target_label=f"{price.model or price.match_pattern} from {price.effective_date}",
+                 before=before, after=after)
+
+
 def price_override_create(*, project: Any, model: str, input_per_mtok: Decimal, output_per_mtok: Decimal,
                           cached_input_per_mtok: Decimal | None = None, provider: str = "", match_pattern: str = "",
-                          effective_date: date | None = None) -> ModelPrice:
+                          effective_date: date | None = None, actor: Any = "system") -> ModelPrice:
     """A project's own price for a model (or, with `match_pattern`, for every model whose name matches
     and that has no price of its own). New calls use it at once in this process (pricing.signals),
     within OBSERVATORY_PRICE_CACHE_SECONDS in the workers; stored calls keep their cost."""
@@ -104,13 +124,44 @@ def price_override_create(*, project: Any, model: str, input_per_mtok: Decimal, 
 
     # The catalog compares lower-cased names (pricing.catalog._load); store them that way too,
     # so the unique constraint sees "GPT-X" and "gpt-x" as the same model.
-    return ModelPrice.objects.create(
-        project=project, provider=provider.strip().lower(), model=model.strip().lower(), match_pattern=match_pattern,
-        input_per_mtok=input_per_mtok, output_per_mtok=output_per_mtok, cached_input_per_mtok=cached_input_per_mtok,
-        effective_date=effective_date or timezone.now().date(), source="project settings", is_builtin=False)
+    with transaction.atomic():
+        price = ModelPrice.objects.create(
+            project=project, provider=provider.strip().lower(), model=model.strip().lower(),
+            match_pattern=match_pattern, input_per_mtok=input_per_mtok, output_per_mtok=output_per_mtok,
+            cached_input_per_mtok=cached_input_per_mtok, effective_date=effective_date or timezone.now().date(),
+            source="project settings", is_builtin=False)
+        _price_audit(actor=actor, action="price.override_set", price=price, before=None, after=_price_values(price))
+    return price
 
 
-def price_override_delete(*, price: ModelPrice) -> None:
+def price_override_delete(*, price: ModelPrice, actor: Any = "system") -> None:
     if price.project_id is None:
         raise ValueError("shipped (global) prices are not deleted here; edit them in the admin")
-    price.delete()
+    with transaction.atomic():
+        _price_audit(actor=actor, action="price.override_deleted", price=price, before=_price_values(price),
+                     after=None)
+        price.delete()
+
+
+def price_save(*, price: ModelPrice, actor: Any = "system") -> ModelPrice:
+    """Save a price edited in the admin (a project's or a global one). It is marked as an admin's
+    edit (is_builtin=False) so the next load_prices run keeps it. Project prices are audited; global
+    prices belong to no organization, so their history is the admin's own log."""
+    with transaction.atomic():
+        stored = ModelPrice.objects.filter(pk=price.pk).first() if price.pk else None
+        before = _price_values(stored) if stored is not None else None
+        price.is_builtin = False
+        price.save()
+        if price.project_id is not None:
+            from audit.services import changed
+
+            after = _price_values(price)
+            if before is None:
+                _price_audit(actor=actor, action="price.override_set", price=price, before=None, after=after)
+            elif stored is not None and stored.project_id != price.project_id:
+                _price_audit(actor=actor, action="price.override_set", price=price, before=None, after=after)
+            else:
+                old, new = changed(before, after)
+                if new:
+                    _price_audit(actor=actor, action="price.changed", price=price, before=old, after=new)
+    return price

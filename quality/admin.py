@@ -73,6 +73,11 @@ class QualitySettingsAdmin(admin.ModelAdmin):
     form = QualitySettingsForm
     list_display = ("project", "redaction", "sample_rate", "max_lag_seconds", "updated_at")
 
+    def save_model(self, request: Any, obj: QualitySettings, form: Any, change: bool) -> None:
+        from quality.services import quality_settings_save
+
+        quality_settings_save(settings_row=obj, actor=request.user)  # audited
+
 
 @admin.register(Flag)
 class FlagAdmin(admin.ModelAdmin):
@@ -113,6 +118,23 @@ class JudgeAdmin(admin.ModelAdmin):
     list_display = ("__str__", "project", "enabled", "template", "model", "sample_rate", "daily_budget_usd")
     list_filter = ("enabled", "template")
     raw_id_fields = ("project",)
+
+    # Through quality.services so every change to a judge is audited.
+    def save_model(self, request: Any, obj: Judge, form: Any, change: bool) -> None:
+        from quality.services import judge_save
+
+        judge_save(judge=obj, actor=request.user)
+
+    def delete_model(self, request: Any, obj: Judge) -> None:
+        from quality.services import judge_delete
+
+        judge_delete(judge=obj, actor=request.user)
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        from quality.services import judge_delete
+
+        for judge in queryset:
+            judge_delete(judge=judge, actor=request.user)
 
 
 @admin.register(JudgeUsage)

@@ -167,5 +167,71 @@ def settings_for(project_id: int) -> QualitySettings:
     return QualitySettings.objects.get_or_create(project_id=project_id)[0]
 
 
-__all__ = ["BATCH_SIZE", "SCORE_PREFIX", "calls_requeue", "evaluations_queue", "evaluations_request", "project_evaluate",
-           "project_evaluate_threads", "score_directions_validate", "settings_for", "shed_rate", "sweep"]
+# --- Configuration writes, audited (audit.services.audit_record in the same transaction) ----------
+
+QUALITY_FIELDS = ["evaluate", "redaction", "redaction_types", "evaluators", "rules", "sample_rate",
+                  "max_lag_seconds", "score_directions"]
+JUDGE_FIELDS = ["name", "enabled", "template", "criterion", "base_url", "api_key_env", "model", "temperature",
+                "threshold", "sample_rate", "only_models", "only_features", "only_prompt_names", "daily_budget_usd",
+                "timeout_s", "max_retries"]
+
+
+def quality_settings_save(*, settings_row: QualitySettings, actor: Any = "system") -> QualitySettings:
+    """Save a project's evaluator and redaction settings (a row changed in memory, e.g. by a form
+    with commit=False), recording what changed as "evaluator.changed"."""
+    from audit.services import audit_record, changed
+
+    with transaction.atomic():
+        stored = QualitySettings.objects.select_for_update().filter(pk=settings_row.pk).first()
+        defaults = QualitySettings(project_id=settings_row.project_id)  # no row: the defaults applied
+        before = {name: getattr(stored or defaults, name) for name in QUALITY_FIELDS}
+        settings_row.save()
+        old, new = changed(before, {name: getattr(settings_row, name) for name in QUALITY_FIELDS})
+        if new:
+            project = settings_row.project
+            audit_record(actor=actor, action="evaluator.changed", organization=project.organization_id,
+                         project=project, target_type="quality_settings", target_id=project.pk,
+                         target_label=f"Quality settings of {project.name}", before=old, after=new)
+    return settings_row
+
+
+def _judge_values(judge: Any) -> dict[str, Any]:
+    # api_key_env is the *name* of an environment variable, not the key (which is never stored);
+    # base_url is masked of any credentials it carries by audit.services.scrub.
+    return {name: getattr(judge, name) for name in JUDGE_FIELDS}
+
+
+def judge_save(*, judge: Any, actor: Any = "system") -> Any:
+    """Create or change an LLM judge (quality.models.Judge), audited as judge.created / judge.changed."""
+    from audit.services import audit_record, changed
+    from quality.models import Judge
+
+    with transaction.atomic():
+        stored = Judge.objects.select_for_update().filter(pk=judge.pk).first() if judge.pk else None
+        judge.save()
+        after = _judge_values(judge)
+        project = judge.project
+        common = {"actor": actor, "organization": project.organization_id, "project": project,
+                  "target_type": "judge", "target_id": judge.pk, "target_label": str(judge)}
+        if stored is None:
+            audit_record(action="judge.created", before=None, after=after, **common)
+        else:
+            old, new = changed(_judge_values(stored), after)
+            if new:
+                audit_record(action="judge.changed", before=old, after=new, **common)
+    return judge
+
+
+def judge_delete(*, judge: Any, actor: Any = "system") -> None:
+    from audit.services import audit_record
+
+    with transaction.atomic():
+        project = judge.project
+        audit_record(actor=actor, action="judge.deleted", organization=project.organization_id, project=project,
+                     target_type="judge", target_id=judge.pk, target_label=str(judge), before=_judge_values(judge))
+        judge.delete()
+
+
+__all__ = ["BATCH_SIZE", "SCORE_PREFIX", "calls_requeue", "evaluations_queue", "evaluations_request", "judge_delete",
+           "judge_save", "project_evaluate", "project_evaluate_threads", "quality_settings_save",
+           "score_directions_validate", "settings_for", "shed_rate", "sweep"]

@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from tenancy.models import ApiKey, Membership, Organization, Project, Scope
-from tenancy.services import api_key_create, api_key_revoke
+from tenancy.services import api_key_create, api_key_rename, api_key_revoke, project_settings_update
 
 
 class MembershipInline(admin.TabularInline):
@@ -31,6 +31,22 @@ class ProjectAdmin(admin.ModelAdmin):
     list_filter = ["organization"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+
+    def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
+        # Through the service, so the change is audited (only the fields the form changed).
+        if change:
+            project_settings_update(project=obj, actor=request.user,
+                                    **{name: getattr(obj, name) for name in form.changed_data})
+            return
+        from django.db import transaction
+
+        from audit.services import audit_record
+
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            audit_record(actor=request.user, action="project.created", organization=obj.organization_id,
+                         project=obj, target_type="project", target_id=obj.pk, target_label=obj.name,
+                         after={"name": obj.name, "slug": obj.slug})
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -64,7 +80,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
-            obj.save(update_fields=["name"])
+            api_key_rename(api_key=obj, name=obj.name, actor=request.user)  # audited
             return
         issued = api_key_create(project=form.cleaned_data["project"], scopes=form.cleaned_data["scopes"],
                                 name=form.cleaned_data["name"], created_by=request.user)
@@ -74,5 +90,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
         for api_key in queryset:
-            api_key_revoke(api_key=api_key)
+            api_key_revoke(api_key=api_key, actor=request.user)
         messages.success(request, f"Revoked {queryset.count()} key(s).")

@@ -5,12 +5,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from audit.services import SYSTEM, audit_record, changed
 from tenancy.models import ApiKey, Membership, Organization, Project, Role, Scope
 
 KEY_PREFIX = "obs_"
@@ -29,49 +31,124 @@ class IssuedKey:
     raw_key: str  # shown once, never stored
 
 
-def organization_create(*, name: str, owner: AbstractBaseUser | None = None, slug: str | None = None) -> Organization:
+# Every write below records an audit entry (audit.services.audit_record) in its own transaction.
+# `actor` is the person (or API key) making the change; management commands and automatic
+# actions leave the default, SYSTEM, or name themselves ("system:<command>").
+
+
+def organization_create(*, name: str, owner: AbstractBaseUser | None = None, slug: str | None = None,
+                        actor: Any = None) -> Organization:
     with transaction.atomic():
         org = Organization.objects.create(name=name, slug=slug or slugify(name)[:100] or "org")
         if owner is not None:
             Membership.objects.create(user=owner, organization=org, role=Role.OWNER)
+        audit_record(actor=actor or owner or SYSTEM, action="organization.created", organization=org,
+                     target_type="organization", target_id=org.pk, target_label=org.name,
+                     after={"name": org.name, "slug": org.slug,
+                            "owner": owner.get_username() if owner is not None else None})
     return org
 
 
-def membership_set(*, organization: Organization, user: AbstractBaseUser, role: str) -> Membership:
+def membership_set(*, organization: Organization, user: AbstractBaseUser, role: str,
+                   actor: Any = SYSTEM) -> Membership:
+    """Give `user` this role, adding them if needed (commands, fixtures; no role rules applied)."""
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
-    membership, _ = Membership.objects.update_or_create(
-        organization=organization, user=user, defaults={"role": role}
-    )
+    with transaction.atomic():
+        previous = (Membership.objects.select_for_update().filter(organization=organization, user=user)
+                    .values_list("role", flat=True).first())
+        membership, _ = Membership.objects.update_or_create(
+            organization=organization, user=user, defaults={"role": role}
+        )
+        if previous != role:
+            audit_record(actor=actor, action="membership.added" if previous is None else "membership.role_changed",
+                         organization=organization, target_type="membership", target_id=membership.pk,
+                         target_label=user.get_username(), before=None if previous is None else {"role": previous},
+                         after={"role": role} if previous is not None else {"user": user.get_username(),
+                                                                             "role": role})
     return membership
 
 
-def project_create(*, organization: Organization, name: str, slug: str | None = None) -> Project:
-    return Project.objects.create(organization=organization, name=name, slug=slug or slugify(name)[:100] or "project")
+def project_create(*, organization: Organization, name: str, slug: str | None = None,
+                   actor: Any = SYSTEM) -> Project:
+    with transaction.atomic():
+        project = Project.objects.create(organization=organization, name=name,
+                                         slug=slug or slugify(name)[:100] or "project")
+        audit_record(actor=actor, action="project.created", organization=organization, project=project,
+                     target_type="project", target_id=project.pk, target_label=project.name,
+                     after={"name": project.name, "slug": project.slug})
+    return project
+
+
+def project_settings_update(*, project: Project, actor: Any = SYSTEM, **values: Any) -> Project:
+    """Change a project's own fields (name, slug), only those given."""
+    with transaction.atomic():
+        stored = Project.objects.select_for_update().get(pk=project.pk)
+        before = {name: getattr(stored, name) for name in values}
+        for name, value in values.items():
+            setattr(project, name, value)
+        project.save(update_fields=list(values))
+        old, new = changed(before, values)
+        if new:
+            audit_record(actor=actor, action="project.settings_changed", organization=project.organization_id,
+                         project=project, target_type="project", target_id=project.pk, target_label=project.name,
+                         before=old, after=new)
+    return project
+
+
+def _key_label(api_key: ApiKey) -> str:
+    return f"{api_key.prefix}… ({api_key.name or 'unnamed'})"
 
 
 def api_key_create(
-    *, project: Project, scopes: list[str], name: str = "", created_by: AbstractBaseUser | None = None
+    *, project: Project, scopes: list[str], name: str = "", created_by: AbstractBaseUser | None = None,
+    actor: Any = None,
 ) -> IssuedKey:
+    """`actor` defaults to `created_by`, else SYSTEM. Neither the raw key nor its hash is audited."""
     unknown = sorted(set(scopes) - set(Scope.values))
     if unknown or not scopes:
         raise ValueError(f"scopes must be a non-empty subset of {', '.join(Scope.values)}; got {scopes!r}")
     raw_key = KEY_PREFIX + secrets.token_urlsafe(30)
-    api_key = ApiKey.objects.create(
-        project=project,
-        name=name,
-        prefix=raw_key[:12],
-        hashed_key=hash_key(raw_key),
-        scopes=sorted(set(scopes)),
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            project=project,
+            name=name,
+            prefix=raw_key[:12],
+            hashed_key=hash_key(raw_key),
+            scopes=sorted(set(scopes)),
+            created_by=created_by,
+        )
+        audit_record(actor=actor or created_by or SYSTEM, action="api_key.created",
+                     organization=project.organization_id, project=project, target_type="api_key",
+                     target_id=api_key.pk, target_label=_key_label(api_key),
+                     after={"name": api_key.name, "prefix": api_key.prefix, "scopes": api_key.scopes})
     return IssuedKey(api_key=api_key, raw_key=raw_key)
 
 
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+def api_key_revoke(*, api_key: ApiKey, actor: Any = SYSTEM) -> ApiKey:
+    with transaction.atomic():
+        # Locked and re-read: two revocations at once record one entry.
+        fresh = ApiKey.objects.select_for_update().select_related("project").get(pk=api_key.pk)
+        if fresh.revoked_at is None:
+            fresh.revoked_at = timezone.now()
+            fresh.save(update_fields=["revoked_at"])
+            audit_record(actor=actor, action="api_key.revoked", organization=fresh.project.organization_id,
+                         project=fresh.project_id, target_type="api_key", target_id=fresh.pk,
+                         target_label=_key_label(fresh), before={"revoked_at": None},
+                         after={"revoked_at": fresh.revoked_at})
+        api_key.revoked_at = fresh.revoked_at
+    return api_key
+
+
+def api_key_rename(*, api_key: ApiKey, name: str, actor: Any = SYSTEM) -> ApiKey:
+    with transaction.atomic():
+        before = ApiKey.objects.select_for_update().filter(pk=api_key.pk).values_list("name", flat=True).get()
+        api_key.name = name
+        api_key.save(update_fields=["name"])
+        if before != name:
+            audit_record(actor=actor, action="api_key.renamed", organization=api_key.project.organization_id,
+                         project=api_key.project_id, target_type="api_key", target_id=api_key.pk,
+                         target_label=_key_label(api_key), before={"name": before}, after={"name": name})
     return api_key
 
 
@@ -178,6 +255,9 @@ def membership_add(*, organization: Organization, identifier: str, role: str,
                 membership = Membership.objects.create(organization=organization, user=user, role=role)
         except IntegrityError:  # added by someone else a moment ago
             raise MembershipError(f"{user.get_username()} is already a member.") from None
+        audit_record(actor=actor, action="membership.added", organization=organization, target_type="membership",
+                     target_id=membership.pk, target_label=user.get_username(),
+                     after={"user": user.get_username(), "role": role, "new_account": created})
     return MemberAdded(membership=membership, created_user=created, needs_password=not user.has_usable_password())
 
 
@@ -195,8 +275,12 @@ def membership_role_change(*, membership: Membership, role: str, actor: Abstract
             raise MembershipForbidden("Only owners can grant or take away the owner role.")
         if membership.role == Role.OWNER and owners <= 1:
             raise MembershipError("The last owner cannot be demoted; make someone else an owner first.")
+        before = membership.role
         membership.role = role
         membership.save(update_fields=["role"])
+        audit_record(actor=actor, action="membership.role_changed", organization=membership.organization_id,
+                     target_type="membership", target_id=membership.pk, target_label=membership.user.get_username(),
+                     before={"role": before}, after={"role": role})
     return membership
 
 
@@ -211,17 +295,30 @@ def membership_remove(*, membership: Membership, actor: AbstractBaseUser) -> Non
                 raise MembershipForbidden("Only owners can remove an owner.")
             if owners <= 1:
                 raise MembershipError("The last owner cannot be removed; make someone else an owner first.")
+        audit_record(actor=actor, action="membership.removed", organization=membership.organization_id,
+                     target_type="membership", target_id=membership.pk, target_label=membership.user.get_username(),
+                     before={"user": membership.user.get_username(), "role": membership.role})
         membership.delete()
 
 
 def project_retention_update(*, project: Project, payload_days: int | None, call_days: int | None,
-                             hour_rollup_days: int | None, day_rollup_days: int | None) -> Project:
+                             hour_rollup_days: int | None, day_rollup_days: int | None,
+                             actor: Any = SYSTEM) -> Project:
     """None means the installation default (settings.RETENTION_DEFAULTS). The next purge applies it."""
-    project.retention_payload_days = payload_days
-    project.retention_call_days = call_days
-    project.retention_hour_rollup_days = hour_rollup_days
-    project.retention_day_rollup_days = day_rollup_days
-    # Only these columns: a concurrent rename in the admin must not be overwritten.
-    project.save(update_fields=["retention_payload_days", "retention_call_days", "retention_hour_rollup_days",
-                                "retention_day_rollup_days"])
+    values = {"payload_days": payload_days, "call_days": call_days, "hour_rollup_days": hour_rollup_days,
+              "day_rollup_days": day_rollup_days}
+    with transaction.atomic():
+        # Re-read under a lock: the entry's "before" is what this change replaced, not a stale copy.
+        current = Project.objects.select_for_update().get(pk=project.pk)
+        before = {name: getattr(current, f"retention_{name}") for name in values}
+        for name, value in values.items():
+            setattr(project, f"retention_{name}", value)
+        # Only these columns: a concurrent rename in the admin must not be overwritten.
+        project.save(update_fields=["retention_payload_days", "retention_call_days", "retention_hour_rollup_days",
+                                    "retention_day_rollup_days"])
+        old, new = changed(before, values)
+        if new:
+            audit_record(actor=actor, action="retention.changed", organization=project.organization_id,
+                         project=project, target_type="project", target_id=project.pk, target_label=project.name,
+                         before=old, after=new)
     return project

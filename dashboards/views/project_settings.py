@@ -34,6 +34,7 @@ from pricing.models import ModelPrice
 from pricing.services import price_override_create, price_override_delete
 from quality.models import Judge, QualitySettings
 from quality.registry import EVALUATORS
+from quality.services import quality_settings_save
 from tenancy.models import ApiKey, Membership, Role
 from tenancy.services import (
     MembershipError,
@@ -149,7 +150,7 @@ def key_revoke(request: HttpRequest, page: Page, key_id: int) -> HttpResponse:
     if api_key.revoked_at is not None:
         messages.info(request, f"Key {api_key.prefix}… was already revoked.")
     else:
-        api_key_revoke(api_key=api_key)
+        api_key_revoke(api_key=api_key, actor=request.user)
         messages.success(request, f"Key {api_key.prefix}… ({api_key.name or 'unnamed'}) is revoked: requests "
                                   "with it now get 401.")
     return _back(page, "keys")
@@ -215,8 +216,8 @@ def quality_update(request: HttpRequest, page: Page) -> HttpResponse:
     form = QualityForm(request.POST, instance=_quality_row(page))
     if not form.is_valid():
         return _refused(request, page, "Quality", quality_form=form)
-    # No quality service exists yet; the ModelForm's save writes the one row (a OneToOne on the project).
-    form.save()
+    # The form merges the evaluators (commit=False); the service saves the row and audits the change.
+    quality_settings_save(settings_row=form.save(commit=False), actor=request.user)
     messages.success(request, "Quality settings saved. Ingest picks up redaction changes within seconds; "
                               "evaluator changes apply to calls evaluated from now on.")
     return _back(page, "quality")
@@ -228,7 +229,8 @@ def retention_update(request: HttpRequest, page: Page) -> HttpResponse:
     form = RetentionForm(request.POST, project=page.project)
     if not form.is_valid():
         return _refused(request, page, "Retention", retention_form=form)
-    project_retention_update(project=page.project, **{name: form.cleaned_data[name] for name, _ in RETENTION_FIELDS})
+    project_retention_update(project=page.project, actor=request.user,
+                             **{name: form.cleaned_data[name] for name, _ in RETENTION_FIELDS})
     messages.success(request, "Retention saved. The hourly purge applies it; shorter periods delete older "
                               "data for good.")
     return _back(page, "retention")
@@ -244,7 +246,7 @@ def price_add(request: HttpRequest, page: Page) -> HttpResponse:
     price = price_override_create(
         project=page.project, model=data["model"], provider=data["provider"], match_pattern=data["match_pattern"],
         input_per_mtok=data["input_per_mtok"], output_per_mtok=data["output_per_mtok"],
-        cached_input_per_mtok=data["cached_input_per_mtok"], effective_date=data["effective_date"])
+        cached_input_per_mtok=data["cached_input_per_mtok"], effective_date=data["effective_date"], actor=request.user)
     # Stored calls are NOT re-priced here, on purpose. pricing.services.costs_recompute only rewrites
     # raw calls, while every chart reads rollups, so a real fix also needs rollups_rebuild, which
     # refolds every call of the project in those days under the project's exclusive fold lock
@@ -266,7 +268,7 @@ def price_add(request: HttpRequest, page: Page) -> HttpResponse:
 @require_POST
 def price_delete(request: HttpRequest, page: Page, price_id: int) -> HttpResponse:
     price = get_object_or_404(ModelPrice, pk=price_id, project=page.project)  # shipped rows have no project: 404
-    price_override_delete(price=price)
+    price_override_delete(price=price, actor=request.user)
     messages.success(request, f"Price for {price.model} from {price.effective_date} deleted. New calls fall back "
                               "to the shipped price, if there is one; stored calls keep their cost.")
     return _back(page, "prices")
