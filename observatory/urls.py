@@ -21,5 +21,8 @@ urlpatterns = [
     path("", include("ingest.otel.urls")),
     path("", include("telemetry.urls")),
     path("", include("rollups.urls")),
+    path("", include("alerts.urls")),
+    path("", include("audit.urls")),
+    path("", include("privacy.urls")),  # before dashboards: users/<path>/export|erase
     path("", include("dashboards.urls")),
 ]
