@@ -22,6 +22,7 @@ class Erasure(models.Model):
     status = models.CharField(max_length=8, choices=ErasureStatus.choices, default=ErasureStatus.QUEUED)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
+    requested_by_key_id = models.BigIntegerField(null=True, blank=True)  # asked over the API with a key
     requested_by_label = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -225,14 +225,17 @@ def end_user_erase(*, project: Any, user_id: str, actor: Any = "system", erasure
 def erasure_request(*, project: Any, user_id: str, actor: Any) -> Erasure:
     """Record an erasure request and hand it to a worker (privacy.tasks.erase_end_user) after commit."""
     from privacy.tasks import erase_end_user
+    from tenancy.models import ApiKey
 
     user_id = _check(user_id)
     user = actor if getattr(actor, "pk", None) is not None and hasattr(actor, "get_username") else None
-    label = user.get_username() if user is not None else str(actor)
+    key = actor if isinstance(actor, ApiKey) else None
+    label = user.get_username() if user is not None else (f"key {key.prefix}…" if key is not None else str(actor))
     with transaction.atomic():
         erasure = Erasure.objects.create(project=project, user_digest=user_id_digest(project_id=project.id,
                                                                                    user_id=user_id),
-                                         requested_by=user, requested_by_label=label[:255])
+                                         requested_by=user, requested_by_key_id=key.pk if key else None,
+                                         requested_by_label=label[:255])
         # The id reaches the worker in the task's arguments only (results are not stored).
         transaction.on_commit(lambda: _enqueue(erase_end_user, erasure.pk, user_id))
     return erasure
@@ -255,7 +258,12 @@ def erasure_run(*, erasure_id: int, user_id: str) -> dict[str, int] | None:
         return None  # not ours to act on: a stale or forged message
     if erasure.status == ErasureStatus.DONE:
         return erasure.counts  # a redelivered message
-    actor = erasure.requested_by or f"system:erasure_request_{erasure.pk}"
+    from tenancy.models import ApiKey
+
+    actor: Any = erasure.requested_by
+    if actor is None and erasure.requested_by_key_id is not None:
+        actor = ApiKey.objects.filter(pk=erasure.requested_by_key_id).first()
+    actor = actor or f"system:erasure_request_{erasure.pk}"
     try:
         return end_user_erase(project=erasure.project, user_id=user_id, actor=actor, erasure=erasure)
     except Exception as exc:
