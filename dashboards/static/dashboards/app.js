@@ -49,16 +49,61 @@
   }
 
   // Auto-refresh: the page body re-fetches itself every minute unless paused; the choice is kept.
-  window.observatoryRefreshOn = function () {
+  // The timer lives here rather than in an hx-trigger filter expression, which htmx would have to
+  // eval (the Content-Security-Policy allows no eval); it sends the body's "obs-refresh" trigger.
+  function refreshOn() {
     var box = document.getElementById("autorefresh");
     return !!box && box.checked && document.visibilityState === "visible";
-  };
+  }
+  window.observatoryRefreshOn = refreshOn;
+  var refreshTimer = null;
+  function scheduleRefresh() {
+    if (refreshTimer) { clearTimeout(refreshTimer); }
+    refreshTimer = setTimeout(function () {
+      var body = document.querySelector("[data-autorefresh]");
+      if (body && window.htmx && refreshOn()) { window.htmx.trigger(body, "obs-refresh"); }
+      scheduleRefresh();
+    }, 60000);
+  }
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("autorefresh");
     if (!box) { return; }
     box.checked = localStorage.getItem("obs-autorefresh") !== "off";
     box.addEventListener("change", function () { localStorage.setItem("obs-autorefresh", box.checked ? "on" : "off"); });
+    scheduleRefresh();
   });
+  // A swapped body (filters, refresh) waits a whole minute again, as htmx's own "every 60s" did.
+  document.addEventListener("htmx:afterSettle", function () { if (refreshTimer) { scheduleRefresh(); } });
+
+  // No inline handlers (the CSP forbids them): behaviour comes from data-* attributes.
+  // <select data-autosubmit> submits its form on change (the project switcher).
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select && select.matches && select.matches("select[data-autosubmit]") && select.form) {
+      select.form.submit();
+    }
+  });
+  // [data-select-trigger]: its selects apply at once (the "obs-select" htmx trigger), its text inputs
+  // wait for Enter; a trigger filter (change[target.tagName=='SELECT']) would need eval.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    var host = select && select.tagName === "SELECT" && select.closest("[data-select-trigger]");
+    if (host && window.htmx) { window.htmx.trigger(host, "obs-select"); }
+  });
+  // data-confirm="question" on a form (asked on submit) or on a button (asked on click).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-confirm], input[data-confirm]");
+    if (button && !window.confirm(button.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form && form.matches && form.matches("form[data-confirm]") && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  }, true);
 
   // Custom range: the date inputs are shown (and sent) only when "custom" is chosen.
   document.addEventListener("change", function (event) {
