@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "audit",
     "privacy",
     "alerts",
+    "review",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +199,8 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-evaluate": {"task": "alerts.tasks.evaluate", "schedule": 60.0},
     "alerts-deliver": {"task": "alerts.tasks.deliver",
                        "schedule": float(env_int("OBSERVATORY_ALERTS_DELIVER_SECONDS", 15, minimum=1))},
+    # Review backfills whose task message was lost (docs/review.md).
+    "review-sweep": {"task": "review.tasks.sweep", "schedule": 300.0},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ReviewConfig(AppConfig):
+    name = "review"
+    verbose_name = "Review queues"
+
+    def ready(self) -> None:
+        from quality.batch import register_after_evaluation
+        from review.routing import after_evaluation, feedback_after_run
+        from telemetry.services import register_after_run
+
+        # Routing runs in the evaluation's transaction, after its scores and flags are written
+        # (quality never imports review).
+        register_after_evaluation(after_evaluation)
+        # Feedback arriving after evaluation: drained after every processing run (feedback can arrive alone).
+        register_after_run(feedback_after_run, always=True)
