@@ -76,6 +76,59 @@ def test_every_signed_in_page_has_the_policy_and_no_inline_script(owner_client: 
         assert inline_code(response.content.decode()) == [], path
 
 
+def _routes(patterns: list[Any], prefix: str = "") -> list[str]:
+    """Every route of the URLconf as a path template ("projects/<int:project_id>/cost/")."""
+    from django.urls import URLPattern, URLResolver
+
+    found: list[str] = []
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            found += _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            found.append(prefix + str(pattern.pattern))
+    return found
+
+
+def test_every_page_in_the_urlconf_has_the_policy_and_no_inline_script(owner: Any, seeded: Any) -> None:
+    """Pages added later (any app) are covered without being listed: every route that needs no
+    parameter, or only the project id, is fetched; each HTML page it answers is checked. A page
+    that fails is left to its own tests (this one is about the policy)."""
+    from django.urls import get_resolver
+
+    owner_client = Client(raise_request_exception=False)
+    owner_client.force_login(owner)
+    checked = 0
+    for route in _routes(get_resolver().url_patterns):
+        if route.startswith(("admin/", "^")) or "(?P" in route:
+            continue
+        path = "/" + route.replace("<int:project_id>", str(seeded.id))
+        if "<" in path:
+            continue
+        response = owner_client.get(path)
+        if response.status_code != 200 or not response.get("Content-Type", "").startswith("text/html"):
+            continue
+        checked += 1
+        assert_strict_policy(response, path)
+        assert inline_code(response.content.decode()) == [], path
+    assert checked >= 10
+
+
+def test_no_template_holds_inline_script() -> None:
+    """Forms and pages only reached by POST are not fetched above: read every template instead."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    roots = [Path(settings.BASE_DIR) / "templates", *Path(settings.BASE_DIR).glob("*/templates")]
+    offenders = {}
+    for root in roots:
+        for template in root.rglob("*.html"):
+            found = inline_code(template.read_text())
+            if found:
+                offenders[str(template.relative_to(settings.BASE_DIR))] = found
+    assert offenders == {}
+
+
 def test_htmx_fragments_have_no_inline_script(owner_client: Client, seeded: Any) -> None:
     for path in seeded_pages(seeded.id)[:10]:
         response = owner_client.get(path, HTTP_HX_REQUEST="true", follow=True)
