@@ -24,6 +24,33 @@ class OrganizationAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Members and roles changed here are audited like those changed on the settings page (the
+        # admin's change view runs in one transaction, the entries with it).
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        from audit.services import audit_record
+
+        before = {m.pk: m.role for m in Membership.objects.filter(organization=form.instance)}
+        doomed = [(f.instance.pk, f.instance.user.get_username()) for f in formset.deleted_forms if f.instance.pk]
+        super().save_formset(request, form, formset, change)
+        for pk, username in doomed:  # deleted objects have lost their pk by now
+            audit_record(actor=request.user, action="membership.removed", organization=form.instance,
+                         target_type="membership", target_id=pk, target_label=username,
+                         before={"user": username, "role": before.get(pk)})
+        for membership in formset.new_objects:
+            audit_record(actor=request.user, action="membership.added", organization=form.instance,
+                         target_type="membership", target_id=membership.pk,
+                         target_label=membership.user.get_username(),
+                         after={"user": membership.user.get_username(), "role": membership.role})
+        for membership, _ in formset.changed_objects:
+            if before.get(membership.pk) != membership.role:
+                audit_record(actor=request.user, action="membership.role_changed", organization=form.instance,
+                             target_type="membership", target_id=membership.pk,
+                             target_label=membership.user.get_username(),
+                             before={"role": before.get(membership.pk)}, after={"role": membership.role})
+
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):

@@ -191,3 +191,67 @@ def test_commands_export_then_erase(subject_data: Any, tmp_path: Any) -> None:
     assert "telemetry_call: 6" in out.getvalue()
     assert rows_holding(SUBJECT) == {}
     assert AuditEntry.objects.get(action="end_user.erased").actor_label == "system:erase_end_user"
+
+
+def _waiting_on_a_lock() -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'")
+        return cur.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_erasure_waits_for_a_worker_holding_the_users_calls(full_api: Api, project: Any, prices: None) -> None:
+    """A worker has claimed the user's calls and folded them, not yet committed, when the erasure
+    starts: the erasure waits for it, then takes the folded calls' figures out of the per-session
+    rows; the project totals keep them; neither side fails."""
+    import threading
+    import time
+
+    from telemetry import services
+
+    assert full_api.ingest(events()).status_code == 202
+    mid_batch, resume = threading.Event(), threading.Event()
+    worker_results: list[Any] = []
+    erase_results: list[Any] = []
+
+    def run(target: Any, results: list[Any]) -> None:
+        try:
+            results.append(target())
+        except Exception as error:  # noqa: BLE001 - reported by the test thread
+            results.append(error)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run, args=(lambda: project_process(project_id=project.id), worker_results))
+    eraser = threading.Thread(target=run, args=(
+        lambda: end_user_erase(project=project, user_id=SUBJECT, actor="system:test"), erase_results))
+
+    def hold(cursor: Any, project_id: int, ids: list[int]) -> None:
+        if threading.current_thread() is worker:  # after the fold, before the commit
+            mid_batch.set()
+            assert resume.wait(30)
+
+    services.register_processor(hold)
+    try:
+        worker.start()
+        assert mid_batch.wait(30)
+        eraser.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_on_a_lock() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert eraser.is_alive()  # waiting for the worker's claim
+        resume.set()
+        worker.join(30)
+        eraser.join(30)
+    finally:
+        resume.set()
+        services._PROCESSORS.remove(hold)
+    assert not isinstance(worker_results[0], Exception), worker_results
+    assert not isinstance(erase_results[0], Exception), erase_results
+    assert erase_results[0]["telemetry_call"] == 6 and erase_results[0]["telemetry_pendingcall"] == 0
+    process(project)
+    assert totals(project.id)[0] == 10  # the worker folded them before the erasure: they stay, anonymous
+    assert rows_holding(SUBJECT) == {}
+    assert EntityRollup.objects.get(project=project, entity="session", key="sess-mixed").calls == 4
+    assert not EntityRollup.objects.filter(project=project, entity="session", key="sess-own").exists()

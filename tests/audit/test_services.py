@@ -198,3 +198,30 @@ def test_audit_record_outside_a_transaction_is_refused(project: Any) -> None:
     with pytest.raises(NotInTransaction):
         audit_record(actor="x", action="test.outside", organization=project.organization_id, project=project)
     assert not AuditEntry.objects.filter(action="test.outside").exists()
+
+
+def test_members_changed_in_the_admin_are_audited(org: Any, owner: Any, member: Any, outsider: Any) -> None:
+    from django.test import Client
+
+    owner.is_staff = owner.is_superuser = True
+    owner.save()
+    client = Client()
+    client.force_login(owner)
+    memberships = list(Membership.objects.filter(organization=org).order_by("pk"))
+    data = {"name": org.name, "slug": org.slug, "memberships-TOTAL_FORMS": len(memberships) + 1,
+            "memberships-INITIAL_FORMS": len(memberships), "memberships-MIN_NUM_FORMS": 0,
+            "memberships-MAX_NUM_FORMS": 1000}
+    for i, m in enumerate(memberships):
+        data |= {f"memberships-{i}-id": m.pk, f"memberships-{i}-organization": org.pk,
+                 f"memberships-{i}-user": m.user_id, f"memberships-{i}-role": m.role}
+        if m.user_id == member.pk:
+            data[f"memberships-{i}-role"] = Role.ADMIN
+    n = len(memberships)
+    data |= {f"memberships-{n}-organization": org.pk, f"memberships-{n}-user": outsider.pk,
+             f"memberships-{n}-role": Role.VIEWER}
+    response = client.post(f"/admin/tenancy/organization/{org.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    changed_role = last("membership.role_changed")
+    assert (changed_role.before, changed_role.after, changed_role.actor_label) == (
+        {"role": "member"}, {"role": "admin"}, "owner")
+    assert last("membership.added").after == {"user": "outsider", "role": "viewer"}
