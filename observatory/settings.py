@@ -69,7 +69,9 @@ INSTALLED_APPS = [
     "audit",
     "privacy",
     "alerts",
+    "prompts",
     "review",
+    "drift",
 ]
 
 MIDDLEWARE = [
@@ -185,6 +187,9 @@ OBSERVATORY_SWEEP_SECONDS = env_int("OBSERVATORY_SWEEP_SECONDS", 30, minimum=1)
 OBSERVATORY_COMPACT_SECONDS = env_int("OBSERVATORY_COMPACT_SECONDS", 15, minimum=1)
 # How often payloads are added to the full-text search index (telemetry.tasks.index_payloads).
 OBSERVATORY_SEARCH_INDEX_SECONDS = env_int("OBSERVATORY_SEARCH_INDEX_SECONDS", 10, minimum=1)
+# How often drift runs for each project (docs/drift.md); beat checks every 5 minutes at most and
+# starts one run per project per interval.
+OBSERVATORY_DRIFT_INTERVAL_MINUTES = env_int("OBSERVATORY_DRIFT_INTERVAL_MINUTES", 60, minimum=5)
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed": {"task": "telemetry.tasks.sweep", "schedule": float(OBSERVATORY_SWEEP_SECONDS)},
     "purge-expired": {"task": "rollups.tasks.purge_expired", "schedule": 3600.0},
@@ -194,6 +199,9 @@ CELERY_BEAT_SCHEDULE = {
     "warm-top-entities": {"task": "dashboards.tasks.warm_top_entities", "schedule": 240.0},
     "index-payloads": {"task": "telemetry.tasks.index_payloads",
                        "schedule": float(OBSERVATORY_SEARCH_INDEX_SECONDS)},
+    # Drift (docs/drift.md): one run per project per interval; also re-sends runs whose message was lost.
+    "drift-schedule": {"task": "drift.tasks.schedule",
+                       "schedule": float(min(300, OBSERVATORY_DRIFT_INTERVAL_MINUTES * 60))},
     # Alerts (docs/alerts.md): rules are evaluated each minute; the delivery sweep sends outbox rows
     # whose enqueue was lost and retries the ones that are due.
     "alerts-evaluate": {"task": "alerts.tasks.evaluate", "schedule": 60.0},
@@ -377,6 +385,9 @@ RETENTION_DEFAULTS = {
 }
 
 PRICE_CACHE_SECONDS = env_int("OBSERVATORY_PRICE_CACHE_SECONDS", 60, minimum=0)
+# Seconds clients may cache a prompt fetched from the native prompts API (Cache-Control max-age;
+# docs/prompts.md). A moved label reaches clients within this time (ETag revalidation is cheap).
+PROMPT_CACHE_SECONDS = env_int("OBSERVATORY_PROMPT_CACHE_SECONDS", 60, minimum=0)
 # When set, /metrics answers only `Authorization: Bearer <token>` (observatory/health.py); unset, it stays open.
 METRICS_TOKEN = env_str("OBSERVATORY_METRICS_TOKEN", "") or ""
 
