@@ -255,3 +255,19 @@ def test_an_erasure_waits_for_a_worker_holding_the_users_calls(full_api: Api, pr
     assert rows_holding(SUBJECT) == {}
     assert EntityRollup.objects.get(project=project, entity="session", key="sess-mixed").calls == 4
     assert not EntityRollup.objects.filter(project=project, entity="session", key="sess-own").exists()
+
+
+def test_queued_evaluations_of_erased_calls_go_and_the_evaluator_does_not_trip(full_api: Api, project: Any,
+                                                                               prices: None) -> None:
+    from quality.models import PendingEvaluation
+
+    assert full_api.ingest(events()).status_code == 202
+    while project_process(project_id=project.id):
+        pass
+    queued = PendingEvaluation.objects.filter(project_id=project.id).count()
+    assert queued == 10  # processed, not evaluated yet
+    counts = end_user_erase(project=project, user_id=SUBJECT, actor="system:test")
+    assert counts["quality_pendingevaluation"] == 6
+    assert project_evaluate(project_id=project.id) == 4
+    process(project)
+    assert rows_holding(SUBJECT) == {}
