@@ -1,0 +1,104 @@
+"""The default metric source (every measure of the metrics API, read through rollups.selectors)
+and the default action (notify: outbox rows for the rule's routed channels)."""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from alerts.registry import GroupValue, Reading, RuleInvalid, Transition, Window
+from rollups.cubes import DIMENSIONS, choose_cube
+from rollups.selectors import MetricsError, Query, aggregate, parse_measure
+
+if TYPE_CHECKING:
+    from alerts.models import Rule
+
+HOUR = timedelta(hours=1)
+MAX_WINDOW = timedelta(days=30)
+MIN_WINDOW = timedelta(minutes=1)
+# The measure whose value says how many observations a group's value rests on (for min_count).
+_COUNT_OF = {"score": "score_count", "flag": "flag_evaluated"}
+_FEEDBACK_COUNT = {"thumbs": "thumbs_count", "rating": "rating_count", "feedback": "feedback_count"}
+
+
+def count_measure(measure: str) -> str:
+    kind, _ = parse_measure(measure)
+    if kind == "feedback":
+        return _FEEDBACK_COUNT[measure.split("_")[0]]
+    return _COUNT_OF.get(kind, "count")
+
+
+def _score_name(rule: Rule) -> str:
+    if rule.measure.startswith("score_"):
+        return rule.score
+    if rule.measure.startswith("flag_"):
+        return "flag:" + rule.flag
+    return ""
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(value) if isinstance(value, (Decimal, int, float)) else None
+
+
+class RollupsSource:
+    """Counts, rates, percentiles, cost, scores, flags and feedback from rollups.selectors.aggregate."""
+
+    name = "rollups"
+
+    def validate(self, rule: Rule) -> None:
+        try:
+            kind, _ = parse_measure(rule.measure)
+        except MetricsError as exc:
+            raise RuleInvalid("measure", str(exc)) from None
+        if kind == "score" and not rule.score:
+            raise RuleInvalid("score", f"{rule.measure} needs a score name, e.g. groundedness")
+        if kind == "flag" and not rule.flag:
+            raise RuleInvalid("flag", f"{rule.measure} needs a flag name, e.g. hallucination")
+        if not isinstance(rule.filters, dict) or any(
+                dim not in DIMENSIONS or not isinstance(values, list) or not all(isinstance(v, str) for v in values)
+                for dim, values in rule.filters.items()):
+            raise RuleInvalid("filters", f"an object of dimension → list of values; dimensions: {', '.join(DIMENSIONS)}")
+        if len(rule.group_by) > 2 or any(dim not in DIMENSIONS for dim in rule.group_by) \
+                or len(set(rule.group_by)) != len(rule.group_by):
+            raise RuleInvalid("group_by", f"up to two distinct dimensions among {', '.join(DIMENSIONS)}")
+        window = timedelta(seconds=rule.window_seconds)
+        if not MIN_WINDOW <= window <= MAX_WINDOW or window % MIN_WINDOW:
+            raise RuleInvalid("window_seconds", "a whole number of minutes from 1 minute to 30 days")
+        cube = choose_cube(set(rule.group_by) | set(rule.filters) | {"kind"})
+        if cube == "all":
+            # Several dimensions at once live only in the hour and day buckets of the every-dimension cube.
+            if window % HOUR:
+                raise RuleInvalid("window_seconds", "grouping or filtering by several dimensions at once is "
+                                                    "kept in hourly buckets only: use a window of whole hours")
+            if kind in ("score", "flag"):
+                raise RuleInvalid("filters", "scores and flags are rolled up by one dimension at a time: group and "
+                                             "filter by one dimension (model, prompt, feature, team, environment or "
+                                             "status)")
+        if window > timedelta(hours=settings.ROLLUP_MINUTE_HOURS) and window % HOUR:
+            raise RuleInvalid("window_seconds", f"minute buckets are kept {settings.ROLLUP_MINUTE_HOURS} h: a longer "
+                                                "window must be whole hours")
+
+    def read(self, rule: Rule, window: Window) -> Reading:
+        measure = rule.measure
+        counter = count_measure(measure)
+        query = Query(project_id=rule.project_id, start=window.start, end=window.end, filters=rule.filters,
+                      group_by=tuple(rule.group_by), score=_score_name(rule))
+        rows = aggregate(query, sorted({measure, counter}))
+        reading = Reading()
+        for (_, *group), values in rows.items():
+            count = values.get(counter) or 0
+            reading.groups[tuple("" if g is None else str(g) for g in group)] = GroupValue(
+                value=_number(values.get(measure)), count=int(count))
+        return reading
+
+
+def notify_action(transition: Transition) -> None:
+    """Outbox rows for every channel routed for the change's severity (none when muted)."""
+    from alerts.delivery import notifications_for
+
+    if not transition.muted:
+        notifications_for(transition)
