@@ -53,7 +53,9 @@ def _layout(title: str, *, y_unit: str, x_title: str = "", y_title: str = "", ba
             horizontal: bool = False) -> dict[str, Any]:
     value_axis = {"title": {"text": y_title or _TITLE_UNIT.get(y_unit, y_unit)}, "rangemode": "tozero",
                   "automargin": True, **_AXIS.get(y_unit, {})}
-    category_axis: dict[str, Any] = {"title": {"text": x_title}} if x_title else {}
+    # Dimension values are names even when they look like numbers (prompt versions "1".."5"):
+    # a linear axis would space them as numbers and label only some.
+    category_axis: dict[str, Any] = {"type": "category", **({"title": {"text": x_title}} if x_title else {})}
     layout: dict[str, Any] = {
         "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 14}},
         "xaxis": value_axis if horizontal else category_axis,

@@ -151,7 +151,20 @@ def parse_range(params: QueryDict, tz: str, now: datetime | None = None) -> tupl
 
 
 def parse_filters(params: QueryDict) -> dict[str, list[str]]:
-    return {dim: values for dim in FILTER_DIMENSIONS if (values := [v for v in params.getlist(dim) if v])}
+    filters = {dim: values for dim in FILTER_DIMENSIONS if (values := [v for v in params.getlist(dim) if v])}
+    # The toolbar offers a version as "<prompt>@<version>" (a version belongs to its prompt): filter
+    # on both. A plain version (an older link, or the API's style) still filters on the version alone.
+    versions = []
+    for value in filters.get("prompt_version", []):
+        name, at, version = value.rpartition("@")
+        if at and name and version:
+            if name not in filters.setdefault("prompt_name", []):
+                filters["prompt_name"].append(name)
+            value = version
+        versions.append(value)
+    if versions:
+        filters["prompt_version"] = versions
+    return filters
 
 
 def role_in(user: Any, project: Project) -> str | None:

@@ -5,6 +5,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
@@ -28,7 +29,7 @@ def filter_options(*, project_id: int) -> dict[str, list[str]]:
     """Values each global filter can take: what the project's daily rollups saw in the last month.
     Kept a minute in the cache: the query reads the month's day rows, score rows included (~40 ms
     at 10M calls), on every full page load, and a new model may well take a minute to be offered."""
-    key = f"obs:filter-options:{project_id}"
+    key = f"obs:filter-options:v2:{project_id}"
     try:
         cached = cache.get(key)
     except Exception:  # noqa: BLE001 - no cache: compute
@@ -52,10 +53,20 @@ def _filter_options(project_id: int) -> dict[str, list[str]]:
             f"SELECT DISTINCT cube, {', '.join(dims)} FROM rollups_rollup WHERE project_id = %s AND grain = 'd'"
             f" AND bucket >= %s AND score = '' AND cube <> ALL(%s)", [project_id, since, ["total", "all"]])
         for cube, *values in cur.fetchall():
-            for dim, value in zip(dims, values, strict=True):
-                if dim in CUBES[cube]:
+            row = dict(zip(dims, values, strict=True))
+            for dim, value in row.items():
+                if dim in CUBES[cube] and dim != "prompt_version":
                     options[dim].add(value)
+            if cube == "prompt" and row["prompt_version"]:  # with their prompt: see version_pair
+                options["prompt_version"].add(version_pair(row["prompt_name"], row["prompt_version"]))
     return {dim: sorted(values) for dim, values in options.items()}
+
+
+def version_pair(prompt_name: str, version: str) -> str:
+    """A prompt version as one filter value, "<prompt>@<version>" (dashboards.context.parse_filters
+    splits it at the last "@"): the toolbar's version filter then picks one prompt's version, never
+    version 2 of every prompt at once. An empty version stays empty ("(none)")."""
+    return f"{prompt_name}@{version}" if version else ""
 
 
 def series_many(query: Query, measures: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -74,7 +85,7 @@ def series_many(query: Query, measures: list[str]) -> dict[str, list[dict[str, A
             pts = [{"t": t, "value": values.get((t, *group), {}).get(measure, zero)} for t in points]
             if measure == "cost":
                 pts = [{"t": p["t"], "value": p["value"] if p["value"] is not None else Decimal(0)} for p in pts]
-            rows.append({"name": " / ".join(str(v) or "(none)" for v in group), "group": group, "points": pts})
+            rows.append({"name": group_label(query.group_by, group), "group": group, "points": pts})
         out[measure] = rows
     return out
 
@@ -104,8 +115,30 @@ def grouped(query: Query, measures: list[str]) -> list[dict[str, Any]]:
     """One row per group over the whole range: [{"name", "group", measure: value, ...}]."""
     rows = []
     for (_, *group), values in aggregate(query, measures).items():
-        rows.append({"name": " / ".join(str(v) or "(none)" for v in group), "group": tuple(group), **values})
+        rows.append({"name": group_label(query.group_by, group), "group": tuple(group),
+                     "filter": group_filter(query.group_by, group), **values})
     return rows
+
+
+def group_label(dims: tuple[str, ...], group: tuple[Any, ...] | list[Any]) -> str:
+    """How a group reads on a page: values joined by " / ", and a prompt version with its prompt
+    ("support-answer v2"), since a version number alone names no version at all."""
+    parts, values = [], dict(zip(dims, group, strict=True))
+    for dim, value in values.items():
+        if dim == "prompt_name" and "prompt_version" in values:
+            continue
+        if dim == "prompt_version":
+            name, version = str(values.get("prompt_name") or ""), str(value or "")
+            parts.append(f"{name or '(no prompt)'} {'v' if version[:1].isdigit() else ''}{version}" if version
+                         else f"{name} (no version)" if name else "(none)")
+        else:
+            parts.append(str(value) or "(none)")
+    return " / ".join(parts)
+
+
+def group_filter(dims: tuple[str, ...], group: tuple[Any, ...] | list[Any]) -> str:
+    """The query string that filters a page to exactly this group (prompt name and version together)."""
+    return urlencode([(dim, str(value)) for dim, value in zip(dims, group, strict=True)])
 
 
 def feedback_totals(query: Query) -> dict[str, Any]:

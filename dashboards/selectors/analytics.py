@@ -21,7 +21,7 @@ from quality.selectors import score_directions
 from rollups.selectors import DAY, Query, _ceil, _floor, _Sql, aggregate
 from telemetry.models import Call, ScoreSource
 
-SLOWEST_COLUMNS = ["external_id", "start_time", "model", "prompt_version", "feature", "status", "latency_ms",
+SLOWEST_COLUMNS = ["external_id", "start_time", "model", "prompt_name", "prompt_version", "feature", "status", "latency_ms",
                    "ttft_ms", "output_tokens"]
 # Scores that count things rather than lie in 0..1: kept off the shared 0..1 trend chart unless chosen
 # (`pii.redacted` is written at ingest, so it is rolled up as a client score of source "heuristic").

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from dashboards.context import FILTER_DIMENSIONS, RANGES, Page
-from dashboards.selectors import filter_options
+from dashboards.selectors import filter_options, group_label
 
 TABS = [("overview", "Overview"), ("cost", "Cost"), ("latency", "Latency"), ("quality", "Quality"),
         ("calls", "Calls"), ("people", "Users & sessions"), ("settings", "Settings")]
@@ -27,12 +27,25 @@ def render_page(request: HttpRequest, page: Page, template: str, context: dict[s
     swap = bool(getattr(request, "htmx", False)) and request.htmx.target == "page-body"  # type: ignore[attr-defined]
     if toolbar and not swap:
         options = filter_options(project_id=page.project.id)
-        base["filter_fields"] = [
-            {"name": dim, "label": LABELS[dim], "options": sorted(set(options.get(dim, [])) | set(page.filters.get(dim, []))),
-             "selected": page.filters.get(dim, [])}
-            for dim in FILTER_DIMENSIONS if len(options.get(dim, [])) > 1 or dim in page.filters]
+        base["filter_fields"] = [_filter_field(page, dim, options.get(dim, []))
+                                 for dim in FILTER_DIMENSIONS if len(options.get(dim, [])) > 1 or dim in page.filters]
         base["range_choices"] = [(key, label) for key, (label, _, _) in RANGES.items()]
         zone = ZoneInfo(page.tz)
         base["custom_from"] = f"{page.start.astimezone(zone):%Y-%m-%dT%H:%M}"
         base["custom_to"] = f"{page.end.astimezone(zone):%Y-%m-%dT%H:%M}"
     return render(request, template, {**base, **context}, status=status)
+
+
+def _filter_field(page: Page, dim: str, offered: list[str]) -> dict[str, Any]:
+    """A toolbar select: (value, label) choices and what the URL selected. Versions are offered
+    with their prompt ("support-answer v2", value "support-answer@2")."""
+    # What the URL says, not the parsed filters: "p@2" also filters on prompt p, yet the Prompt
+    # select must stay as the user left it.
+    selected = [v for v in page.params.getlist(dim) if v] if page.params is not None else page.filters.get(dim, [])
+    values = sorted(set(offered) | set(selected))
+    if dim == "prompt_version":
+        choices = [(v, group_label(("prompt_name", "prompt_version"), v.rpartition("@")[::2]) if "@" in v
+                    else v or "(none)") for v in values]
+    else:
+        choices = [(v, v or "(none)") for v in values]
+    return {"name": dim, "label": LABELS[dim], "choices": choices, "selected": selected}

@@ -98,6 +98,14 @@ class Query:
     # client's: rollups/signals.py); for flag_* measures "flag:<name>".
     score: str = ""
 
+    def __post_init__(self) -> None:
+        # A prompt version belongs to its prompt: "2" of one prompt and "2" of another are different
+        # versions, so grouping by version always groups by (prompt, version), in the API as on pages.
+        if "prompt_version" in self.group_by and "prompt_name" not in self.group_by:
+            dims = list(self.group_by)
+            dims.insert(dims.index("prompt_version"), "prompt_name")
+            object.__setattr__(self, "group_by", tuple(dims))
+
     def kinds(self) -> list[str] | None:
         """The call kinds counted: model calls unless filtered. Scores and feedback count on any
         kind (end users rate a trace's root span, often an agent): None, no condition."""
