@@ -1,0 +1,127 @@
+"""The drift page, its drill-down, "Run now" and the API: roles, escaping, links, status codes."""
+from __future__ import annotations
+
+import json
+from typing import Any
+from unittest import mock
+from urllib.parse import parse_qs, urlparse
+
+import plotly.graph_objects as go
+import pytest
+from django.test import Client
+
+from drift import charts
+from drift.models import DriftRun, Finding
+from drift.services import drift_run
+from tests.conftest import Api
+from tests.dashboards.conftest import XSS
+from tests.drift.conftest import calls, run_end, send
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def drifted(full_api: Api, project: Any) -> DriftRun:
+    """A run in which the model whose name is an XSS attempt got 20% slower."""
+    events = (calls("b", 150, current=False, seed=1, model=XSS) + calls("c", 150, current=True, seed=2, model=XSS,
+                                                                         latency=1000))
+    send(full_api, project, events)
+    return drift_run(project=project, now=run_end())
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_empty_state_offers_run_now_to_owners_only(project: Any, owner: Any, member: Any) -> None:
+    page = signed_in(owner).get(f"/projects/{project.id}/drift/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-testid="drift-empty"' in html and 'data-testid="drift-run-now"' in html
+    assert 'aria-current="page">Drift</a>' in html
+    assert 'data-testid="drift-run-now"' not in signed_in(member).get(f"/projects/{project.id}/drift/").content.decode()
+
+
+def test_run_now_queues_one_run_and_shows_its_status(project: Any, owner: Any, member: Any,
+                                                     django_capture_on_commit_callbacks: Any) -> None:
+    client = signed_in(owner)
+    with mock.patch("drift.tasks.run_drift.delay") as delay, django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/projects/{project.id}/drift/run").status_code == 302
+        assert client.post(f"/projects/{project.id}/drift/run").status_code == 302  # a second click
+    assert DriftRun.objects.filter(project=project).count() == 1 and delay.call_count == 1
+    html = client.get(f"/projects/{project.id}/drift/").content.decode()
+    assert 'data-testid="drift-pending"' in html and "queued" in html
+    assert signed_in(member).post(f"/projects/{project.id}/drift/run").status_code == 403
+
+
+def test_findings_are_listed_escaped_with_links_to_the_calls(project: Any, owner: Any, drifted: DriftRun) -> None:
+    html = signed_in(owner).get(f"/projects/{project.id}/drift/").content.decode()
+    assert "<script>alert(1)" not in html and "onerror=" not in html.replace("onerror=&quot;", "")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'data-testid="drift-finding"' in html and "Wasserstein distance" in html
+    finding = Finding.objects.get(run=drifted, signal="latency", group={"model": XSS}, comparison="24h")
+    assert f"/projects/{project.id}/drift/findings/{finding.id}" in html
+    row = next(r for r in html.split('data-testid="drift-finding"') if f"/drift/findings/{finding.id}\"" in r)
+    calls_link = row[row.index(f'href="/projects/{project.id}/calls/'):].split('"')[1]
+    params = parse_qs(urlparse(calls_link.replace("&amp;", "&")).query)
+    assert params["model"] == [XSS] and params["range"] == ["custom"]
+
+
+def test_drill_down_draws_both_distributions_and_the_history(project: Any, owner: Any, drifted: DriftRun) -> None:
+    finding = Finding.objects.get(run=drifted, signal="latency", group={"model": XSS}, comparison="24h")
+    response = signed_in(owner).get(f"/projects/{project.id}/drift/findings/{finding.id}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<script>alert(1)" not in html
+    assert 'data-testid="chart-drift-comparison"' in html and 'data-testid="chart-drift-history"' in html
+    assert "KS" in html or "Kolmogorov" in html
+    other = Finding.objects.exclude(project=project).first()
+    assert other is None
+    assert signed_in(owner).get(f"/projects/{project.id}/drift/findings/999999").status_code == 404
+
+
+def test_outsiders_get_404(project: Any, outsider: Any, drifted: DriftRun) -> None:
+    finding = drifted.findings.first()
+    client = signed_in(outsider)
+    assert client.get(f"/projects/{project.id}/drift/").status_code == 404
+    assert client.get(f"/projects/{project.id}/drift/findings/{finding.id}").status_code == 404
+
+
+def test_chart_builders_give_valid_plotly() -> None:
+    bins = charts.shared_bins(([100.0, 200.0, 400.0], [5, 3, 2]), ([120.0, 450.0], [1, 9]), unit="ms")
+    assert sum(b[2] for b in bins) == pytest.approx(1) and sum(b[3] for b in bins) == pytest.approx(1)
+    go.Figure(charts.distribution_overlay("x", bins, unit="ms"))
+    score_bins = charts.shared_bins(([0.0, 0.5, 1.0], [1, 1, 1]), ([0.2], [3]), unit="score")
+    go.Figure(charts.distribution_overlay("s", score_bins, unit="score"))
+    go.Figure(charts.share_bars("m", ["a", ""], [0.5, 0.5], [0.1, 0.9]))
+    from datetime import datetime, timezone
+    go.Figure(charts.statistic_history("h", [{"t": datetime(2026, 1, 1, tzinfo=timezone.utc), "value": 0.2}],
+                                       threshold=0.1))
+
+
+def test_api_lists_runs_and_findings(project: Any, reader: Api, drifted: DriftRun, other_project: Any) -> None:
+    runs = reader.get("/api/v1/drift/runs")
+    assert runs.status_code == 200
+    assert [r["id"] for r in runs.json()["runs"]] == [drifted.id]
+    findings = reader.get(f"/api/v1/drift/runs/{drifted.id}/findings", verdict="drift")
+    assert findings.status_code == 200
+    body = findings.json()["findings"]
+    assert body and all(f["verdict"] == "drift" for f in body)
+    assert body[0]["score"] >= body[-1]["score"]
+    latency = reader.get("/api/v1/drift/findings", signal="latency", severity=body[0]["severity"]).json()["findings"]
+    assert latency and all(f["signal"] == "latency" for f in latency)
+    assert reader.get("/api/v1/drift/findings", severity="huge").status_code == 400
+    assert reader.get("/api/v1/drift/findings", limit="0").status_code == 400
+    other_run = DriftRun.objects.create(project=other_project)
+    assert reader.get(f"/api/v1/drift/runs/{other_run.id}/findings").status_code == 404
+    assert Api(None).get("/api/v1/drift/runs").status_code in (401, 403)
+
+
+def test_api_schema_lists_the_drift_endpoints(reader: Api) -> None:
+    schema = Client().get("/api/schema/", {"format": "json"})
+    assert schema.status_code == 200
+    paths = json.loads(schema.content)["paths"]
+    assert {"/api/v1/drift/runs", "/api/v1/drift/runs/{run_id}/findings", "/api/v1/drift/findings"} <= set(paths)
+    assert {"200", "400", "404"} <= set(paths["/api/v1/drift/findings"]["get"]["responses"])
