@@ -13,9 +13,7 @@ from review.errors import Conflict, Forbidden, Invalid
 from review.models import OPEN_STATUSES, Assignment, Item, ItemStatus, Queue, Skip, Verdict
 from review.rubric import RubricError, answer_score, answers_validate
 from telemetry.models import Score, ScoreSource
-from tenancy.models import Role
 
-REVIEW_ROLES = {Role.OWNER, Role.ADMIN, Role.MEMBER}
 # The claim: ids first in a MATERIALIZED CTE (STYLE.md point 11), walking the open-items index of
 # the queue oldest first, skipping rows other reviewers are claiming (SKIP LOCKED), items locked by
 # someone else, and items this reviewer answered or skipped; then the update of exactly that id.
@@ -37,10 +35,6 @@ RETURNING i.id
 # Round-robin: member k of n (sorted ids) takes the items whose id mod n is k, and the next
 # per-item reviewers after it, so N reviewers per item are N consecutive members.
 _TURN = "AND ((%(k)s - i.id %% %(n)s + %(n)s) %% %(n)s) < %(per)s"
-
-
-def can_review(role: str | None) -> bool:
-    return role in REVIEW_ROLES
 
 
 def item_claim_next(*, queue: Queue, user: Any) -> Item | None:

@@ -149,12 +149,25 @@ def _texts(field: str, value: Any, limit: int) -> list[str]:
 
 
 def _known_flag(project_id: int, name: str) -> bool:
-    if evaluator_for_flag(name) or name.startswith("judge."):
-        return True
-    from quality.models import Flag
+    """A flag the project can raise: a built-in one (pii.<type> of the detectors, the leakage pair,
+    the fixed names), rule.<name> of its custom rules, judge.<name> of its judges, or any flag
+    already raised in the project (a plugin's)."""
+    from quality.evaluators.pii import PII_TYPES
+    from quality.models import Flag, Judge, QualitySettings
 
-    # A flag some other evaluator (a plugin) raised in this project.
-    return Flag.objects.filter(project_id=project_id, name=name).exists()
+    if name.startswith("pii."):
+        known = name[4:] in PII_TYPES
+    elif name.startswith("leakage."):
+        known = name in ("leakage.system_prompt", "leakage.secret")
+    elif name.startswith("rule."):
+        settings_row = QualitySettings.objects.filter(project_id=project_id).first()
+        known = any(isinstance(r, dict) and r.get("name") == name[5:] for r in (settings_row.rules if settings_row
+                                                                                 else []))
+    elif name.startswith("judge."):
+        known = Judge.objects.filter(project_id=project_id, name=name[6:]).exists()
+    else:
+        known = bool(evaluator_for_flag(name))
+    return known or Flag.objects.filter(project_id=project_id, name=name).exists()
 
 
 def rule_values(*, project: Project, data: dict[str, Any]) -> dict[str, Any]:
