@@ -22,7 +22,9 @@ urlpatterns = [
     path("", include("telemetry.urls")),
     path("", include("rollups.urls")),
     path("", include("alerts.urls")),
+    path("", include("prompts.urls")),
     path("", include("audit.urls")),
+    path("", include("drift.urls")),
     path("", include("privacy.urls")),  # before dashboards: users/<path>/export|erase
     path("", include("review.urls")),
     path("", include("dashboards.urls")),

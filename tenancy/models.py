@@ -73,6 +73,7 @@ class Project(models.Model):
 class Scope(models.TextChoices):
     INGEST = "ingest", "Ingest"
     READ = "read", "Read"
+    PROMPTS = "prompts", "Prompts"  # create prompt versions, move labels, run experiments (prompts/)
 
 
 class ApiKey(models.Model):
