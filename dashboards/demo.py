@@ -405,6 +405,9 @@ def demo_seed(*, project_id: int, calls: int, days: float, seed: int, process: b
         # A database migrated without `load_prices` would show every call as unpriced.
         progress("loading the shipped price table")
         prices_load()
+    from review.demo import demo_queue  # a review queue with routed items at first sight (docs/review.md)
+
+    demo_queue(project_id=project_id)
     generator = _Generator(seed=seed, days=days, now=timezone.now())
     events = sorted(generator.run(calls), key=lambda e: e["timestamp"])  # the order an SDK would send them in
     accepted = duplicates = 0

@@ -1,0 +1,97 @@
+"""Reviewing in a real headless Chromium (Debian's /usr/bin/chromium through Playwright, never a
+downloaded browser): five items with the keyboard alone, an LLM output holding script that must
+stay text, then the human scores on the quality page."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM (fixtures) refuses to run
+# next to one unless told the thread is not really async.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+from review.models import Item, Verdict  # noqa: E402
+from review.services import rule_create  # noqa: E402
+from rollups.signals import project_signals_fold  # noqa: E402
+from telemetry.models import Score  # noqa: E402
+from tests.conftest import Api  # noqa: E402
+from tests.review.conftest import call, feed  # noqa: E402
+
+CHROMIUM = os.environ.get("OBSERVATORY_CHROMIUM", "/usr/bin/chromium")
+XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Browser tests need Debian's chromium at {CHROMIUM} (or set OBSERVATORY_CHROMIUM).")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.dialogs = []  # type: ignore[attr-defined]  # any alert() means injected script ran
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: page.errors.append(str(error)))  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def test_five_items_reviewed_with_the_keyboard_alone(tab: Page, live_server: Any, api: Api, project: Any,
+                                                     queue: Any, owner: Any, member: Any) -> None:
+    rule_create(queue=queue, actor=owner, data={"kind": "sample", "rate": 1.0})
+    feed(api, project, [call(0, output=f"Here you go: {XSS}")] + [call(i) for i in range(1, 6)])
+    assert Item.objects.filter(queue=queue).count() == 6
+    base = live_server.url
+    tab.goto(f"{base}/accounts/login/?next=/projects/{project.id}/review/{queue.id}/next")
+    tab.get_by_label("Username").fill("member")
+    tab.get_by_label("Password").fill("pw-member-123")
+    tab.keyboard.press("Enter")
+    expect(tab.locator("[data-review-item]")).to_be_visible()
+    expect(tab.get_by_test_id("call-output")).to_contain_text("<script>alert(1)</script>")  # as text
+    tab.keyboard.press("?")
+    expect(tab.locator("#keys-help")).to_be_visible()
+    tab.keyboard.press("Escape")
+    expect(tab.locator("#keys-help")).to_be_hidden()
+    seen = []
+    for n in range(5):
+        item = tab.locator("[data-review-item]").get_attribute("data-review-item")
+        seen.append(item)
+        if n == 1:  # a comment: typed keys are text, not shortcuts, until Esc
+            tab.keyboard.press("c")
+            tab.keyboard.type("so-so, 1 step missing")
+            tab.keyboard.press("Escape")
+        if n == 2:  # j/k move between questions: back to the first, then answer it
+            tab.keyboard.press("j")
+            tab.keyboard.press("k")
+        for key in ("1", str(2 + n % 4), "2"):  # correct; helpfulness 2-5; hallucination "No"
+            tab.keyboard.press(key)
+        tab.keyboard.press("Enter")
+        expect(tab.locator(f'[data-review-item]:not([data-review-item="{item}"]), [data-testid="queue-empty"]')
+               ).to_be_visible()
+        expect(tab.get_by_test_id("done-count")).to_have_text(str(n + 1))
+    tab.keyboard.press("s")  # the sixth: skipped, nothing left for this reviewer
+    expect(tab.get_by_test_id("queue-empty")).to_be_visible()
+    assert len(set(seen)) == 5 and tab.dialogs == [] and tab.errors == []  # type: ignore[attr-defined]
+
+    verdicts = list(Verdict.objects.filter(queue=queue).order_by("created_at"))
+    assert [v.answers for v in verdicts] == [{"correct": "correct", "helpfulness": 2 + n % 4, "hallucination": False}
+                                            for n in range(5)]
+    assert verdicts[1].comment == "so-so, 1 step missing"
+    assert Score.objects.filter(source="human", name="review.support-answers.helpfulness").count() == 5
+    project_signals_fold(project_id=project.id)
+    tab.goto(f"{base}/projects/{project.id}/quality/?range=24h&score=human:review.support-answers.helpfulness")
+    expect(tab.locator('[data-testid="scores"]')).to_contain_text("human:review.support-answers.helpfulness")
+    assert tab.dialogs == []  # type: ignore[attr-defined]
