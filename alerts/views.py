@@ -154,7 +154,7 @@ def _channel_page(request: HttpRequest, page: Page, form: ChannelForm, channel: 
 def _smtp_configured() -> bool:
     from django.conf import settings
 
-    return not settings.EMAIL_BACKEND.endswith("console.EmailBackend")
+    return bool(settings.EMAIL_HOST)  # without it settings.py picks the console backend
 
 
 @project_page(manage=True)

@@ -1,0 +1,143 @@
+"""The alerts pages by role: viewers read, members acknowledge and silence, owners and admins edit;
+forms show field errors; untrusted names are escaped; no inline script or handler attributes."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+import standardwebhooks
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from alerts import services
+from alerts.evaluation import rule_evaluate
+from alerts.models import Channel, Incident, Rule, Silence
+from tenancy.models import Role
+from tenancy.services import membership_set
+from tests.alerts.conftest import Received, at_minute, calls, ingest, make_rule
+from tests.conftest import Api
+
+pytestmark = pytest.mark.django_db
+XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+# An inline script (a <script> without src), or an on*= handler attribute inside a tag.
+INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(?!\s*</script>)|<[a-z][^<>]*\son[a-z]+\s*=", re.I)
+
+
+def _client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer(org: Any) -> Any:
+    user = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw-viewer-123")
+    membership_set(organization=org, user=user, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def firing(api: Api, project: Any, prices: None) -> Incident:
+    ingest(api, project, calls(10, latency=3000, start=at_minute(-3), model=XSS))
+    rule = make_rule(project, name=XSS, group_by=["model"])
+    rule_evaluate(rule=rule, at=at_minute(1))
+    return Incident.objects.get()
+
+
+def _mine(html: str) -> str:
+    """The page body below the shared header (base.html belongs to the dashboards)."""
+    return html.split('id="page-body"', 1)[1]
+
+
+def test_viewers_read_the_page_escaped_without_edit_controls(viewer: Any, project: Any, firing: Incident) -> None:
+    response = _client(viewer).get(f"/projects/{project.id}/alerts/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert XSS not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "New rule" not in html and "Create silence" not in html
+    assert 'data-testid="firing"' in html
+    assert not INLINE.search(_mine(html)), INLINE.search(_mine(html))
+
+
+def test_incident_page_shows_the_timeline_and_roles_decide_acknowledging(viewer: Any, member: Any, project: Any,
+                                                                        firing: Incident) -> None:
+    url = f"/projects/{project.id}/alerts/incidents/{firing.id}"
+    page = _client(viewer).get(url).content.decode()
+    assert 'data-testid="timeline-state"' in page and "ok → firing" in page and "Acknowledge</button>" not in page
+    assert not INLINE.search(_mine(page))
+    assert _client(viewer).post(url + "/acknowledge").status_code == 403
+    response = _client(member).post(url + "/acknowledge")
+    assert response.status_code == 302
+    firing.refresh_from_db()
+    assert firing.acknowledged_by == member and firing.acknowledged_at is not None
+    assert "by member" in _client(viewer).get(url).content.decode()
+
+
+def test_members_cannot_open_the_rule_form(member: Any, project: Any) -> None:
+    assert _client(member).get(f"/projects/{project.id}/alerts/rules/new").status_code == 403
+
+
+def test_the_rule_form_shows_field_errors_then_saves(owner: Any, project: Any) -> None:
+    client = _client(owner)
+    url = f"/projects/{project.id}/alerts/rules/new"
+    page = client.get(url).content.decode()
+    assert 'name="measure"' in page and not INLINE.search(_mine(page))
+    form = {"name": "p95", "measure": "latency_p200", "condition": "threshold", "op": "above", "critical": "1000",
+            "window_minutes": "5", "min_count": "10", "pending_minutes": "0", "recovery_hysteresis": "0",
+            "no_data_policy": "ok", "renotify_minutes": "0", "severity": "critical", "enabled": "on"}
+    response = client.post(url, form)
+    assert response.status_code == 400 and "unknown measure" in response.content.decode()
+    response = client.post(url, {**form, "measure": "latency_p95", "critical": "fast"})
+    assert response.status_code == 400 and "Enter a number" in response.content.decode()
+    response = client.post(url, {**form, "measure": "latency_p95", "group_by_1": "model", "group_by_2": "feature"})
+    assert response.status_code == 400 and "whole hours" in response.content.decode()
+    response = client.post(url, {**form, "measure": "latency_p95"})
+    assert response.status_code == 302
+    rule = Rule.objects.get()
+    assert rule.condition_config == {"op": "above", "critical": 1000.0} and rule.window_seconds == 300
+    edit = client.get(f"/projects/{project.id}/alerts/rules/{rule.id}").content.decode()
+    assert 'value="latency_p95"' in edit
+
+
+def test_a_webhook_channel_shows_its_secret_once_and_sends_a_signed_test(owner: Any, project: Any, settings: Any,
+                                                                         receiver: tuple[str, Received]) -> None:
+    settings.ALERTS_ALLOW_PRIVATE_URLS = True
+    url, received = receiver
+    client = _client(owner)
+    response = client.post(f"/projects/{project.id}/alerts/channels/new",
+                           {"kind": "webhook", "name": "hook", "url": url})
+    assert response.status_code == 302
+    channel = Channel.objects.get()
+    page = client.get(response["Location"]).content.decode()
+    secret = re.search(r'data-testid="new-secret">(whsec_[^<]+)<', page).group(1)
+    assert "whsec_" not in client.get(response["Location"]).content.decode()  # shown once
+    response = client.post(f"/projects/{project.id}/alerts/channels/{channel.id}/test", follow=True)
+    assert "Test notification sent" in response.content.decode()
+    standardwebhooks.Webhook(secret).verify(received.requests[0]["body"], received.requests[0]["headers"])
+
+
+def test_members_silence_a_group_and_end_it(member: Any, project: Any) -> None:
+    rule = make_rule(project)
+    client = _client(member)
+    response = client.post(f"/projects/{project.id}/alerts/silences/new",
+                           {"rule": str(rule.id), "dimension": "model", "value": "gpt-4o", "hours": "2",
+                            "reason": "known issue"})
+    assert response.status_code == 302
+    silence = Silence.objects.get()
+    assert silence.rule == rule and silence.group == {"model": "gpt-4o"}
+    assert client.post(f"/projects/{project.id}/alerts/silences/{silence.id}/end").status_code == 302
+    silence.refresh_from_db()
+    assert silence.ends_at <= datetime.now(timezone.utc)
+
+
+def test_outsiders_get_404(outsider: Any, project: Any) -> None:
+    assert _client(outsider).get(f"/projects/{project.id}/alerts/").status_code == 404
+
+
+def test_email_channel_page_says_mail_goes_to_the_console(owner: Any, project: Any) -> None:
+    channel, _ = services.channel_create(project=project, actor=None, kind="email", name="finance",
+                                         config={"to": ["f@example.com"]})
+    page = _client(owner).get(f"/projects/{project.id}/alerts/channels/{channel.id}").content.decode()
+    assert "printed to the server" in page
