@@ -7,8 +7,21 @@ workers = int(os.environ.get("OBSERVATORY_WEB_WORKERS", "2"))
 # next batch. Measured on 2 cores: more ingest throughput than one thread, with the same workers.
 threads = int(os.environ.get("OBSERVATORY_WEB_THREADS", "2"))
 timeout = 60
+# Load the app once in the master, then fork the workers: the pages of Django, the apps and their
+# libraries are shared instead of loaded once per worker (bench/footprint.py). Off, each worker
+# imports the app itself (a worker restarted by max_requests or a code reload then sees new code).
+preload_app = os.environ.get("OBSERVATORY_WEB_PRELOAD", "true").lower() in ("1", "true", "yes", "on")
 accesslog = "-" if os.environ.get("OBSERVATORY_ACCESS_LOG", "").lower() in ("1", "true", "yes") else None
 errorlog = "-"
+
+
+def when_ready(server):  # type: ignore[no-untyped-def]
+    # Before the first fork: with preload_app the master holds the imported app. Frozen objects are
+    # never visited by the collector, so a collection in a worker does not write to (and copy) the
+    # pages it shares with the master and its siblings.
+    import gc
+
+    gc.freeze()
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]

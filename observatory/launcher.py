@@ -42,6 +42,32 @@ def _start_servers(redis_name: str = "redis") -> EmbeddedServers:
     return servers
 
 
+def commands(data_dir: Path) -> dict[str, list[str]]:
+    """The processes `run` starts after the servers, by name, in start order.
+
+    One machine is the default, so the layout is sized for memory: beat runs inside the worker
+    (`--beat`, a process the worker forks, sharing its pages) and the worker's pool is
+    OBSERVATORY_WORKER_POOL with OBSERVATORY_WORKER_CONCURRENCY. Production runs beat apart, exactly
+    one (docs/operations.md); OBSERVATORY_BEAT_IN_WORKER=false does that here too."""
+    from observatory.env import env_bool, env_int, env_str
+
+    pool = env_str("OBSERVATORY_WORKER_POOL", "prefork")
+    if pool not in ("prefork", "threads", "solo"):
+        raise SystemExit(f"OBSERVATORY_WORKER_POOL={pool!r}: use prefork, threads or solo")
+    concurrency = env_int("OBSERVATORY_WORKER_CONCURRENCY", 2, minimum=1)
+    schedule = ["--schedule", str(data_dir / "celerybeat-schedule")]
+    celery = [sys.executable, "-m", "celery", "-A", "observatory"]
+    worker = [*celery, "worker", "--loglevel=INFO", "--pool", pool, "--concurrency", str(concurrency)]
+    found = {"web": [str(Path(sys.executable).parent / "gunicorn"), "observatory.wsgi:application", "-c",
+                     str(ROOT / "observatory" / "gunicorn_conf.py")]}
+    if env_bool("OBSERVATORY_BEAT_IN_WORKER", True):
+        found["worker"] = [*worker, "--beat", *schedule]
+    else:
+        found["worker"] = worker
+        found["beat"] = [*celery, "beat", "--loglevel=INFO", *schedule]
+    return found
+
+
 def run(*, demo: bool = False) -> int:
     data_dir = _data_dir()
     print(f"Observatory: data folder {data_dir}", flush=True)
@@ -75,19 +101,10 @@ def run(*, demo: bool = False) -> int:
                 _manage("seed_demo", "--if-empty")
             except subprocess.CalledProcessError:
                 print("Seeding the demo project failed (see above); starting without it.", flush=True)
-        bin_dir = Path(sys.executable).parent
-        commands = {
-            "web": [str(bin_dir / "gunicorn"), "observatory.wsgi:application", "-c",
-                    str(ROOT / "observatory" / "gunicorn_conf.py")],
-            "worker": [sys.executable, "-m", "celery", "-A", "observatory", "worker", "--loglevel=INFO",
-                       "--concurrency", os.environ.get("OBSERVATORY_WORKER_CONCURRENCY", "2")],
-            "beat": [sys.executable, "-m", "celery", "-A", "observatory", "beat", "--loglevel=INFO",
-                     "--schedule", str(data_dir / "celerybeat-schedule")],
-        }
-        for name, command in commands.items():
+        for name, command in commands(data_dir).items():
             if stopping:
                 return 0
-            child = Process(name, command, cwd=ROOT)
+            child = Process(name, command, cwd=ROOT, reap_group=name == "worker")
             child.start()
             supervisor.watch(child)
         site = os.environ["SITE_URL"]

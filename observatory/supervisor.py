@@ -2,6 +2,7 @@
 started again after a backoff; only `stop()` (Ctrl-C, SIGTERM) ends them, last started first."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -30,13 +31,18 @@ class Child(Protocol):
 class Process:
     """A command run as a child process; `start()` again after it exited runs it anew."""
 
-    def __init__(self, name: str, command: list[str], *, cwd: Path, own_group: bool = False) -> None:
+    def __init__(self, name: str, command: list[str], *, cwd: Path, own_group: bool = False,
+                 reap_group: bool = False) -> None:
         self.name = name
         self.command = command
         self.cwd = cwd
         # A server in a group of its own does not get the terminal's Ctrl-C: it must outlive the
         # processes that use it until the launcher stops it, after them.
-        self.own_group = own_group
+        self.own_group = own_group or reap_group
+        # With reap_group, whatever is left of the group once the command's own process has exited is
+        # killed: the Celery worker's embedded beat does not notice a SIGKILL of its parent and would
+        # otherwise keep scheduling beside the restarted worker's beat (two beats).
+        self.reap_group = reap_group
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -50,10 +56,14 @@ class Process:
         if self.proc is None:
             return "not started"
         code = self.proc.poll()
-        return None if code is None else _describe(code)
+        if code is None:
+            return None
+        self._reap()
+        return _describe(code)
 
     def stop(self, timeout: float) -> None:
         if self.proc is None or self.proc.poll() is not None:
+            self._reap()
             return
         self.proc.terminate()
         try:
@@ -61,6 +71,16 @@ class Process:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self._reap()
+
+    def _reap(self) -> None:
+        """Kill what is left of the exited command's process group (its group id is its pid, which
+        cannot be given to a new process while the group has members)."""
+        if self.reap_group and self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass  # nothing left
 
 
 @dataclass

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 # Sketch keys (rollups/sketch.py) run from about -350 (1 µs) to about 1,400 (10^12 ms); this
 # offset and span pack a (group, key) pair into one int64 for a single sort.
@@ -22,6 +21,8 @@ HIST_SPAN = 1 << 13
 
 def codes(values: Sequence[Any] | np.ndarray) -> np.ndarray:
     """Dense int64 codes of hashable values (strings, ints), in order of first appearance."""
+    import pandas as pd  # here, not at the top: web and beat import this module, only folds factorize
+
     array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     return pd.factorize(array)[0].astype(np.int64)
 
@@ -29,6 +30,8 @@ def codes(values: Sequence[Any] | np.ndarray) -> np.ndarray:
 def group_ids(columns: list[np.ndarray]) -> tuple[np.ndarray, int]:
     """Dense ids 0..n-1 of the distinct combinations of the given code columns (all the same length).
     Re-factorised after each column, so the packed code never overflows however many columns."""
+    import pandas as pd
+
     code = np.zeros(len(columns[0]), dtype=np.int64)
     for column in columns:
         code = code * (int(column.max()) + 1) + column if len(column) else code

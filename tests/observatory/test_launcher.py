@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from observatory import launcher
 from observatory.embedded import EmbeddedRedis, EmbeddedServers
 from observatory.supervisor import Process, Supervisor
 from tests.processes import ROOT, child_env, free_port, http, wait_for
@@ -69,9 +70,17 @@ def test_run_restarts_a_killed_worker_ignores_a_manage_command_and_stops_on_ctrl
         assert redis.answers()
         assert _status(f"{base}/healthz") == 200
 
-        # kill -9 the worker's main process: ingest keeps answering, the worker comes back and drains.
-        worker = next(child for child in psutil.Process(proc.pid).children()
-                      if "worker" in child.cmdline() and "celery" in child.cmdline())
+        # The default layout (docs/operations.md, Memory): web and one worker that runs beat inside.
+        layout = {child.pid: child.cmdline() for child in psutil.Process(proc.pid).children()}
+        assert sum("gunicorn" in " ".join(cmd) for cmd in layout.values()) == 1, layout
+        assert not any("beat" in cmd for cmd in layout.values()), "no separate beat by default"
+        worker = next(psutil.Process(pid) for pid, cmd in layout.items() if "worker" in cmd and "celery" in " ".join(cmd))
+        assert "--beat" in worker.cmdline()
+
+        # kill -9 the worker's main process: ingest keeps answering, the worker comes back and drains;
+        # its pool and its beat, which outlive a SIGKILLed parent, go with it (never two beats).
+        orphans = worker.children()
+        assert orphans, "the worker's pool and beat"
         worker.kill()
         backlog = []
         deadline = time.monotonic() + 30
@@ -81,6 +90,7 @@ def test_run_restarts_a_killed_worker_ignores_a_manage_command_and_stops_on_ctrl
             ingest(backlog[-1])
             time.sleep(0.1)
         assert any("worker exited unexpectedly (exit code -9, SIGKILL)" in line for line in lines)
+        assert not [child for child in orphans if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
         ingest("after")
         for call_id in [*backlog, "after"]:
             wait_for(lambda call_id=call_id: processed(call_id), timeout=30,
@@ -99,6 +109,68 @@ def test_run_restarts_a_killed_worker_ignores_a_manage_command_and_stops_on_ctrl
     with pytest.raises(OSError):  # connection refused: nothing listens any more
         http("GET", f"http://127.0.0.1:{port}/healthz", timeout=2)
     assert not redis.answers(), "the launcher started the embedded Redis: Ctrl-C must stop it"
+
+
+def test_default_layout_runs_beat_inside_a_prefork_worker_of_two(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OBSERVATORY_BEAT_IN_WORKER", "OBSERVATORY_WORKER_POOL", "OBSERVATORY_WORKER_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    found = launcher.commands(tmp_path)
+    assert list(found) == ["web", "worker"]
+    worker = found["worker"]
+    assert worker[worker.index("--pool") + 1] == "prefork"
+    assert worker[worker.index("--concurrency") + 1] == "2"
+    assert worker[worker.index("--beat") + 1:] == ["--schedule", str(tmp_path / "celerybeat-schedule")]
+
+
+def test_beat_runs_apart_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSERVATORY_BEAT_IN_WORKER", "false")
+    monkeypatch.setenv("OBSERVATORY_WORKER_POOL", "threads")
+    monkeypatch.setenv("OBSERVATORY_WORKER_CONCURRENCY", "4")
+    found = launcher.commands(tmp_path)
+    assert list(found) == ["web", "worker", "beat"]
+    assert "--beat" not in found["worker"]
+    assert found["worker"][-4:] == ["--pool", "threads", "--concurrency", "4"]
+    assert found["beat"][-4:-2] == ["beat", "--loglevel=INFO"]
+
+
+def test_a_pool_celery_does_not_have_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSERVATORY_WORKER_POOL", "gevent")
+    with pytest.raises(SystemExit, match="OBSERVATORY_WORKER_POOL"):
+        launcher.commands(tmp_path)
+
+
+def test_gunicorn_preloads_the_app_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    def conf() -> object:
+        spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "observatory" / "gunicorn_conf.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    monkeypatch.delenv("OBSERVATORY_WEB_PRELOAD", raising=False)
+    assert conf().preload_app is True
+    monkeypatch.setenv("OBSERVATORY_WEB_PRELOAD", "false")
+    assert conf().preload_app is False
+
+
+def test_a_reaped_group_loses_what_its_command_left_behind(tmp_path: Path) -> None:
+    # The shell starts a sleeper in the background and is then killed, as a SIGKILLed Celery worker
+    # leaves its embedded beat: the supervisor kills the rest of the group when it sees the exit.
+    pid_file = tmp_path / "orphan"
+    child = Process("worker", ["sh", "-c", f"sleep 300 & echo $! > {pid_file}; wait"], cwd=tmp_path,
+                    reap_group=True)
+    child.start()
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=5, interval=0.05,
+             what="the background sleeper")
+    orphan = psutil.Process(int(pid_file.read_text()))
+    child.proc.kill()
+    child.proc.wait()
+    assert orphan.is_running()
+    assert child.exited() == "exit code -9, SIGKILL"
+    orphan.wait(timeout=5)  # killed with the group
+    assert not orphan.is_running()
 
 
 def test_stop_leaves_a_server_it_only_attached_to(tmp_path: Path) -> None:
