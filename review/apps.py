@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class ReviewConfig(AppConfig):
@@ -17,3 +17,9 @@ class ReviewConfig(AppConfig):
         register_after_evaluation(after_evaluation)
         # Feedback arriving after evaluation: drained after every processing run (feedback can arrive alone).
         register_after_run(feedback_after_run, always=True)
+        # Queue health for alert rules, where the alerts app is installed (it never imports review).
+        if apps.is_installed("alerts"):
+            from alerts.registry import register_metric_source
+            from review.alerting import ReviewSource
+
+            register_metric_source(ReviewSource())
