@@ -206,8 +206,9 @@ def version_metrics(*, project_id: int, name: str, versions: list[int], start: d
         except (TypeError, ValueError):
             return None
 
-    for (_, group_version), row in aggregate(base, CALL_MEASURES).items():
-        v = number(group_version)
+    # Keys are (point, prompt_version); the point is None without an interval.
+    for key, row in aggregate(base, CALL_MEASURES).items():
+        v = number(key[-1])
         if v not in out:
             continue
         calls = row.get("count") or 0
@@ -216,8 +217,8 @@ def version_metrics(*, project_id: int, name: str, versions: list[int], start: d
         out[v]["cost_per_call"] = float(cost) / calls if calls and cost is not None else None
         for key in ("error_rate", "latency_p50", "latency_p95"):
             out[v][key] = row.get(key)
-    for (_, group_version), row in aggregate(base, ["thumbs_down_rate"]).items():
-        v = number(group_version)
+    for key, row in aggregate(base, ["thumbs_down_rate"]).items():
+        v = number(key[-1])
         if v in out:
             out[v]["thumbs_down_rate"] = row.get("thumbs_down_rate")
     for v in versions:
