@@ -11,6 +11,7 @@ from django.db import transaction
 
 from alerts.conditions import condition_for
 from alerts.delivery import notification_send
+from alerts.evaluation import minute_of
 from alerts.models import (
     Channel,
     Incident,
@@ -92,7 +93,7 @@ def rule_create(*, project: Project, actor: Any, routes: list[dict[str, Any]] | 
     with transaction.atomic():
         if Rule.objects.filter(project=project).count() >= MAX_RULES_PER_PROJECT:
             raise RuleInvalid("name", f"a project holds at most {MAX_RULES_PER_PROJECT} rules")
-        rule.next_evaluation_at = datetime.now(timezone.utc)
+        rule.next_evaluation_at = minute_of(datetime.now(timezone.utc))  # due this very minute
         rule.save()
         _routes_set(rule, routes or [])
         _audit(actor=actor, action="alerts.rule.create", project=project, target=rule, label=rule.name,
@@ -109,7 +110,7 @@ def rule_update(*, rule: Rule, actor: Any, routes: list[dict[str, Any]] | None =
         setattr(rule, name, value)
     rule_validate(rule)
     with transaction.atomic():
-        rule.next_evaluation_at = datetime.now(timezone.utc)  # evaluate the new definition now
+        rule.next_evaluation_at = minute_of(datetime.now(timezone.utc))  # evaluate the new definition now
         rule.save()
         if routes is not None:
             _routes_set(rule, routes)
