@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone as dj_timezone
 
-from drift import selectors, stats
+from drift import selectors, stats, topics
 from drift.models import Baseline, DriftRun, DriftSettings, Finding, RunStatus, default_comparisons
 from tenancy.models import Project
 
@@ -151,6 +151,9 @@ def comparison_findings(project_id: int, c: Comparison, minimums: dict[str, int]
         items += _rate("thumbs_down_rate", scopes, minimums["rate"],
                        lambda i, dims: selectors.thumbs(project_id, windows[i], dims))
     items += _mixes(project_id, c, scopes, minimums["mix"])
+    if settings.OBSERVATORY_DRIFT_TOPICS:
+        items.append(("topics", {}, topics.topic_compare(topics.sample_inputs(project_id, c.baseline),
+                                                         topics.sample_inputs(project_id, c.current))))
     return items
 
 

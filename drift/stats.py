@@ -63,6 +63,8 @@ class Result:
     def severity(self) -> str:
         if self.verdict != DRIFT:
             return NONE
+        if self.method == "domain_classifier":  # ROC AUC: 0.75 and up is a classifier that tells the sides apart well
+            return MAJOR if (self.statistic or 0) >= 0.75 else MODERATE
         if self.method == "jensen_shannon" and self.details.get("psi_band"):
             return MAJOR if self.details["psi_band"] == MAJOR else MODERATE
         return MAJOR if self.score >= 2.5 else MODERATE

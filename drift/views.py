@@ -25,8 +25,10 @@ METHODS = {
     "wasserstein": "Wasserstein distance over the baseline's spread (W1/σ), with a Kolmogorov–Smirnov interval",
     "two_proportion_z": "Change in rate (Cohen's h), checked with a two-proportion z-test",
     "jensen_shannon": "Jensen–Shannon distance between the shares, with PSI",
+    "domain_classifier": "How well a TF-IDF classifier tells baseline inputs from current ones (ROC AUC, "
+                         "cross-validated); topics by k-means",
 }
-STATISTIC_NAMES = {"wasserstein": "W1/σ", "two_proportion_z": "h", "jensen_shannon": "JS"}
+STATISTIC_NAMES = {"wasserstein": "W1/σ", "two_proportion_z": "h", "jensen_shannon": "JS", "domain_classifier": "AUC"}
 VERDICTS = {"drift": "drift", "no_drift": "no drift", "not_enough_data": "not enough data"}
 SHOWN = 50  # findings listed per verdict section
 
@@ -39,7 +41,7 @@ def signal_label(signal: str) -> str:
         return f"Flag rate {name}"
     return {"latency": "Latency", "ttft": "Time to first token", "error_rate": "Error rate",
             "thumbs_down_rate": "Thumbs-down rate", "model_mix": "Model mix",
-            "error_type_mix": "Error-type mix"}.get(signal, signal)
+            "error_type_mix": "Error-type mix", "topics": "Topics of inputs"}.get(signal, signal)
 
 
 def group_label(group: dict[str, str]) -> str:
@@ -87,6 +89,9 @@ def finding_row(page: Page, finding: Finding) -> dict[str, Any]:
     moved = finding.details.get("moved") or []
     if finding.method == "jensen_shannon" and moved:
         change = f"{moved[0]['category'] or '(none)'}: {change}"
+    topics = finding.details.get("topics") or []
+    if finding.method == "domain_classifier" and topics:
+        change = f"topic {topics[0]['name']}: {change}"
     return {"finding": finding, "signal": signal_label(finding.signal), "group": group_label(finding.group),
             "change": change, "statistic": _statistic(finding), "method": METHODS.get(finding.method, finding.method),
             "verdict": VERDICTS.get(finding.verdict, finding.verdict), "calls_url": calls_url(page, finding),
@@ -104,6 +109,8 @@ def drift_context(page: Page, request: HttpRequest) -> dict[str, Any]:
     if chosen in comparisons:
         findings = [f for f in findings if f.comparison == chosen]
     rows = [finding_row(page, f) for f in findings]
+    context["topics"] = [r for r in rows if r["finding"].signal == "topics"
+                         and r["finding"].verdict != Verdict.NOT_ENOUGH_DATA]
     context.update(
         comparisons=comparisons, chosen=chosen, windows=run.windows,
         drifted=[r for r in rows if r["finding"].verdict == Verdict.DRIFT][:SHOWN],
@@ -146,6 +153,11 @@ def _figures(finding: Finding) -> dict[str, Any]:
     if finding.method == "two_proportion_z":
         return {"comparison": charts.share_bars(title, [signal_label(finding.signal)],
                                                 [finding.baseline_value or 0], [finding.current_value or 0])}
+    if finding.method == "domain_classifier":
+        topics = finding.details.get("topics") or []
+        return {"comparison": charts.share_bars("Topic shares: baseline and current", [t["name"] for t in topics],
+                                                [t["baseline_share"] for t in topics],
+                                                [t["current_share"] for t in topics]) if topics else None}
     moved = finding.details.get("moved") or []
     return {"comparison": charts.share_bars(title, [m["category"] for m in moved],
                                             [m["baseline_share"] for m in moved],

@@ -190,6 +190,8 @@ OBSERVATORY_SEARCH_INDEX_SECONDS = env_int("OBSERVATORY_SEARCH_INDEX_SECONDS", 1
 # How often drift runs for each project (docs/drift.md); beat checks every 5 minutes at most and
 # starts one run per project per interval.
 OBSERVATORY_DRIFT_INTERVAL_MINUTES = env_int("OBSERVATORY_DRIFT_INTERVAL_MINUTES", 60, minimum=5)
+# Topic drift (a TF-IDF classifier over at most 5,000 sampled inputs per side, scikit-learn) in each run.
+OBSERVATORY_DRIFT_TOPICS = env_bool("OBSERVATORY_DRIFT_TOPICS", True)
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed": {"task": "telemetry.tasks.sweep", "schedule": float(OBSERVATORY_SWEEP_SECONDS)},
     "purge-expired": {"task": "rollups.tasks.purge_expired", "schedule": 3600.0},

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
+import pytest
 
 from telemetry.services import project_process
 from tests.conftest import Api
@@ -39,3 +40,9 @@ def send(api: Api, project: Any, events: list[dict[str, Any]]) -> None:
         assert response.status_code == 202, response.content
     while project_process(project_id=project.id):
         pass
+
+
+@pytest.fixture
+def no_topics(settings: Any) -> None:
+    """Runs without the topic classifier (a second or so per comparison): for tests about other signals."""
+    settings.OBSERVATORY_DRIFT_TOPICS = False

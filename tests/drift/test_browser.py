@@ -14,7 +14,7 @@ from tests.dashboards.conftest import XSS
 from tests.dashboards.test_browser import browser, sign_in, tab, traces  # noqa: F401 - fixtures and helpers
 from tests.drift.conftest import calls, run_end, send
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_topics")]
 
 
 def test_open_drift_drill_into_a_finding_and_back(tab: Page, live_server: Any, full_api: Api,  # noqa: F811

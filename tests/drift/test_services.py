@@ -15,7 +15,7 @@ from rollups.signals import project_signals_fold
 from tests.conftest import Api
 from tests.drift.conftest import calls, run_end, send
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_topics")]
 
 
 def finding(run: DriftRun, signal: str, group: dict[str, str] | None = None, comparison: str = "24h") -> Finding:

@@ -17,7 +17,7 @@ from tests.conftest import Api
 from tests.dashboards.conftest import XSS
 from tests.drift.conftest import calls, run_end, send
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_topics")]
 
 
 @pytest.fixture
@@ -125,3 +125,22 @@ def test_api_schema_lists_the_drift_endpoints(reader: Api) -> None:
     paths = json.loads(schema.content)["paths"]
     assert {"/api/v1/drift/runs", "/api/v1/drift/runs/{run_id}/findings", "/api/v1/drift/findings"} <= set(paths)
     assert {"200", "400", "404"} <= set(paths["/api/v1/drift/findings"]["get"]["responses"])
+
+
+def test_the_topic_panel_shows_words_examples_and_shares_escaped(project: Any, owner: Any, drifted: DriftRun) -> None:
+    base = Finding.objects.filter(run=drifted).first()
+    topics = Finding.objects.create(
+        run=drifted, project=project, comparison="24h", signal="topics", method="domain_classifier", statistic=0.81,
+        threshold=0.55, n_baseline=300, n_current=300, verdict="drift", severity="major", score=0.81 / 0.55,
+        baseline_value=0.01, current_value=0.15, baseline_start=base.baseline_start, baseline_end=base.baseline_end,
+        current_start=base.current_start, current_end=base.current_end,
+        details={"auc": 0.81, "p_value": 1e-9, "sample_limit": 5000, "current_words": ["refund", XSS],
+                 "baseline_words": ["password"], "current_examples": [f"refund please {XSS}"],
+                 "baseline_examples": ["reset my password"],
+                 "topics": [{"name": f"refund / {XSS}", "baseline_share": 0.01, "current_share": 0.15}]})
+    client = signed_in(owner)
+    for path in (f"/projects/{project.id}/drift/", f"/projects/{project.id}/drift/findings/{topics.id}"):
+        html = client.get(path).content.decode()
+        assert 'data-testid="topic-shares"' in html and "reset my password" in html
+        assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Topics of inputs" in html and "ROC AUC" in html
