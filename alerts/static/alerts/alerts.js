@@ -7,6 +7,7 @@
     document.querySelectorAll("[" + attribute + "]").forEach(function (el) {
       var shown = el.getAttribute(attribute).split(" ").indexOf(value) !== -1;
       el.hidden = !shown;
+      el.style.display = shown ? "" : "none";  // .field's display: flex would beat [hidden]
     });
   }
   function bind(selector, attribute) {
