@@ -39,6 +39,21 @@ class DriftSettings(models.Model):
     min_samples = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if not isinstance(self.comparisons, list) or not all(
+                isinstance(c, dict) and str(c.get("name", "")).strip() and len(str(c["name"])) <= 32
+                and isinstance(c.get("current_hours"), int) and 1 <= c["current_hours"] <= 24 * 90
+                and c.get("baseline", Baseline.PREVIOUS) in Baseline.values
+                and isinstance(c.get("baseline_hours", 1), int) and 1 <= c.get("baseline_hours", 1) <= 24 * 90
+                for c in self.comparisons):
+            raise ValidationError({"comparisons": "a list of {name (≤ 32 characters), current_hours (1-2160), "
+                                                  f"baseline ({', '.join(Baseline.values)}), baseline_hours}}"})
+        if any(c.get("baseline") == Baseline.PINNED for c in self.comparisons) and not (
+                self.pinned_start and self.pinned_end and self.pinned_start < self.pinned_end):
+            raise ValidationError({"pinned_start": "a pinned baseline needs a start before its end"})
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"

@@ -154,3 +154,13 @@ def test_a_failing_run_is_recorded_with_its_error(project: Any) -> None:
         drift_run(project=project, now=run_end())
     run = DriftRun.objects.get(project=project)
     assert run.status == RunStatus.FAILED and "boom" in run.error
+
+
+def test_settings_validate_their_comparisons(project: Any) -> None:
+    from django.core.exceptions import ValidationError
+
+    DriftSettings(project=project).clean()  # the defaults
+    with pytest.raises(ValidationError):
+        DriftSettings(project=project, comparisons=[{"name": "x", "current_hours": 0}]).clean()
+    with pytest.raises(ValidationError):
+        DriftSettings(project=project, comparisons=[{"name": "p", "current_hours": 24, "baseline": "pinned"}]).clean()
