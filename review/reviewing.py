@@ -154,10 +154,13 @@ def _scores_write(*, item: Item, queue: Queue, verdict: Verdict, user: Any) -> N
 
 
 def _fold_request(project_id: int) -> None:
-    """Fold the new human scores soon (beat's rollups.tasks.compact sweeps them up otherwise)."""
-    try:
-        from rollups.tasks import fold_signals
+    """Fold the new human scores soon: a processing run folds queued signals after it (rollups'
+    after-run hook), and telemetry's request is debounced per project and behind the broker's
+    circuit breaker, so a reviewer's submit costs a cache write, not a broker round trip each time.
+    Beat's rollups.tasks.compact folds them anyway if the message is lost."""
+    from telemetry.services import processing_request
 
-        fold_signals.delay(project_id)
+    try:
+        processing_request(project_id=project_id)
     except Exception:  # noqa: BLE001 - broker down: the sweep folds them later
         pass
