@@ -396,3 +396,23 @@ class ExperimentStopApi(_ExperimentEndApi):
              parameters=[NAME_PARAM], responses={200: _EXPERIMENT_OUT}, request={"application/json": _END_BODY})
     def post(self, request: Request, name: str, experiment_id: int) -> Response:
         return self.end(request, name, experiment_id, ship=False)
+
+
+class ExperimentResultsApi(PromptApiBase):
+    @_schema("prompts_experiment_results", "An experiment's arms, SRM check and comparisons against the control",
+             statuses=READ, parameters=[NAME_PARAM],
+             responses={200: inline_serializer("PromptExperimentResults", {
+                 "experiment": serializers.IntegerField(), "start": serializers.DateTimeField(),
+                 "end": serializers.DateTimeField(), "arms": serializers.ListField(child=serializers.DictField()),
+                 "srm": serializers.DictField(allow_null=True, help_text="chi2, p, mismatch (p < srm_alpha)"),
+                 "comparisons": serializers.ListField(child=serializers.DictField(), help_text=(
+                     "metric, arm, version, control, treatment, difference, z, p, p_adjusted (Benjamini–"
+                     "Hochberg), verdict (better | worse | inconclusive), n_control, n_treatment")),
+                 "min_sample": serializers.IntegerField(), "alpha": serializers.FloatField(),
+                 "srm_alpha": serializers.FloatField()})})
+    def get(self, request: Request, name: str, experiment_id: int) -> Response:
+        prompt = selectors.prompt_get(project=project_for_request(request), name=name)
+        experiment = prompt.experiments.filter(pk=experiment_id).first()
+        if experiment is None:
+            raise PromptError(404, "not_found", f"Prompt '{name}' has no experiment {experiment_id}.")
+        return Response(selectors.experiment_results(experiment))

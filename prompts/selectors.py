@@ -229,3 +229,72 @@ def version_metrics(*, project_id: int, name: str, versions: list[int], start: d
         out[v]["scores"] = {score: row["avg"] for score, row in sorted(score_totals(one).items())}
         out[v]["flags"] = {flag: row["rate"] for flag, row in sorted(flag_totals(one).items())}
     return out
+
+
+# --- experiment results -------------------------------------------------------------------------
+
+
+def experiment_results(experiment: Experiment, *, now: datetime | None = None) -> dict[str, Any]:
+    """Each arm's figures over the experiment's time (calls recorded with the prompt's name and the
+    arm's version, from the rollups), the SRM check on the split of calls, and every treatment arm
+    against the first arm (the control): error rate, thumbs-down rate and each flag's rate with a
+    two-proportion z-test, Benjamini–Hochberg across all of them, and a verdict. No verdict while
+    the split fails the SRM check or an arm is under the minimum sample."""
+    from django.utils import timezone
+
+    from prompts import stats
+    from rollups.selectors import Query, aggregate, flag_totals
+
+    arms = list(experiment.arms.select_related("version").order_by("position"))
+    project_id = experiment.prompt.project_id
+    name = experiment.prompt.name
+    start, end = experiment.started_at, experiment.ended_at or now or timezone.now()
+    numbers = [str(a.version.version) for a in arms]
+    base = Query(project_id=project_id, start=start, end=end, group_by=("prompt_version",),
+                 filters={"prompt_name": [name], "prompt_version": numbers})
+    calls = {str(k[-1]): row for k, row in aggregate(base, ["count", "errors", "cost", "latency_p50",
+                                                             "latency_p95"]).items()}
+    feedback = {str(k[-1]): row for k, row in aggregate(base, ["thumbs_down", "thumbs_count"]).items()}
+    rows = []
+    for arm, number in zip(arms, numbers, strict=True):
+        c, f = calls.get(number, {}), feedback.get(number, {})
+        n = c.get("count") or 0
+        flags = flag_totals(Query(project_id=project_id, start=start, end=end,
+                                  filters={"prompt_name": [name], "prompt_version": [number]})) if n else {}
+        rows.append({"position": arm.position, "version": arm.version.version, "weight": arm.weight, "calls": n,
+                     "errors": c.get("errors") or 0, "error_rate": (c.get("errors") or 0) / n if n else None,
+                     "cost_per_call": float(c["cost"]) / n if n and c.get("cost") is not None else None,
+                     "latency_p50": c.get("latency_p50"), "latency_p95": c.get("latency_p95"),
+                     "thumbs_down": f.get("thumbs_down") or 0, "thumbs_count": f.get("thumbs_count") or 0,
+                     "flags": flags})
+    split = stats.srm([r["calls"] for r in rows], [r["weight"] for r in rows])
+    mismatch = bool(split and split.mismatch)
+    comparisons: list[dict[str, Any]] = []
+    flag_names = sorted({flag for r in rows for flag in r["flags"]})
+    control = rows[0] if rows else None
+    for treatment in rows[1:]:
+        pairs = [("error_rate", control["errors"], control["calls"], treatment["errors"], treatment["calls"]),
+                 ("thumbs_down_rate", control["thumbs_down"], control["thumbs_count"], treatment["thumbs_down"],
+                  treatment["thumbs_count"])]
+        for flag in flag_names:
+            a, b = control["flags"].get(flag, {}), treatment["flags"].get(flag, {})
+            pairs.append((f"flag_rate:{flag}", a.get("count", 0), a.get("evaluated", 0), b.get("count", 0),
+                          b.get("evaluated", 0)))
+        for metric, x1, n1, x2, n2 in pairs:
+            comparisons.append({"metric": metric, "arm": treatment["position"], "version": treatment["version"],
+                                "n_control": int(n1), "n_treatment": int(n2),
+                                "result": stats.two_proportions(int(x1), int(n1), int(x2), int(n2))})
+    adjusted = iter(stats.benjamini_hochberg([c["result"].p for c in comparisons if c["result"] is not None]))
+    out = []
+    for c in comparisons:
+        result = c.pop("result")
+        p_adjusted = next(adjusted) if result is not None else None
+        out.append({**c, "control": result.control if result else None,
+                    "treatment": result.treatment if result else None,
+                    "difference": result.difference if result else None, "z": result.z if result else None,
+                    "p": result.p if result else None, "p_adjusted": p_adjusted,
+                    "verdict": stats.verdict(result, p_adjusted, lower_is_better=True, n_control=c["n_control"],
+                                             n_treatment=c["n_treatment"], srm_mismatch=mismatch)})
+    return {"experiment": experiment.pk, "start": start.isoformat(), "end": end.isoformat(), "arms": rows,
+            "srm": {"chi2": split.chi2, "p": split.p, "mismatch": split.mismatch} if split else None,
+            "comparisons": out, "min_sample": stats.MIN_SAMPLE, "alpha": stats.ALPHA, "srm_alpha": stats.SRM_ALPHA}

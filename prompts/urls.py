@@ -21,6 +21,8 @@ urlpatterns = [
          name="prompts-api-experiment-ship"),
     path(f"{A}/{N}/experiments/<int:experiment_id>/stop", apis.ExperimentStopApi.as_view(),
          name="prompts-api-experiment-stop"),
+    path(f"{A}/{N}/experiments/<int:experiment_id>/results", apis.ExperimentResultsApi.as_view(),
+         name="prompts-api-experiment-results"),
     path(f"{A}/{N}/experiments", apis.ExperimentsApi.as_view(), name="prompts-api-experiments"),
     path(f"{A}/{N}", apis.PromptApi.as_view(), name="prompts-api-prompt"),
     path(L, langfuse_apis.LangfusePromptsApi.as_view(), name="langfuse-prompts"),
@@ -34,4 +36,7 @@ urlpatterns = [
     path(P + "<int:prompt_id>/labels", views.label_move_view, name="prompts-label-move"),
     path(P + "<int:prompt_id>/diff", views.diff_page, name="prompts-diff"),
     path(P + "<int:prompt_id>/preview", views.preview, name="prompts-preview"),
+    path(P + "<int:prompt_id>/experiments/<int:experiment_id>/", views.experiment_page, name="prompts-experiment"),
+    path(P + "<int:prompt_id>/experiments/<int:experiment_id>/end", views.experiment_end,
+         name="prompts-experiment-end"),
 ]

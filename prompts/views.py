@@ -213,3 +213,40 @@ def preview(request: HttpRequest, page: Page, prompt_id: int) -> HttpResponse:
     if getattr(request, "htmx", False):
         return render(request, "prompts/_preview_result.html", context, status=status)
     return _render(request, page, "prompts/preview.html", context, title=f"Preview · {prompt.name}", status=status)
+
+
+def _experiment(prompt: Prompt, experiment_id: int) -> Any:
+    return get_object_or_404(prompt.experiments.all(), pk=experiment_id)
+
+
+@project_page()
+def experiment_page(request: HttpRequest, page: Page, prompt_id: int, experiment_id: int) -> HttpResponse:
+    prompt = _prompt(page, prompt_id)
+    experiment = _experiment(prompt, experiment_id)
+    label = prompt.labels.filter(name=experiment.label).first()
+    may_end = _can_write(page) and (page.can_manage or not (label and label.protected))
+    return _render(request, page, "prompts/experiment.html",
+                   {"prompt": prompt, "experiment": experiment, "results": selectors.experiment_results(experiment),
+                    "may_end": may_end and experiment.status == "running"},
+                   title=f"Experiment · {prompt.name}")
+
+
+@require_POST
+@project_page()
+def experiment_end(request: HttpRequest, page: Page, prompt_id: int, experiment_id: int) -> HttpResponse:
+    _forbid(page)
+    prompt = _prompt(page, prompt_id)
+    experiment = _experiment(prompt, experiment_id)
+    try:
+        if request.POST.get("action") == "ship":
+            version = selectors.version_get(prompt, int(request.POST.get("version") or 0))
+            services.experiment_ship(experiment=experiment, version=version, actor=_actor(request, page),
+                                     reason=request.POST.get("reason", "")[:500])
+            messages.success(request, f"Shipped: '{experiment.label}' now points at version {version.version}.")
+        else:
+            services.experiment_stop(experiment=experiment, actor=_actor(request, page),
+                                     reason=request.POST.get("reason", "")[:500])
+            messages.success(request, "Experiment stopped.")
+    except (PromptError, ValueError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+    return redirect("prompts-experiment", page.project.id, prompt.id, experiment.id)
