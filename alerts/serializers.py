@@ -9,9 +9,11 @@ from alerts.conditions import CONDITIONS
 from alerts.models import Channel, ChannelKind, Incident, NoDataPolicy, Rule, Severity, Silence
 from alerts.selectors import rule_state
 
+MAX_ID = 2**63 - 1
+
 
 class RouteSerializer(serializers.Serializer):
-    channel = serializers.IntegerField()
+    channel = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     severities = serializers.ListField(child=serializers.ChoiceField(choices=Severity.values), required=False)
 
 
@@ -29,11 +31,11 @@ class RuleInputSerializer(serializers.Serializer):
                                                        "direction, critical, warning, min_baseline_count}; zscore: "
                                                        "{weeks, direction, critical, warning, mad_floor}")
     window_seconds = serializers.IntegerField(min_value=60, max_value=30 * 86400, required=False)
-    min_count = serializers.IntegerField(min_value=0, required=False)
-    pending_seconds = serializers.IntegerField(min_value=0, required=False)
-    recovery_hysteresis = serializers.FloatField(min_value=0, required=False)
+    min_count = serializers.IntegerField(min_value=0, max_value=10**9, required=False)
+    pending_seconds = serializers.IntegerField(min_value=0, max_value=30 * 86400, required=False)
+    recovery_hysteresis = serializers.FloatField(min_value=0, max_value=1e15, required=False)
     no_data_policy = serializers.ChoiceField(choices=NoDataPolicy.values, required=False)
-    renotify_seconds = serializers.IntegerField(min_value=0, required=False)
+    renotify_seconds = serializers.IntegerField(min_value=0, max_value=30 * 86400, required=False)
     severity = serializers.ChoiceField(choices=Severity.values, required=False)
     enabled = serializers.BooleanField(required=False)
     actions = serializers.ListField(child=serializers.CharField(), required=False)
@@ -107,8 +109,8 @@ class TestResultSerializer(serializers.Serializer):
 
 
 class SilenceInputSerializer(serializers.Serializer):
-    rule = serializers.IntegerField(required=False, allow_null=True)
-    group = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    rule = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
+    group = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=200), required=False)
     ends_at = serializers.DateTimeField()
     starts_at = serializers.DateTimeField(required=False)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)

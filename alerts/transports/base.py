@@ -74,13 +74,17 @@ def check_url(url: str, field: str = "url") -> None:
     """http(s) only, and (unless OBSERVATORY_ALERTS_ALLOW_PRIVATE_URLS) a host that resolves to
     public addresses only: no loopback, private, link-local (cloud metadata), reserved or multicast
     address. Redirects are not followed (see _NoRedirect), so a public URL cannot bounce inward."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RuleInvalid(field, "must be an http:// or https:// URL")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise RuleInvalid(field, "is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
+        raise RuleInvalid(field, "must be an http:// or https:// URL (at most 2,000 characters)")
     if settings.ALERTS_ALLOW_PRIVATE_URLS:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+        infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80),
                                    type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise RuleInvalid(field, f"the host {parts.hostname} does not resolve") from None

@@ -24,7 +24,9 @@ class Email(Transport):
     @classmethod
     def clean(cls, config: dict[str, Any], secret_values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         raw = config.get("to", [])
-        addresses = [a.strip() for a in (raw.split(",") if isinstance(raw, str) else raw) if str(a).strip()]
+        if not isinstance(raw, (str, list)) or not all(isinstance(a, str) for a in (raw if isinstance(raw, list) else [])):
+            raise RuleInvalid("to", "a list of email addresses, or one string of comma-separated addresses")
+        addresses = [a.strip() for a in (raw.split(",") if isinstance(raw, str) else raw) if a.strip()]
         if not addresses or len(addresses) > MAX_ADDRESSES:
             raise RuleInvalid("to", f"one to {MAX_ADDRESSES} email addresses")
         for address in addresses:

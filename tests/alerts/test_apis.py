@@ -162,3 +162,14 @@ class _allow_private:
         from django.conf import settings
 
         settings.ALERTS_ALLOW_PRIVATE_URLS = self.old
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/v1/alerts/channels", {"kind": "slack", "name": "s", "secrets": {"url": "http://[::1"}}, "url"),
+    ("/api/v1/alerts/channels", {"kind": "email", "name": "e", "config": {"to": 5}}, "to"),
+    ("/api/v1/alerts/rules", {**RULE, "min_count": 10**12}, "min_count"),
+    ("/api/v1/alerts/silences", {"rule": 10**30, "ends_at": "2999-01-01T00:00:00Z"}, "rule"),
+])
+def test_odd_input_is_a_400_not_a_500(owner: Any, project: Any, path: str, body: dict[str, Any], field: str) -> None:
+    response = _post(_client(owner), path, project, body)
+    assert response.status_code == 400 and field in response.json()["error"]["details"], response.content
