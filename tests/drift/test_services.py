@@ -164,3 +164,50 @@ def test_settings_validate_their_comparisons(project: Any) -> None:
         DriftSettings(project=project, comparisons=[{"name": "x", "current_hours": 0}]).clean()
     with pytest.raises(ValidationError):
         DriftSettings(project=project, comparisons=[{"name": "p", "current_hours": 24, "baseline": "pinned"}]).clean()
+
+
+def test_the_refusal_flag_rate_one_to_four_percent_is_found(full_api: Api, project: Any) -> None:
+    from quality.models import QualitySettings
+    from quality.registry import EVALUATORS
+    from quality.services import project_evaluate
+
+    # Only the refusal evaluator: the others (a toxicity model, language identification) cost time here.
+    QualitySettings.objects.create(project=project, evaluators={
+        name: {"enabled": name == "refusal"} for name in EVALUATORS})
+    refusal = "I'm sorry, but I can't help with that request."
+    base = calls("b", 600, current=False, seed=1)
+    now = calls("c", 600, current=True, seed=2)
+    for i, event in enumerate(base):
+        event["output"] = refusal if i % 100 == 0 else "Here is how to do it: open Settings, then Billing."
+    for i, event in enumerate(now):
+        event["output"] = refusal if i % 25 == 0 else "Here is how to do it: open Settings, then Billing."
+    send(full_api, project, base + now)
+    while project_evaluate(project_id=project.id):
+        pass
+    run = drift_run(project=project, now=run_end())
+    rate = finding(run, "flag:refusal")
+    assert rate.verdict == "drift" and rate.method == "two_proportion_z"
+    assert (rate.baseline_value, rate.current_value) == (pytest.approx(0.01), pytest.approx(0.04))
+    assert (rate.n_baseline, rate.n_current) == (600, 600)
+
+
+def test_findings_are_an_alerts_metric_source(full_api: Api, project: Any) -> None:
+    registry = pytest.importorskip("alerts.registry")
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    source = registry.METRIC_SOURCES["drift"]
+    send(full_api, project, calls("b-a", 150, current=False, seed=1, model="model-a")
+         + calls("c-a", 150, current=True, seed=2, model="model-a", latency=960))
+    run = drift_run(project=project, now=run_end())
+    rule = SimpleNamespace(project_id=project.id, measure="latency", score="", flag="", filters={},
+                           group_by=["model"])
+    source.validate(rule)
+    window = registry.Window(start=run.finished_at - timedelta(minutes=5), end=timezone.now() + timedelta(seconds=1))
+    reading = source.read(rule, window)
+    value = reading.groups[("model-a",)]
+    assert value.value == pytest.approx(finding(run, "latency", {"model": "model-a"}).statistic)
+    assert value.count == 150
+    with pytest.raises(registry.RuleInvalid):
+        source.validate(SimpleNamespace(**{**rule.__dict__, "measure": "nonsense"}))
