@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ingest import metrics
+from ingest import metrics, openapi
 from ingest.body import BodyError, read_body
 from ingest.services import batch_ingest
 from observatory.api import KeyRateThrottle, error_response
+from observatory.openapi import errors, required_body
 from tenancy.auth import ApiKeyAuthentication, require_scope
 
 
@@ -42,11 +43,6 @@ class IngestResultSerializer(serializers.Serializer):
     rejected_items = _RejectedSerializer(many=True)
 
 
-class IngestRequestSerializer(serializers.Serializer):
-    events = serializers.ListField(child=serializers.DictField(), help_text=(
-        "Events, each with a `type`: call, span, feedback or score. Field reference: docs/api.md."))
-
-
 EXAMPLE = {"events": [
     {"type": "call", "id": "req-1", "trace_id": "t-1", "timestamp": "2026-11-22T10:00:00Z", "latency_ms": 840,
      "provider": "openai", "model": "gpt-4o-mini", "input": [{"role": "user", "content": "Hi"}],
@@ -65,14 +61,17 @@ class IngestApi(APIView):
     @extend_schema(
         operation_id="ingest_events",
         summary="Send a batch of telemetry events",
-        request=IngestRequestSerializer,
+        description="202 when every event was stored (or was a duplicate), 207 when any was refused: "
+                    "`rejected_items` names each refused event and its fields. Optionally `Content-Encoding: "
+                    "gzip`.",
+        request={"application/json": required_body(openapi.REQUEST)},
         responses={202: IngestResultSerializer, 207: IngestResultSerializer,
-                   400: OpenApiResponse(description="Body is not JSON or not {\"events\": [...]}"),
-                   401: OpenApiResponse(description="Missing, unknown or revoked key"),
-                   403: OpenApiResponse(description="Key lacks the ingest scope"),
-                   413: OpenApiResponse(description="Body or batch over the limit"),
-                   415: OpenApiResponse(description="Not application/json, or unsupported Content-Encoding"),
-                   429: OpenApiResponse(description="Rate limit; see Retry-After")},
+                   **errors(400, 413, 415, described={
+                       400: "The body is not JSON, not {\"events\": [...]}, or not valid gzip",
+                       413: "Body over OBSERVATORY_INGEST_MAX_BODY_BYTES (after gunzip), or more events than "
+                            "OBSERVATORY_INGEST_MAX_EVENTS",
+                       415: "Content-Type is not application/json, or Content-Encoding is neither gzip nor "
+                            "identity"})},
         examples=[OpenApiExample("A call with feedback and a score", value=EXAMPLE, request_only=True)],
         tags=["ingest"],
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.urls import register_converter
+from django.urls.converters import PathConverter
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -13,6 +15,17 @@ from observatory import outage
 from tenancy.models import ApiKey
 
 log = logging.getLogger(__name__)
+
+
+class AnyIdConverter(PathConverter):
+    """A client's id in a URL (`/api/v1/calls/<id>`): any characters, `/` and line breaks included.
+    Django's `path` converter stops at a newline, so such an id got the HTML 404 of an unknown URL."""
+
+    regex = r"[\s\S]+"
+
+
+ANY_ID = "anyid"  # `<anyid:call_id>` in the URL patterns
+register_converter(AnyIdConverter, ANY_ID)
 
 
 def error_response(status_code: int, code: str, message: str, details: Any = None,

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -15,25 +14,36 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from observatory.api import ReadRateThrottle
+from observatory.openapi import errors
 from rollups.cubes import DIMENSIONS
 from rollups.selectors import MetricsError, Query, parse_measure, series, summary, top_entities, unit_of
+from rollups.selectors.core import DERIVED_MEASURES, FEEDBACK_MEASURES, FLAG_MEASURES, SCORE_MEASURES, SUM_MEASURES
 from rollups.signals import score_rollup_name
-from telemetry.apis import PROJECT_PARAM, _time
+from telemetry.apis import PROJECT_PARAM, READ_ERRORS, TIME_DESCRIPTION, TIME_SCHEMA, _time, read_project
 from telemetry.models import ScoreSource
-from tenancy.auth import project_for_request, require_scope
+from tenancy.auth import require_scope
 
 _INTERVAL = re.compile(r"^(\d{1,4})(m|h|d|w)$")
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 MAX_POINTS = 5000
+# Patterns for the schema: what the parsers below accept, so that clients (and the fuzzer) can tell.
+_DIMENSION = "(?:" + "|".join(DIMENSIONS) + ")"
+MEASURE_PATTERN = ("^(?:" + "|".join(sorted([*SUM_MEASURES, *DERIVED_MEASURES, *SCORE_MEASURES, *FLAG_MEASURES,
+                                              *FEEDBACK_MEASURES]))
+                   + r"|(?:latency|ttft|score|rating)_p[1-9]\d?(?:\.\d{1,3})?)$")
 
 COMMON_PARAMS = [
     PROJECT_PARAM,
-    OpenApiParameter("from", OpenApiTypes.DATETIME, description="Range start (default: 24 h before `to`)"),
-    OpenApiParameter("to", OpenApiTypes.DATETIME, description="Range end, exclusive (default: now)"),
-    OpenApiParameter("filter", str, many=True, description=(
+    OpenApiParameter("from", TIME_SCHEMA, description="Range start (default: 24 h before `to`); " + TIME_DESCRIPTION),
+    OpenApiParameter("to", TIME_SCHEMA, description="Range end, exclusive (default: now)"),
+    OpenApiParameter("filter", {"type": "array", "items": {"type": "string", "pattern": f"^{_DIMENSION}:"}},
+                     description=(
         "`dimension:value`, repeatable; values of one dimension are OR-ed. Dimensions: " + ", ".join(DIMENSIONS)
         + ". Without a `kind` filter only model calls (llm, embedding) count.")),
 ]
+RESPONSE_ERRORS = errors(*READ_ERRORS, described={
+    400: "A bad parameter (`details` names it): an unknown measure or dimension, `from` not before `to`, a range "
+         "outside the years 1-9999, an interval giving too many points"})
 
 
 def _range(params: Any) -> tuple[datetime, datetime]:
@@ -119,7 +129,7 @@ class MetricsApi(_MetricsBase):
     @extend_schema(
         operation_id="metrics_series", summary="A measure over time, optionally grouped", tags=["metrics"],
         parameters=[
-            OpenApiParameter("measure", str, required=True, description=(
+            OpenApiParameter("measure", {"type": "string", "pattern": MEASURE_PATTERN}, required=True, description=(
                 "count, errors, error_rate, tokens_input, tokens_output, tokens_cached, tokens_reasoning, "
                 "tokens_total, cost, unpriced, latency_avg, latency_max, latency_pNN (e.g. latency_p95, "
                 "latency_p99.9), ttft_avg, ttft_max, ttft_pNN; quality: score_avg, score_count, score_pNN "
@@ -128,24 +138,27 @@ class MetricsApi(_MetricsBase):
                 "thumbs_up_rate, thumbs_down_rate, rating_count, rating_avg, rating_pNN")),
             OpenApiParameter("score", str, description="score name for score_* measures, e.g. groundedness, "
                                                        "toxicity.output, pii.count"),
-            OpenApiParameter("source", str, enum=ScoreSource.values, description=(
+            OpenApiParameter("source", str, enum=[*ScoreSource.values, ""], description=(
                 "with `score`: read the scores clients sent with this source (API, OTLP, Langfuse), e.g. "
                 "score=helpfulness&source=human; without it, the evaluators' score of that name")),
             OpenApiParameter("flag", str, description="flag name for flag_* measures, e.g. pii.email, "
                                                       "prompt_injection"),
-            OpenApiParameter("interval", str, description="1m, 5m, 1h, 1d, 1w...; omit for one value per group"),
-            OpenApiParameter("group_by", str, description="up to two dimensions, comma-separated"),
+            OpenApiParameter("interval", {"type": "string", "pattern": r"^(?:[1-9]\d{0,3}[mhdw])?$"},
+                             description="1m, 5m, 1h, 1d, 1w...; omit (or empty) for one value per group; at most "
+                                         f"{MAX_POINTS} points"),
+            OpenApiParameter("group_by", {"type": "string", "pattern": f"^(?:{_DIMENSION}(?:,{_DIMENSION})?)?$"},
+                             description="up to two dimensions, comma-separated"),
             OpenApiParameter("tz", str, description="IANA zone for day boundaries of daily intervals (default UTC)"),
             *COMMON_PARAMS,
         ],
-        responses=inline_serializer("MetricsSeries", {
+        responses={**RESPONSE_ERRORS, 200: inline_serializer("MetricsSeries", {
             "measure": serializers.CharField(), "unit": serializers.CharField(),
             "interval": serializers.CharField(allow_null=True), "group_by": serializers.ListField(),
             "from": serializers.DateTimeField(), "to": serializers.DateTimeField(),
-            "series": serializers.ListField(child=serializers.DictField())}),
+            "series": serializers.ListField(child=serializers.DictField())})},
     )
     def get(self, request: Request) -> Response:
-        project = project_for_request(request)
+        project = read_project(request)
         params = request.query_params
         measure = params.get("measure", "")
         start, end = _range(params)
@@ -169,11 +182,11 @@ class MetricsApi(_MetricsBase):
 class MetricsSummaryApi(_MetricsBase):
     @extend_schema(operation_id="metrics_summary", summary="Headline figures for a range", tags=["metrics"],
                    parameters=COMMON_PARAMS,
-                   responses=inline_serializer("MetricsSummary", {
+                   responses={**RESPONSE_ERRORS, 200: inline_serializer("MetricsSummary", {
                        "from": serializers.DateTimeField(), "to": serializers.DateTimeField(),
-                       "figures": serializers.DictField()}))
+                       "figures": serializers.DictField()})})
     def get(self, request: Request) -> Response:
-        project = project_for_request(request)
+        project = read_project(request)
         params = request.query_params
         start, end = _range(params)
         try:
@@ -189,12 +202,13 @@ class MetricsTopApi(_MetricsBase):
         tags=["metrics"],
         parameters=[OpenApiParameter("entity", str, enum=["user", "session"], required=True),
                     OpenApiParameter("order_by", str, enum=["cost", "calls", "errors", "tokens"]),
-                    OpenApiParameter("limit", int, description="1..100, default 10"),
+                    OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+                                     description="1..100"),
                     *COMMON_PARAMS[:3]],
-        responses=inline_serializer("MetricsTop", {"entity": serializers.CharField(),
-                                                   "rows": serializers.ListField(child=serializers.DictField())}))
+        responses={**RESPONSE_ERRORS, 200: inline_serializer("MetricsTop", {
+            "entity": serializers.CharField(), "rows": serializers.ListField(child=serializers.DictField())})})
     def get(self, request: Request) -> Response:
-        project = project_for_request(request)
+        project = read_project(request)
         params = request.query_params
         start, end = _range(params)
         entity = params.get("entity")

@@ -8,8 +8,7 @@ from typing import Any
 
 import msgspec
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
@@ -18,6 +17,7 @@ from rest_framework.views import APIView
 
 from ingest.body import BodyError, read_body
 from observatory.api import KeyRateThrottle, ReadRateThrottle, error_response
+from observatory.openapi import ClosedSerializer, errors
 from telemetry import edits
 from telemetry.models import Kind, Status
 from telemetry.selectors import CallFilters, InvalidCursor, call_detail, call_list, call_list_json, trace_tree
@@ -30,11 +30,23 @@ from telemetry.serializers import (
     call_dict,
 )
 from tenancy.auth import project_for_request, require_scope
+from tenancy.models import ApiKey, Project
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-PROJECT_PARAM = OpenApiParameter("project", int, description="Project id; only for signed-in users (keys imply it)")
+PROJECT_PARAM = OpenApiParameter("project", int, description="Project id; for signed-in people. A key implies its "
+                                                              "project: another id is a 400")
+# Read endpoints answer 400 for a bad parameter (or a signed-in request without ?project=) and 404
+# for a project the signed-in person cannot see, besides what every key-authenticated call can get
+# (401, 403, 429, 503: added to each operation by observatory.openapi.AutoSchema).
+READ_ERRORS = (400, 404)
+TIME_DESCRIPTION = ("ISO 8601 (an offset is read as that instant; one no time zone has, past ±14:00, is a 400) "
+                    "or Unix seconds; empty means not given")
+# What _time() accepts. Within it, a time outside the years 1-9999 once in UTC is still a 400.
+TIME_SCHEMA = {"anyOf": [{"type": "string", "format": "date-time"},
+                         {"type": "number", "minimum": 0, "maximum": 253402300799},
+                         {"type": "string", "maxLength": 0}]}
 
 
 def _time(params: dict[str, str], name: str) -> datetime | None:
@@ -66,6 +78,17 @@ def utc_time(value: datetime, name: str) -> datetime:
         raise ValidationError({name: f"'{value.isoformat()}' is outside the years 1 to 9999 in UTC"}) from None
 
 
+def read_project(request: Request) -> Project:
+    """The project a read reaches. With a key, `?project=` (meant for signed-in people) may only name
+    the key's own project: naming another one is a client's mistake to report, not to answer with
+    the key's project as if asked."""
+    project = project_for_request(request)
+    raw = request.query_params.get("project")
+    if raw is not None and isinstance(request.auth, ApiKey) and raw != str(project.id):
+        raise ValidationError({"project": f"this key reaches project {project.id} only; leave `project` out"})
+    return project
+
+
 def _choice(params: dict[str, str], name: str, choices: list[str]) -> str | None:
     value = params.get(name)
     if value is not None and value not in choices:
@@ -83,19 +106,20 @@ class CallListApi(_ReadApi):
         operation_id="calls_list", summary="List calls, newest first", tags=["read"],
         parameters=[
             PROJECT_PARAM,
-            OpenApiParameter("from", OpenApiTypes.DATETIME, description="start_time >= from (ISO 8601 or Unix s)"),
-            OpenApiParameter("to", OpenApiTypes.DATETIME, description="start_time < to"),
+            OpenApiParameter("from", TIME_SCHEMA, description="start_time >= from; " + TIME_DESCRIPTION),
+            OpenApiParameter("to", TIME_SCHEMA, description="start_time < to; " + TIME_DESCRIPTION),
             *[OpenApiParameter(n, str) for n in ("model", "provider", "user_id", "session_id", "feature", "team",
                                                  "environment", "prompt_name", "prompt_version", "trace_id", "tag")],
             OpenApiParameter("status", str, enum=Status.values),
             OpenApiParameter("kind", str, enum=Kind.values),
             OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
-            OpenApiParameter("limit", int, description=f"1..{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+            OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                       "default": DEFAULT_LIMIT}, description=f"1..{MAX_LIMIT}"),
         ],
-        responses=CallPageSerializer,
+        responses={200: CallPageSerializer, **errors(*READ_ERRORS)},
     )
     def get(self, request: Request) -> Response:
-        project = project_for_request(request)
+        project = read_project(request)
         params = request.query_params
         try:
             limit = int(params.get("limit", DEFAULT_LIMIT))
@@ -127,9 +151,11 @@ class CallListApi(_ReadApi):
 
 class CallDetailApi(_ReadApi):
     @extend_schema(operation_id="calls_retrieve", summary="One call with payloads, scores and feedback",
-                   tags=["read"], parameters=[PROJECT_PARAM], responses=CallDetailSerializer)
+                   tags=["read"], parameters=[PROJECT_PARAM],
+                   responses={200: CallDetailSerializer, **errors(*READ_ERRORS, described={
+                       404: "No call with this id in the project"})})
     def get(self, request: Request, call_id: str) -> Response:
-        project = project_for_request(request)
+        project = read_project(request)
         call = call_detail(project_id=project.id, external_id=call_id)
         if call is None:
             raise NotFound(f"No call with id '{call_id}' in this project.")
@@ -138,9 +164,11 @@ class CallDetailApi(_ReadApi):
 
 class TraceApi(_ReadApi):
     @extend_schema(operation_id="traces_retrieve", summary="A trace as a tree of spans", tags=["read"],
-                   parameters=[PROJECT_PARAM], responses=TraceSerializer)
+                   parameters=[PROJECT_PARAM],
+                   responses={200: TraceSerializer, **errors(*READ_ERRORS, described={
+                       404: "No span with this trace id in the project"})})
     def get(self, request: Request, trace_id: str) -> Response:
-        project = project_for_request(request)
+        project = read_project(request)
         tree = trace_tree(project_id=project.id, trace_id=trace_id)
         if tree is None:
             raise NotFound(f"No trace with id '{trace_id}' in this project.")
@@ -160,28 +188,27 @@ def _refusal(exc: edits.EditError) -> APIException:
     return ValidationError({exc.field or "body": str(exc)})
 
 
-class ScorePatchSerializer(serializers.Serializer):
+class ScorePatchSerializer(ClosedSerializer):
     value = serializers.FloatField(required=False, allow_null=True, min_value=-1e12, max_value=1e12)
     label = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=100)
     comment = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     metadata = serializers.DictField(required=False, allow_null=True, help_text="Replaces the stored metadata")
 
 
-class FeedbackPatchSerializer(serializers.Serializer):
+class FeedbackPatchSerializer(ClosedSerializer):
     thumbs = serializers.ChoiceField(["up", "down"], required=False, allow_null=True)
     rating = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)
     comment = serializers.CharField(required=False, allow_null=True, allow_blank=True)
 
 
-_EDIT_ERRORS = {
-    400: OpenApiResponse(description="Invalid body (`details` names the field), or the change would leave a "
-                                     "score without value and label, feedback without thumbs and rating"),
-    401: OpenApiResponse(description="Missing, unknown or revoked key"),
-    403: OpenApiResponse(description="Key lacks the ingest scope"),
-    404: OpenApiResponse(description="No such id in this project"),
-    429: OpenApiResponse(description="Rate limit; see Retry-After"),
-}
-_READ_ONLY = {409: OpenApiResponse(description="An evaluator's score (id `eval:...`): read-only")}
+# PATCH reads a body (400, 413, 415 for a Content-Encoding other than gzip); both find the id (404).
+_PATCH_ERRORS = errors(400, 403, 404, 413, 415, described={
+    400: "Invalid body (`details` names the field), or the change would leave a score without value and label, "
+         "feedback without thumbs and rating",
+    403: "The key lacks the ingest scope (signed-in people cannot edit through the API)",
+    404: "No such id in this project"})
+_DELETE_ERRORS = errors(403, 404, described={403: _PATCH_ERRORS[403].description, 404: "No such id in this project"})
+_READ_ONLY = errors(409)
 
 
 class _EditApi(APIView):
@@ -217,12 +244,12 @@ class ScoreEditApi(_EditApi):
 
     @extend_schema(operation_id="scores_update", summary="Change a score you sent (value, label, comment, metadata)",
                    tags=["edit"], request=ScorePatchSerializer,
-                   responses={200: ScoreSerializer, **_EDIT_ERRORS, **_READ_ONLY})
+                   responses={200: ScoreSerializer, **_PATCH_ERRORS, **_READ_ONLY})
     def patch(self, request: Request, score_id: str) -> Response:
         return Response(ScoreSerializer(self._edit(request, edits.score_update, score_id)).data)
 
     @extend_schema(operation_id="scores_destroy", summary="Delete a score you sent", tags=["edit"],
-                   responses={204: None, **_EDIT_ERRORS, **_READ_ONLY})
+                   responses={204: None, **_DELETE_ERRORS, **_READ_ONLY})
     def delete(self, request: Request, score_id: str) -> Response:
         return self._delete(request, edits.score_delete, score_id)
 
@@ -231,11 +258,12 @@ class FeedbackEditApi(_EditApi):
     changes = edits.FeedbackChanges
 
     @extend_schema(operation_id="feedback_update", summary="Change feedback (thumbs, rating, comment)",
-                   tags=["edit"], request=FeedbackPatchSerializer, responses={200: FeedbackSerializer, **_EDIT_ERRORS})
+                   tags=["edit"], request=FeedbackPatchSerializer,
+                   responses={200: FeedbackSerializer, **_PATCH_ERRORS})
     def patch(self, request: Request, feedback_id: str) -> Response:
         return Response(FeedbackSerializer(self._edit(request, edits.feedback_update, feedback_id)).data)
 
     @extend_schema(operation_id="feedback_destroy", summary="Delete feedback", tags=["edit"],
-                   responses={204: None, **_EDIT_ERRORS})
+                   responses={204: None, **_DELETE_ERRORS})
     def delete(self, request: Request, feedback_id: str) -> Response:
         return self._delete(request, edits.feedback_delete, feedback_id)

@@ -12,7 +12,9 @@ from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -26,6 +28,7 @@ from ingest.otel.auth import KeyOrBasicAuthentication
 from ingest.otel.services import otlp_traces_ingest
 from observatory import outage
 from observatory.api import KeyRateThrottle
+from observatory.openapi import AUTH, error_headers, errors, required_body
 from tenancy.auth import require_scope
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,17 @@ class IgnoreAccept(BaseContentNegotiation):
 
     def select_renderer(self, request: Any, renderers: Any, format_suffix: str | None = None) -> Any:
         return renderers[0], renderers[0].media_type
+
+
+# ExportTraceServiceResponse in OTLP/JSON: `{}`, or partialSuccess when spans were refused.
+EXPORT_RESPONSE_JSON = inline_serializer("OtlpExportResponse", {
+    "partialSuccess": inline_serializer("OtlpPartialSuccess", {
+        "rejectedSpans": serializers.CharField(help_text="int64, as a decimal string (protobuf JSON mapping)"),
+        "errorMessage": serializers.CharField(),
+    }, required=False),
+})
+OTLP_ERRORS = (400, 413, 415, *AUTH)
+EXPORTED = "ExportTraceServiceResponse, in the request's encoding; partial_success names refused spans"
 
 
 def _encoding(request: Any) -> str:
@@ -67,16 +81,18 @@ class OtlpTracesApi(APIView):
         summary="OTLP/HTTP trace export (protobuf or JSON)",
         description="An ExportTraceServiceRequest as application/x-protobuf or OTLP/JSON, optionally gzip. "
                     "See docs/otel.md for the attribute mapping.",
-        request={"application/x-protobuf": bytes, "application/json": dict},
-        responses={200: OpenApiResponse(description="ExportTraceServiceResponse; partial_success names refused "
-                                                    "spans"),
-                   400: OpenApiResponse(description="Undecodable body (google.rpc.Status)"),
-                   401: OpenApiResponse(description="Missing, unknown or revoked key"),
-                   403: OpenApiResponse(description="Key lacks the ingest scope"),
-                   413: OpenApiResponse(description="Body or span count over the limit"),
-                   415: OpenApiResponse(description="Not protobuf or JSON, or unsupported Content-Encoding"),
-                   429: OpenApiResponse(description="Rate limit; see Retry-After"),
-                   503: OpenApiResponse(description="Database unavailable; retry after Retry-After")},
+        request={"application/x-protobuf": required_body({"type": "string", "format": "binary"}),
+                 "application/json": required_body({"type": "object",
+                                                    "description": "OTLP/JSON ExportTraceServiceRequest"})},
+        responses={(200, "application/json"): OpenApiResponse(EXPORT_RESPONSE_JSON, description=EXPORTED),
+                   (200, "application/x-protobuf"): OpenApiResponse(OpenApiTypes.BINARY, description=EXPORTED),
+                   **errors(*OTLP_ERRORS, otlp=True, described={
+                       400: "Undecodable body, or not an ExportTraceServiceRequest",
+                       413: "Body over OBSERVATORY_INGEST_MAX_BODY_BYTES (after gunzip), or more spans than "
+                            "allowed",
+                       415: "Content-Type is neither application/x-protobuf nor application/json, or "
+                            "Content-Encoding is neither gzip nor identity"})},
+        parameters=error_headers(OTLP_ERRORS),
         tags=["ingest"],
     )
     def post(self, request: Request) -> HttpResponse:

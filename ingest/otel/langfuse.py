@@ -46,6 +46,10 @@ def score_event(score: Any, project_id: int) -> tuple[dict[str, Any] | None, str
     """A native score event for one Langfuse score body, or why it cannot be one."""
     if not isinstance(score, dict):
         return None, "a score must be a JSON object"
+    # Read with str() below: anything but a string (an object, a number) is a client's mistake to report.
+    for key in ("id", "traceId", "observationId", "source", "dataType"):
+        if score.get(key) is not None and not isinstance(score[key], str):
+            return None, f"{key} must be a string"
     trace_id = str(score.get("traceId") or "").lower()
     observation_id = str(score.get("observationId") or "").lower()
     if not trace_id:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -19,8 +20,9 @@ from rest_framework.views import APIView
 from ingest import limits, metrics
 from ingest.body import BodyError, read_body
 from ingest.otel.auth import KeyOrBasicAuthentication
-from ingest.otel.langfuse import scores_ingest
+from ingest.otel.langfuse import SOURCES, scores_ingest
 from observatory.api import KeyRateThrottle, error_response
+from observatory.openapi import errors, required_body
 from telemetry import edits
 from tenancy.auth import require_scope
 
@@ -38,6 +40,35 @@ def _too_many(count: int) -> BodyError:
                                              "(OBSERVATORY_INGEST_MAX_EVENTS).")
 
 
+# The Langfuse score body (Langfuse's ScoreBody); other fields are kept in the score's metadata or ignored.
+SCORE_BODY = {"type": "object", "required": ["traceId", "name"], "properties": {
+    "id": {"type": "string", "nullable": True,
+           "description": "Upsert key: a score re-sent with a stored id replaces it"},
+    "traceId": {"type": "string", "minLength": 1},
+    "observationId": {"type": "string", "nullable": True},
+    "name": {"type": "string", "minLength": 1, "maxLength": limits.MAX_DIMENSION},
+    "value": {"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}]},
+    "dataType": {"type": "string", "nullable": True, "description": "NUMERIC, CATEGORICAL or BOOLEAN (then `value` is read as "
+                                                  "true/false)"},
+    "source": {"type": "string", "nullable": True, "description": f"{', '.join(SOURCES)}; anything else is read as API"},
+    "comment": {"type": "string", "nullable": True},
+    "metadata": {"nullable": True},
+}, "description": "Scores the body does not allow (no traceId, a bad value) are refused one by one (207)"}
+BODY_ERRORS = (400, 413, 415)
+_BODY_DESCRIPTIONS = {400: "The body is not JSON (or not the expected shape)",
+                      413: "Body over OBSERVATORY_INGEST_MAX_BODY_BYTES (after gunzip), or more items than "
+                           "OBSERVATORY_INGEST_MAX_EVENTS",
+                      415: "Content-Encoding is neither gzip nor identity"}
+_MESSAGE = inline_serializer("LangfuseMessage", {"message": serializers.CharField()})
+_SCORES_PARTIAL = inline_serializer("LangfuseScoresPartial", {
+    "accepted": serializers.IntegerField(), "rejected": serializers.IntegerField(),
+    "errors": serializers.ListField(child=inline_serializer("LangfuseScoreError", {
+        "message": serializers.CharField()}))})
+_INGESTION_ITEM = {"type": "object", "required": ["type"], "properties": {
+    "id": {"type": "string"}, "type": {"type": "string", "description": "Only score-create is stored"},
+    "timestamp": {"type": "string"}, "body": SCORE_BODY}}
+
+
 class _LangfuseApi(APIView):
     authentication_classes = [KeyOrBasicAuthentication]
     permission_classes = [require_scope("ingest")]
@@ -46,7 +77,11 @@ class _LangfuseApi(APIView):
 
 class LangfuseScoresApi(_LangfuseApi):
     @extend_schema(operation_id="langfuse_scores_create", summary="Langfuse-compatible: create scores",
-                   request=dict, responses={202: dict, 207: dict}, tags=["langfuse"])
+                   request={"application/json": required_body({"oneOf": [
+                       SCORE_BODY, {"type": "array", "items": SCORE_BODY, "maxItems": limits.MAX_EVENTS}]})},
+                   responses={202: _MESSAGE, 207: _SCORES_PARTIAL,
+                              **errors(*BODY_ERRORS, described=_BODY_DESCRIPTIONS)},
+                   tags=["langfuse"])
     def post(self, request: Request) -> Response:
         try:
             payload = _json_body(request)
@@ -68,8 +103,8 @@ class LangfuseScoresApi(_LangfuseApi):
 
 class LangfuseScoreApi(_LangfuseApi):
     @extend_schema(operation_id="langfuse_scores_delete", summary="Langfuse-compatible: delete a score",
-                   responses={200: dict, 404: OpenApiResponse(description="No score with this id in the project"),
-                              409: OpenApiResponse(description="An evaluator's score (id `eval:...`): read-only")},
+                   responses={200: _MESSAGE, **errors(404, 409, described={
+                       404: "No score with this id in the project"})},
                    tags=["langfuse"])
     def delete(self, request: Request, score_id: str) -> Response:
         try:
@@ -87,7 +122,13 @@ class LangfuseIngestionApi(_LangfuseApi):
     observations must come over OTLP (Langfuse SDK v3 or later), so other event types are refused."""
 
     @extend_schema(operation_id="langfuse_ingestion", summary="Langfuse-compatible batch (score-create only)",
-                   request=dict, responses={207: dict}, tags=["langfuse"])
+                   request={"application/json": required_body({"type": "object", "required": ["batch"], "properties": {
+                       "batch": {"type": "array", "items": _INGESTION_ITEM, "maxItems": limits.MAX_EVENTS}}})},
+                   responses={207: inline_serializer("LangfuseIngestionResult", {
+                       "successes": serializers.ListField(child=serializers.DictField()),
+                       "errors": serializers.ListField(child=serializers.DictField())}),
+                       **errors(*BODY_ERRORS, described=_BODY_DESCRIPTIONS)},
+                   tags=["langfuse"])
     def post(self, request: Request) -> Response:
         try:
             payload = _json_body(request)
@@ -129,7 +170,9 @@ class LangfuseHealthApi(APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="langfuse_health", summary="Langfuse-compatible health check", responses=dict,
+    @extend_schema(operation_id="langfuse_health", summary="Langfuse-compatible health check",
+                   responses=inline_serializer("LangfuseHealth", {"status": serializers.CharField(),
+                                                                  "version": serializers.CharField()}),
                    tags=["langfuse"])
     def get(self, request: Request) -> Response:
         return Response({"status": "OK", "version": "observatory"})
@@ -139,7 +182,9 @@ class LangfuseProjectsApi(_LangfuseApi):
     """`Langfuse.auth_check()` reads the key's project here."""
 
     @extend_schema(operation_id="langfuse_projects", summary="Langfuse-compatible: the key's project",
-                   responses=dict, tags=["langfuse"])
+                   responses={200: inline_serializer("LangfuseProjects", {
+                       "data": serializers.ListField(child=serializers.DictField())})},
+                   tags=["langfuse"])
     def get(self, request: Request) -> Response:
         project = request.auth.project
         organization = project.organization

@@ -9,6 +9,7 @@ from ingest.otel.langfuse_apis import (
                                        LangfuseScoreApi,
                                        LangfuseScoresApi,
 )
+from observatory.api import ANY_ID
 
 urlpatterns = [
     # OTEL_EXPORTER_OTLP_ENDPOINT=http://host:port makes stock exporters post to /v1/traces.
@@ -17,7 +18,7 @@ urlpatterns = [
     # Langfuse SDKs (base_url=http://host:port) post spans here.
     path("api/public/otel/v1/traces", OtlpTracesApi.as_view(), name="langfuse-otel-traces"),
     path("api/public/scores", LangfuseScoresApi.as_view(), name="langfuse-scores"),
-    path("api/public/scores/<path:score_id>", LangfuseScoreApi.as_view(), name="langfuse-score"),
+    path(f"api/public/scores/<{ANY_ID}:score_id>", LangfuseScoreApi.as_view(), name="langfuse-score"),
     path("api/public/ingestion", LangfuseIngestionApi.as_view(), name="langfuse-ingestion"),
     path("api/public/health", LangfuseHealthApi.as_view(), name="langfuse-health"),
     path("api/public/projects", LangfuseProjectsApi.as_view(), name="langfuse-projects"),
