@@ -152,6 +152,16 @@ def test_a_key_without_the_ingest_scope_cannot_delete(langfuse: Langfuse, read_k
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("field, value", [("source", {}), ("id", 7), ("traceId", ["x"]), ("dataType", 1)])
+def test_a_field_that_must_be_a_string_is_refused_when_it_is_not(langfuse: Langfuse, field: str, value: Any) -> None:
+    # str() used to turn them into a score silently: source {} became "api", id 7 became "7".
+    response = langfuse.score(value=0.5, **{field: value})
+    assert response.status_code == 207
+    assert response.json()["errors"][0]["message"].endswith(f"{field} must be a string")
+    assert not Score.objects.exists()
+
+
+@pytest.mark.django_db
 def test_the_schema_documents_the_score_delete() -> None:
     paths = Client().get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
     assert {"200", "404", "409"} <= set(paths["/api/public/scores/{score_id}"]["delete"]["responses"])

@@ -156,3 +156,21 @@ def test_listed_json_matches_the_call_shape_of_the_detail(full_api: Api, project
     assert listed["call-2"]["cost"] == {"input_usd": None, "output_usd": None, "total_usd": "10",
                                         "source": "provided"}
     assert listed["call-2"]["start_time"] == "2026-11-20T10:00:01.123456Z"
+
+
+def test_an_id_with_a_line_break_is_found_and_an_unknown_one_is_a_json_404(api: Api, reader: Api) -> None:
+    # Django's `path` converter stopped at a newline: the URL matched no route and got the HTML 404 page.
+    assert api.ingest([call_event(1, id="two\nlines")]).status_code == 202
+    found = reader.get("/api/v1/calls/two%0Alines")
+    assert found.status_code == 200 and found.json()["id"] == "two\nlines"
+    missing = reader.get("/api/v1/calls/a%0Ab%0Dc")
+    assert missing.status_code == 404 and missing["Content-Type"] == "application/json"
+    assert missing.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/calls", "/api/v1/metrics/summary"])
+def test_a_key_naming_another_project_is_told_so(reader: Api, project: Any, other_project: Any, path: str) -> None:
+    refused = reader.get(path, project=other_project.id)
+    assert refused.status_code == 400 and "project" in refused.json()["error"]["details"]
+    assert reader.get(path, project="null").status_code == 400
+    assert reader.get(path, project=project.id).status_code == 200
