@@ -87,8 +87,8 @@ def test_a_client_score_mean_down_five_hundredths_is_found(full_api: Api, projec
 
 
 def test_the_error_rate_one_to_four_percent_is_found(full_api: Api, project: Any) -> None:
-    base = calls("b", 800, current=False, seed=1)
-    now = calls("c", 800, current=True, seed=2)
+    base = calls("b", 600, current=False, seed=1)
+    now = calls("c", 600, current=True, seed=2)
     for i, event in enumerate(base):
         if i % 100 == 0:  # 1%
             event.update(status="error", error={"type": "Timeout", "message": "slow"})
