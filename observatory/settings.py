@@ -207,6 +207,9 @@ CELERY_BEAT_SCHEDULE = {
     # Alerts (docs/alerts.md): rules are evaluated each minute; the delivery sweep sends outbox rows
     # whose enqueue was lost and retries the ones that are due.
     "alerts-evaluate": {"task": "alerts.tasks.evaluate", "schedule": 60.0},
+    # Prompt guards (docs/prompts.md): a tripped guard rolls its label back within one run.
+    "prompts-guards": {"task": "prompts.tasks.evaluate_guards",
+                       "schedule": float(env_int("OBSERVATORY_PROMPT_GUARD_SECONDS", 60, minimum=5))},
     "alerts-deliver": {"task": "alerts.tasks.deliver",
                        "schedule": float(env_int("OBSERVATORY_ALERTS_DELIVER_SECONDS", 15, minimum=1))},
     # Review backfills whose task message was lost (docs/review.md).

@@ -416,3 +416,64 @@ class ExperimentResultsApi(PromptApiBase):
         if experiment is None:
             raise PromptError(404, "not_found", f"Prompt '{name}' has no experiment {experiment_id}.")
         return Response(selectors.experiment_results(experiment))
+
+
+_GUARD = inline_serializer("PromptGuard", {
+    "id": serializers.IntegerField(), "label": serializers.CharField(), "metric": serializers.CharField(),
+    "flag": serializers.CharField(), "threshold": serializers.FloatField(), "min_sample": serializers.IntegerField(),
+    "window_minutes": serializers.IntegerField(), "state": serializers.ChoiceField(choices=["armed", "tripped"]),
+    "tripped_at": serializers.DateTimeField(allow_null=True), "last_checked_at": serializers.DateTimeField(
+        allow_null=True), "last_value": serializers.DictField()})
+
+
+def guard_dict(g: Any) -> dict[str, Any]:
+    return {"id": g.pk, "label": g.label, "metric": g.metric, "flag": g.flag, "threshold": g.threshold,
+            "min_sample": g.min_sample, "window_minutes": g.window_minutes, "state": g.state,
+            "tripped_at": g.tripped_at.isoformat() if g.tripped_at else None,
+            "last_checked_at": g.last_checked_at.isoformat() if g.last_checked_at else None,
+            "last_value": g.last_value}
+
+
+class GuardsApi(PromptApiBase):
+    @_schema("prompts_guards_list", "A prompt's guards", statuses=READ, parameters=[NAME_PARAM],
+             responses={200: inline_serializer("PromptGuardList", {"data": serializers.ListField(child=_GUARD)})})
+    def get(self, request: Request, name: str) -> Response:
+        prompt = selectors.prompt_get(project=project_for_request(request), name=name)
+        return Response({"data": [guard_dict(g) for g in prompt.guards.order_by("label", "id")]})
+
+    @_schema("prompts_guards_create", "Guard a label: roll it back when a metric crosses a limit", statuses=WRITE,
+             parameters=[NAME_PARAM], responses={201: _GUARD},
+             request={"application/json": required_body({
+                 "type": "object", "required": ["label", "metric", "threshold"], "properties": {
+                     "label": {"type": "string"},
+                     "metric": {"type": "string", "enum": ["error_rate", "flag_rate", "thumbs_down_rate",
+                                                           "latency_p95", "cost_per_call"]},
+                     "flag": {"type": "string", "description": "flag_rate: the flag"},
+                     "threshold": {"type": "number", "minimum": 0},
+                     "min_sample": {"type": "integer", "minimum": 1, "default": 100},
+                     "window_minutes": {"type": "integer", "minimum": 1, "maximum": 10080, "default": 60}}})})
+    def post(self, request: Request, name: str) -> Response:
+        from prompts.guards import guard_create
+
+        project = project_for_request(request)
+        body = _body(request)
+        prompt = selectors.prompt_get(project=project, name=name)
+        guard = guard_create(prompt=prompt, label=body.get("label"), metric=body.get("metric"),
+                             threshold=body.get("threshold"), flag=str(body.get("flag") or ""),
+                             min_sample=body.get("min_sample", 100), window_minutes=body.get("window_minutes", 60),
+                             actor=actor_for(request, project))
+        return Response(guard_dict(guard), status=201)
+
+
+class GuardRearmApi(PromptApiBase):
+    @_schema("prompts_guard_rearm", "Re-arm a tripped guard", statuses=WRITE, parameters=[NAME_PARAM],
+             responses={200: _GUARD})
+    def post(self, request: Request, name: str, guard_id: int) -> Response:
+        from prompts.guards import guard_rearm
+
+        project = project_for_request(request)
+        prompt = selectors.prompt_get(project=project, name=name)
+        guard = prompt.guards.filter(pk=guard_id).first()
+        if guard is None:
+            raise PromptError(404, "not_found", f"Prompt '{name}' has no guard {guard_id}.")
+        return Response(guard_dict(guard_rearm(guard=guard, actor=actor_for(request, project))))

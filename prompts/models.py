@@ -171,3 +171,45 @@ class Arm(models.Model):
             models.UniqueConstraint(fields=["experiment", "version"], name="arm_experiment_version_unique"),
             models.CheckConstraint(condition=Q(weight__gt=0), name="arm_weight_positive"),
         ]
+
+
+class GuardMetric(models.TextChoices):
+    ERROR_RATE = "error_rate", "Error rate"
+    FLAG_RATE = "flag_rate", "Flag rate"
+    THUMBS_DOWN_RATE = "thumbs_down_rate", "Thumbs-down rate"
+    LATENCY_P95 = "latency_p95", "p95 latency (ms)"
+    COST_PER_CALL = "cost_per_call", "Cost per call (USD)"
+
+
+class GuardState(models.TextChoices):
+    ARMED = "armed", "Armed"
+    TRIPPED = "tripped", "Tripped"
+
+
+class Guard(models.Model):
+    """A limit on a metric of the calls of the version behind a label (since the label moved
+    there, over a trailing window). Rates trip when the lower 95% confidence bound (Wilson) is
+    above the limit; latency and cost on the value. A tripped guard rolls the label back once and
+    stays tripped until someone re-arms it (it never flaps)."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="guards")
+    label = models.CharField(max_length=64)
+    metric = models.CharField(max_length=24, choices=GuardMetric.choices)
+    flag = models.CharField(max_length=115, blank=True, default="")  # for flag_rate
+    threshold = models.FloatField()
+    min_sample = models.PositiveIntegerField(default=100)
+    window_minutes = models.PositiveIntegerField(default=60)
+    state = models.CharField(max_length=8, choices=GuardState.choices, default=GuardState.ARMED)
+    created_by = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    tripped_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_value = models.JSONField(default=dict, blank=True)  # the figures of the last check
+
+    class Meta:
+        indexes = [
+            # The evaluation task reads armed guards (all projects) each minute.
+            models.Index(fields=["state"], name="guard_state_idx", condition=Q(state="armed")),
+            # The prompt page lists a prompt's guards.
+            models.Index(fields=["prompt", "label"], name="guard_prompt_label_idx"),
+        ]

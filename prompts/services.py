@@ -38,7 +38,7 @@ MAX_CONFIG_BYTES = 64 * 1024
 MAX_ARMS = 10
 LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 # Native API routes end in these segments after the name, so a name may not contain them as a segment.
-RESERVED_SEGMENTS = frozenset({"versions", "labels", "diff", "render", "experiments"})
+RESERVED_SEGMENTS = frozenset({"versions", "labels", "diff", "render", "experiments", "guards"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -162,7 +162,7 @@ def _event(prompt: Prompt, actor: Actor, kind: str, *, label: str = "", from_ver
         details=details or {})
 
 
-def _audit(prompt: Prompt, actor: Actor, action: str, *, before: dict[str, Any] | None,
+def audit(prompt: Prompt, actor: Actor, action: str, *, before: dict[str, Any] | None,
            after: dict[str, Any] | None) -> None:
     try:
         from audit.services import audit_record
@@ -210,7 +210,7 @@ def label_move(*, prompt: Prompt, label: str, version: PromptVersion, actor: Act
             current.save(update_fields=["version", "updated_at"])
         _event(prompt, actor, kind, label=label, from_version=before, to_version=version.version, reason=reason,
                details=details)
-        _audit(prompt, actor, "prompt.label_moved" if kind != EventKind.ROLLBACK else "prompt.label_rolled_back",
+        audit(prompt, actor, "prompt.label_moved" if kind != EventKind.ROLLBACK else "prompt.label_rolled_back",
                before={"label": label, "version": before}, after={"label": label, "version": version.version})
         _on_change(prompt)
     return current
@@ -227,7 +227,7 @@ def label_remove(*, prompt: Prompt, label: str, actor: Actor, reason: str = "") 
         before = current.version.version
         current.delete()
         _event(prompt, actor, EventKind.LABEL_REMOVED, label=label, from_version=before, reason=reason)
-        _audit(prompt, actor, "prompt.label_removed", before={"label": label, "version": before}, after=None)
+        audit(prompt, actor, "prompt.label_removed", before={"label": label, "version": before}, after=None)
         _on_change(prompt)
 
 
@@ -243,7 +243,7 @@ def label_protect(*, prompt: Prompt, label: str, protected: bool, actor: Actor) 
             current.protected = protected
             current.save(update_fields=["protected", "updated_at"])
             _event(prompt, actor, EventKind.LABEL_PROTECTION, label=label, details={"protected": protected})
-            _audit(prompt, actor, "prompt.label_protection", before={"label": label, "protected": not protected},
+            audit(prompt, actor, "prompt.label_protection", before={"label": label, "protected": not protected},
                    after={"label": label, "protected": protected})
             _on_change(prompt)
     return current
@@ -284,7 +284,7 @@ def prompt_version_create(*, project: Project, name: str, kind: str, template: A
             commit_message=commit_message or "", author=actor.user, author_label=actor.label[:255])
         _event(prompt, actor, EventKind.VERSION_CREATED, label=LATEST, from_version=number - 1 or None,
                to_version=number, reason=commit_message or "")
-        _audit(prompt, actor, "prompt.version_created", before=None,
+        audit(prompt, actor, "prompt.version_created", before=None,
                after={"version": number, "type": kind, "commit_message": commit_message or "", "labels": labels})
         for label in labels:
             label_move(prompt=prompt, label=label, version=version, actor=actor, reason="with the new version")
@@ -329,7 +329,7 @@ def experiment_start(*, prompt: Prompt, label: str, arms: list[tuple[int, float]
         split = [{"version": n, "weight": w / total} for n, w in arms]
         _event(prompt, actor, EventKind.EXPERIMENT_STARTED, label=label, to_version=None,
                details={"experiment": experiment.pk, "arms": split, "salt": experiment.salt})
-        _audit(prompt, actor, "prompt.experiment_started", before=None,
+        audit(prompt, actor, "prompt.experiment_started", before=None,
                after={"experiment": experiment.pk, "label": label, "arms": split})
         _on_change(prompt)
     return experiment
@@ -355,7 +355,7 @@ def _experiment_end(experiment: Experiment, status: str, actor: Actor, winner: P
         kind = EventKind.EXPERIMENT_SHIPPED if winner is not None else EventKind.EXPERIMENT_STOPPED
         _event(prompt, actor, kind, label=locked.label, to_version=winner.version if winner else None,
                reason=reason, details={"experiment": locked.pk})
-        _audit(prompt, actor, f"prompt.experiment_{status}", before={"experiment": locked.pk, "status": "running"},
+        audit(prompt, actor, f"prompt.experiment_{status}", before={"experiment": locked.pk, "status": "running"},
                after={"experiment": locked.pk, "status": status, "winner": winner.version if winner else None})
         _on_change(prompt)
     return locked

@@ -125,6 +125,7 @@ def _detail_context(page: Page, prompt: Prompt) -> dict[str, Any]:
         "metrics": [(v, metrics[v.version]) for v, _ in versions[:METRIC_VERSIONS]],
         "labels": labels, "events": prompt.events.order_by("-at", "-id")[:50],
         "experiments": prompt.experiments.prefetch_related("arms__version").order_by("-started_at")[:20],
+        "guards": prompt.guards.order_by("label", "id"),
         "range_links": RANGE_LINKS, "latest_name": LATEST,
         "label_form": LabelMoveForm(initial={"version": newest.version if newest else None}),
     }
@@ -250,3 +251,19 @@ def experiment_end(request: HttpRequest, page: Page, prompt_id: int, experiment_
     except (PromptError, ValueError) as exc:
         messages.error(request, getattr(exc, "message", str(exc)))
     return redirect("prompts-experiment", page.project.id, prompt.id, experiment.id)
+
+
+@require_POST
+@project_page()
+def guard_rearm_view(request: HttpRequest, page: Page, prompt_id: int, guard_id: int) -> HttpResponse:
+    from prompts.guards import guard_rearm
+
+    _forbid(page)
+    prompt = _prompt(page, prompt_id)
+    guard = get_object_or_404(prompt.guards.all(), pk=guard_id)
+    try:
+        guard_rearm(guard=guard, actor=_actor(request, page))
+        messages.success(request, "Guard re-armed.")
+    except PromptError as exc:
+        messages.error(request, exc.message)
+    return redirect(reverse("prompts-detail", args=[page.project.id, prompt.id]) + "#guards")
