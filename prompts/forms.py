@@ -51,3 +51,12 @@ class LabelMoveForm(forms.Form):
     label = forms.CharField(max_length=64)
     version = forms.IntegerField(min_value=1)
     reason = forms.CharField(max_length=500, required=False)
+
+
+class ExperimentForm(forms.Form):
+    """A canary: the label's current version (the control) against one other version."""
+
+    label = forms.CharField(max_length=64)
+    version = forms.IntegerField(min_value=1, label="Treatment version")
+    percent = forms.FloatField(min_value=0.1, max_value=99.9, initial=10, label="Treatment share (%)")
+    name = forms.CharField(max_length=200, required=False)

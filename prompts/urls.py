@@ -39,6 +39,7 @@ urlpatterns = [
     path(P + "<int:prompt_id>/diff", views.diff_page, name="prompts-diff"),
     path(P + "<int:prompt_id>/preview", views.preview, name="prompts-preview"),
     path(P + "<int:prompt_id>/guards/<int:guard_id>/rearm", views.guard_rearm_view, name="prompts-guard-rearm"),
+    path(P + "<int:prompt_id>/experiments/new", views.experiment_new, name="prompts-experiment-new"),
     path(P + "<int:prompt_id>/experiments/<int:experiment_id>/", views.experiment_page, name="prompts-experiment"),
     path(P + "<int:prompt_id>/experiments/<int:experiment_id>/end", views.experiment_end,
          name="prompts-experiment-end"),

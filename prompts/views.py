@@ -267,3 +267,33 @@ def guard_rearm_view(request: HttpRequest, page: Page, prompt_id: int, guard_id:
     except PromptError as exc:
         messages.error(request, exc.message)
     return redirect(reverse("prompts-detail", args=[page.project.id, prompt.id]) + "#guards")
+
+
+@require_POST
+@project_page()
+def experiment_new(request: HttpRequest, page: Page, prompt_id: int) -> HttpResponse:
+    from prompts.forms import ExperimentForm
+
+    _forbid(page)
+    prompt = _prompt(page, prompt_id)
+    form = ExperimentForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        label = prompt.labels.select_related("version").filter(name=data["label"]).first()
+        try:
+            if label is None:
+                raise PromptError(404, "not_found", f"No label '{data['label']}' to experiment on.")
+            if label.version.version == data["version"]:
+                raise PromptError(400, "invalid", "The treatment must be another version than the label's.")
+            experiment = services.experiment_start(
+                prompt=prompt, label=label.name, name=data["name"], actor=_actor(request, page),
+                arms=[(label.version.version, 100 - data["percent"]), (data["version"], data["percent"])])
+        except PromptError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Experiment started on '{label.name}'.")
+            return redirect("prompts-experiment", page.project.id, prompt.id, experiment.id)
+    else:
+        messages.error(request, "Check the experiment's fields: " + "; ".join(
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    return redirect(reverse("prompts-detail", args=[page.project.id, prompt.id]) + "#experiments")

@@ -1,10 +1,12 @@
 """The prompt pages in headless Chromium (Debian's, through Playwright): create a prompt and a
-second version, move a label with the keyboard only, read the diff, and come Back."""
+second version, move a label with the keyboard only, read the diff, come Back, start an experiment
+and see its comparison."""
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,9 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop shares the thread with the ORM
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+from telemetry.services import project_process  # noqa: E402
+from tests.conftest import Api, call_event  # noqa: E402
 
 CHROMIUM = os.environ.get("OBSERVATORY_CHROMIUM", "/usr/bin/chromium")
 XSS = "<script>alert(1)</script>"
@@ -42,8 +47,8 @@ def tab(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def test_create_a_version_move_a_label_by_keyboard_and_diff(tab: Page, live_server: Any, project: Any,
-                                                            owner: Any) -> None:
+def test_create_a_version_move_a_label_by_keyboard_diff_and_start_an_experiment(
+        tab: Page, live_server: Any, project: Any, owner: Any, full_key: str, prices: None) -> None:
     base = live_server.url
     tab.goto(f"{base}/accounts/login/")
     tab.get_by_label("Username").fill("owner")
@@ -68,10 +73,11 @@ def test_create_a_version_move_a_label_by_keyboard_and_diff(tab: Page, live_serv
     expect(tab.get_by_test_id("version")).to_have_count(2)
 
     # Move production to v2 with the keyboard only.
-    tab.get_by_label("Label", exact=True).focus()
+    move = tab.get_by_test_id("label-form")
+    move.get_by_label("Label", exact=True).focus()
     tab.keyboard.type("production")
     tab.keyboard.press("Tab")  # the version select; v2 (newest) is chosen by default
-    expect(tab.get_by_label("Version", exact=True)).to_be_focused()
+    expect(move.get_by_label("Version", exact=True)).to_be_focused()
     tab.keyboard.press("Tab")
     tab.keyboard.type("by keyboard")
     tab.keyboard.press("Enter")
@@ -87,4 +93,20 @@ def test_create_a_version_move_a_label_by_keyboard_and_diff(tab: Page, live_serv
     tab.go_back()
     expect(tab).to_have_url(detail_url)
     expect(tab.get_by_role("heading", name="welcome", exact=True)).to_be_visible()
+
+    # A 50% canary of v1 against production (v2), then calls of both arms arrive.
+    tab.get_by_label("Treatment version").select_option("1")
+    tab.get_by_label("Treatment share (%)").fill("50")
+    tab.get_by_role("button", name="Start experiment").click()
+    expect(tab.get_by_test_id("experiment-status")).to_have_text("running")
+    now = datetime.now(timezone.utc)
+    events = [call_event(i, trace_id=f"t{i}", timestamp=(now + timedelta(seconds=1)).isoformat(),
+                         prompt={"name": "welcome", "version": str(1 + i % 2)}) for i in range(20)]
+    assert Api(full_key).ingest(events).status_code == 202
+    while project_process(project_id=project.id):
+        pass
+    tab.reload()
+    expect(tab.get_by_test_id("arms")).to_contain_text("10")
+    expect(tab.get_by_test_id("comparisons")).to_contain_text("error_rate")
+    expect(tab.get_by_test_id("comparisons")).to_contain_text("inconclusive")  # 10 calls an arm: too few
     assert not tab.dialogs and not tab.errors and not tab.csp  # type: ignore[attr-defined]
