@@ -3,6 +3,7 @@ finding's drill-down (both distributions overlaid from the sketches, the statist
 and "Run now" for owners and admins. Everything shown of a group is escaped by the templates."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -18,7 +19,7 @@ from dashboards.context import FILTER_DIMENSIONS, Page, project_page
 from dashboards.templatetags.obs import duration
 from dashboards.views.common import LABELS, render_page
 from drift import charts, selectors, services
-from drift.models import Finding, Verdict
+from drift.models import Baseline, Finding, Verdict
 from drift.stats import key_values
 
 METHODS = {
@@ -111,8 +112,12 @@ def drift_context(page: Page, request: HttpRequest) -> dict[str, Any]:
     rows = [finding_row(page, f) for f in findings]
     context["topics"] = [r for r in rows if r["finding"].signal == "topics"
                          and r["finding"].verdict != Verdict.NOT_ENOUGH_DATA]
+    windows = [{**w, **{key: datetime.fromisoformat(w[key]) for key in ("baseline_start", "baseline_end",
+                                                                          "current_start", "current_end")},
+                "baseline_label": Baseline(w["baseline"]).label if w["baseline"] in Baseline.values else w["baseline"]}
+               for w in run.windows]
     context.update(
-        comparisons=comparisons, chosen=chosen, windows=run.windows,
+        comparisons=comparisons, chosen=chosen, windows=windows,
         drifted=[r for r in rows if r["finding"].verdict == Verdict.DRIFT][:SHOWN],
         thin=[r for r in rows if r["finding"].verdict == Verdict.NOT_ENOUGH_DATA][:SHOWN],
         steady=sum(1 for f in findings if f.verdict == Verdict.NO_DRIFT),

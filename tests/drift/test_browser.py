@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from drift.services import drift_run
 from tests.conftest import Api
 from tests.dashboards.conftest import XSS
-from tests.dashboards.test_browser import browser, sign_in, tab, traces  # noqa: F401 - fixtures and helpers
+from tests.dashboards.test_browser import browser, shoot, sign_in, tab, traces  # noqa: F401 - fixtures and helpers
 from tests.drift.conftest import calls, run_end, send
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_topics")]
@@ -27,6 +27,7 @@ def test_open_drift_drill_into_a_finding_and_back(tab: Page, live_server: Any, f
     expect(tab.get_by_role("link", name="Drift", exact=True)).to_have_attribute("aria-current", "page")
     findings = tab.get_by_test_id("drift-finding")
     expect(findings.first).to_be_visible()
+    shoot(tab, "drift")
     row = findings.filter(has_text=XSS).first
     expect(row).to_contain_text(XSS)  # shown as text, not markup
     row.get_by_role("link", name="Latency").click()
@@ -34,6 +35,7 @@ def test_open_drift_drill_into_a_finding_and_back(tab: Page, live_server: Any, f
     expect(tab.get_by_test_id("finding-title")).to_contain_text(XSS)
     assert traces(tab, "drift-comparison") == 2  # baseline and current overlaid
     assert traces(tab, "drift-history") >= 1
+    shoot(tab, "drift-finding")
     tab.go_back()
     expect(tab).to_have_url(f"{live_server.url}/projects/{project.id}/drift/")
     expect(tab.get_by_test_id("drift-finding").first).to_be_visible()

@@ -144,3 +144,13 @@ def test_the_topic_panel_shows_words_examples_and_shares_escaped(project: Any, o
         assert 'data-testid="topic-shares"' in html and "reset my password" in html
         assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Topics of inputs" in html and "ROC AUC" in html
+
+
+def test_every_finding_of_a_run_has_a_drill_down(project: Any, owner: Any, drifted: DriftRun) -> None:
+    client = signed_in(owner)
+    methods = set()
+    for finding in drifted.findings.all():
+        response = client.get(f"/projects/{project.id}/drift/findings/{finding.id}")
+        assert response.status_code == 200, (finding.signal, finding.group)
+        methods.add(finding.method)
+    assert {"wasserstein", "two_proportion_z", "jensen_shannon"} <= methods
