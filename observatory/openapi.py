@@ -79,7 +79,8 @@ DESCRIPTIONS = {
     413: "Body larger than OBSERVATORY_INGEST_MAX_BODY_BYTES (after gunzip), or more items than "
          "OBSERVATORY_INGEST_MAX_EVENTS",
     415: "Unsupported Content-Type, or a Content-Encoding other than gzip",
-    429: "Over the per-key rate: wait the seconds in `Retry-After`",
+    429: "Over the per-key rate, or too many unknown keys from this address (`too_many_unknown_keys`): "
+         "wait the seconds in `Retry-After`",
     503: "The database is unavailable: nothing was stored; send the same request again after `Retry-After` "
          "seconds",
 }
