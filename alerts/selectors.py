@@ -1,12 +1,14 @@
 """Reads for the alerts page, the incident page and the API."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from alerts.models import Channel, DeliveryAttempt, Incident, Notification, Rule, RuleInstance, Silence, StateEvent
+from rollups.cubes import choose_cube
+from rollups.selectors import MetricsError, Query, series, unit_of
 
 STATE_ORDER = ["firing", "no_data", "pending", "error", "resolved", "ok"]
 
@@ -55,3 +57,54 @@ def incident_timeline(*, incident: Incident) -> list[dict[str, Any]]:
 
 def channel_attempts(*, channel: Channel, limit: int = 20) -> QuerySet[DeliveryAttempt]:
     return DeliveryAttempt.objects.filter(channel=channel).select_related("notification").order_by("-at")[:limit]
+
+
+CHART_STEPS = [timedelta(minutes=m) for m in (1, 5, 15)] + [timedelta(hours=h) for h in (1, 6)] + [timedelta(days=1)]
+# The dimensions the calls explorer filters by (the dashboards' global filters).
+EXPLORER_DIMENSIONS = ("model", "provider", "prompt_name", "prompt_version", "feature", "team", "environment", "status")
+
+
+def incident_span(incident: Incident, now: datetime) -> tuple[datetime, datetime]:
+    """The incident's breaching time: one window before it opened until it resolved (or now)."""
+    window = timedelta(seconds=incident.rule.window_seconds)
+    return incident.opened_at - window, max(incident.resolved_at or now, incident.opened_at + timedelta(minutes=1))
+
+
+def incident_filters(incident: Incident) -> dict[str, list[str]]:
+    """The rule's filters narrowed to the incident's group value."""
+    filters = {dim: list(values) for dim, values in incident.rule.filters.items()}
+    for dim, value in incident.group.items():
+        filters[dim] = [value]
+    return filters
+
+
+def incident_chart(incident: Incident, now: datetime) -> dict[str, Any] | None:
+    """The measure for the incident's group around the incident, per interval, with the threshold:
+    a figure for dashboards.charts (None when the rule's source is not the rollups, or the rollups
+    cannot answer that range)."""
+    from alerts.sources import score_name
+    from dashboards import charts
+
+    rule = incident.rule
+    if rule.source != "rollups":
+        return None
+    start, end = incident_span(incident, now)
+    lead = max(6 * timedelta(seconds=rule.window_seconds), timedelta(hours=1))
+    start, end = start - lead, min(now, end + lead)
+    filters = incident_filters(incident)
+    coarse = choose_cube(set(filters) | {"kind"}) == "all" or now - start > timedelta(hours=47)
+    step = next((s for s in CHART_STEPS if (end - start) / s <= 120 and (not coarse or s >= timedelta(hours=1))),
+                CHART_STEPS[-1])
+    try:
+        points = series(Query(project_id=rule.project_id, start=start, end=end, filters=filters, interval=step,
+                              score=score_name(rule)), rule.measure)
+    except (MetricsError, OverflowError):
+        return None
+    lines = [{"name": rule.measure, "points": points[0]["points"] if points else []}]
+    if incident.threshold is not None:
+        lines.append({"name": "threshold", "points": [{"t": start, "value": incident.threshold},
+                                                      {"t": end, "value": incident.threshold}]})
+    figure = charts.time_series(f"{rule.measure} for {incident.group_label}, per {int(step.total_seconds() // 60)} min",
+                                lines, unit=unit_of(rule.measure))
+    figure["data"][0]["mode"] = "lines+markers"  # an incident's few busy buckets are points, not a line
+    return figure

@@ -30,7 +30,8 @@ def count_measure(measure: str) -> str:
     return _COUNT_OF.get(kind, "count")
 
 
-def _score_name(rule: Rule) -> str:
+def score_name(rule: Rule) -> str:
+    """The rollup score name a score_* or flag_* rule reads; '' for call and feedback measures."""
     if rule.measure.startswith("score_"):
         return rule.score
     if rule.measure.startswith("flag_"):
@@ -86,7 +87,7 @@ class RollupsSource:
         measure = rule.measure
         counter = count_measure(measure)
         query = Query(project_id=rule.project_id, start=window.start, end=window.end, filters=rule.filters,
-                      group_by=tuple(rule.group_by), score=_score_name(rule))
+                      group_by=tuple(rule.group_by), score=score_name(rule))
         rows = aggregate(query, sorted({measure, counter}))
         reading = Reading()
         for (_, *group), values in rows.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -119,8 +120,18 @@ def rule_remove(request: HttpRequest, page: Page, rule_id: int) -> HttpResponse:
 def incident_page(request: HttpRequest, page: Page, incident_id: int) -> HttpResponse:
     incident = get_object_or_404(Incident.objects.select_related("rule", "instance", "acknowledged_by"),
                                  project=page.project, pk=incident_id)
-    context = {"incident": incident, "timeline": selectors.incident_timeline(incident=incident)}
-    return _render(request, page, "alerts/incident.html", context, title=f"Incident {incident.id}")
+    now = datetime.now(timezone.utc)
+    start, end = selectors.incident_span(incident, now)
+    filters = [(dim, value) for dim, values in selectors.incident_filters(incident).items()
+               if dim in selectors.EXPLORER_DIMENSIONS for value in values]
+    calls_url = reverse("calls", args=[page.project.id]) + "?" + urlencode(
+        [("range", "custom"), ("from", start.isoformat(timespec="minutes")),
+         ("to", end.isoformat(timespec="minutes")), *filters])
+    context = {"incident": incident, "timeline": selectors.incident_timeline(incident=incident),
+               "figure": selectors.incident_chart(incident, now), "calls_url": calls_url}
+    return render_page(request, page, "alerts/incident.html",
+                       {"can_edit": page.can_manage, "can_respond": _can_respond(page), **context}, active="alerts",
+                       title=f"Incident {incident.id}", toolbar=False, charts=context["figure"] is not None)
 
 
 @project_page()

@@ -95,7 +95,9 @@ def test_create_a_rule_see_it_fire_acknowledge_silence_and_send_a_test(
     expect(tab.get_by_test_id("firing")).to_contain_text("Slow answers")
     shoot(tab, "firing")
     tab.get_by_test_id("firing").get_by_role("link", name="Slow answers").click()
-    expect(tab.get_by_test_id("timeline")).to_contain_text("ok → firing")
+    # plotly.js (several MB, for the incident's chart) loads first: allow it time on a busy machine.
+    expect(tab.get_by_test_id("timeline")).to_contain_text("ok → firing", timeout=20000)
+    expect(tab.get_by_test_id("chart-incident-metric").locator(".main-svg").first).to_be_visible()
     tab.get_by_test_id("acknowledge").focus()
     tab.keyboard.press("Enter")
     expect(tab.get_by_test_id("acknowledged")).to_contain_text("by owner")
