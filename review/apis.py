@@ -38,6 +38,36 @@ _CONFLICT = errors(409, described={409: "The item is held by another reviewer, c
                                         "you; a dataset name in use"})
 
 
+def _id(raw: Any, what: str) -> int:
+    """A path id: a positive integer PostgreSQL can hold, else the API's 404."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise NotFound(f"No such {what}.") from None
+    if not 0 < value < 2**63:
+        raise NotFound(f"No such {what}.")
+    return value
+
+
+def _nul(value: Any) -> str | None:
+    """The first key path holding a NUL character (PostgreSQL refuses them in text and JSON)."""
+    if isinstance(value, str):
+        return "" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return str(key)
+            found = _nul(item)
+            if found is not None:
+                return f"{key}{found}" if found.startswith("[") else f"{key}.{found}".rstrip(".")
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul(item)
+            if found is not None:
+                return f"[{i}]{'.' + found if found else ''}"
+    return None
+
+
 class PersonOnly(permissions.BasePermission):
     message = "Reviews and queue changes are made by people: sign in (API keys can read, not write)."
 
@@ -62,6 +92,9 @@ class _Api(APIView):
     def body(self, request: Request) -> dict[str, Any]:
         if not isinstance(request.data, dict):
             raise ValidationError({"body": "a JSON object"})
+        where = _nul(request.data)
+        if where is not None:
+            raise ValidationError({where or "body": "no NUL characters (\\u0000)"})
         return dict(request.data)
 
     def project(self, request: Request, *, write: str = "") -> tuple[Project, str | None]:
@@ -81,8 +114,8 @@ class _Api(APIView):
             raise PermissionDenied("Viewers read queues; members, admins and owners review.")
         return role
 
-    def queue(self, request: Request, queue_id: int, *, write: str = "") -> Queue:
-        queue = Queue.objects.select_related("project").filter(pk=queue_id).first()
+    def queue(self, request: Request, queue_id: str, *, write: str = "") -> Queue:
+        queue = Queue.objects.select_related("project").filter(pk=_id(queue_id, "queue")).first()
         if queue is None:
             raise NotFound("No such queue.")
         self.check_role(request, queue.project, write)
@@ -163,18 +196,18 @@ class QueueListApi(_Api):
 class QueueApi(_Api):
     @extend_schema(operation_id="review_queues_retrieve", tags=["review"], summary="A queue",
                    responses={200: _OBJECT, **_READ_ERRORS})
-    def get(self, request: Request, queue_id: int) -> Response:
+    def get(self, request: Request, queue_id: str) -> Response:
         return Response(queue_dict(self.queue(request, queue_id)))
 
     @extend_schema(operation_id="review_queues_update", tags=["review"], summary="Change a queue (fields given)",
                    request=_QUEUE_BODY, responses={200: _OBJECT, **_WRITE_ERRORS})
-    def patch(self, request: Request, queue_id: int) -> Response:
+    def patch(self, request: Request, queue_id: str) -> Response:
         queue = self.queue(request, queue_id, write="manage")
         return Response(queue_dict(services.queue_update(queue=queue, actor=request.user, data=self.body(request))))
 
     @extend_schema(operation_id="review_queues_destroy", tags=["review"], summary="Delete a queue and its items",
                    responses={204: None, **_WRITE_ERRORS})
-    def delete(self, request: Request, queue_id: int) -> Response:
+    def delete(self, request: Request, queue_id: str) -> Response:
         services.queue_delete(queue=self.queue(request, queue_id, write="manage"), actor=request.user)
         return Response(status=204)
 
@@ -182,35 +215,35 @@ class QueueApi(_Api):
 class RuleListApi(_Api):
     @extend_schema(operation_id="review_rules_list", tags=["review"], summary="A queue's routing rules",
                    responses={200: _OBJECT, **_READ_ERRORS})
-    def get(self, request: Request, queue_id: int) -> Response:
+    def get(self, request: Request, queue_id: str) -> Response:
         queue = self.queue(request, queue_id)
         return Response({"data": [rule_dict(r) for r in queue.rules.order_by("id")]})
 
     @extend_schema(operation_id="review_rules_create", tags=["review"], summary="Add a routing rule",
                    request=_RULE_BODY, responses={201: _OBJECT, **_WRITE_ERRORS})
-    def post(self, request: Request, queue_id: int) -> Response:
+    def post(self, request: Request, queue_id: str) -> Response:
         queue = self.queue(request, queue_id, write="manage")
         return Response(rule_dict(services.rule_create(queue=queue, actor=request.user, data=self.body(request))),
                         status=201)
 
 
 class RuleApi(_Api):
-    def rule(self, request: Request, queue_id: int, rule_id: int) -> RoutingRule:
+    def rule(self, request: Request, queue_id: str, rule_id: str) -> RoutingRule:
         queue = self.queue(request, queue_id, write="manage")
-        rule = queue.rules.filter(pk=rule_id).first()
+        rule = queue.rules.filter(pk=_id(rule_id, "rule")).first()
         if rule is None:
             raise NotFound("No such rule in this queue.")
         return rule
 
     @extend_schema(operation_id="review_rules_update", tags=["review"], summary="Replace a rule",
                    request=_RULE_BODY, responses={200: _OBJECT, **_WRITE_ERRORS})
-    def put(self, request: Request, queue_id: int, rule_id: int) -> Response:
+    def put(self, request: Request, queue_id: str, rule_id: str) -> Response:
         rule = self.rule(request, queue_id, rule_id)
         return Response(rule_dict(services.rule_update(rule=rule, actor=request.user, data=self.body(request))))
 
     @extend_schema(operation_id="review_rules_destroy", tags=["review"], summary="Delete a rule",
                    responses={204: None, **_WRITE_ERRORS})
-    def delete(self, request: Request, queue_id: int, rule_id: int) -> Response:
+    def delete(self, request: Request, queue_id: str, rule_id: str) -> Response:
         services.rule_delete(rule=self.rule(request, queue_id, rule_id), actor=request.user)
         return Response(status=204)
 
@@ -221,7 +254,7 @@ class BackfillApi(RuleApi):
                    request=inline_serializer("BackfillBody", {"days": serializers.IntegerField(min_value=1,
                                                                                                max_value=90)}),
                    responses={202: _OBJECT, **_WRITE_ERRORS})
-    def post(self, request: Request, queue_id: int, rule_id: int) -> Response:
+    def post(self, request: Request, queue_id: str, rule_id: str) -> Response:
         rule = self.rule(request, queue_id, rule_id)
         backfill = services.backfill_start(rule=rule, days=self.body(request).get("days"), actor=request.user)
         return Response({"id": backfill.id, "start": backfill.start, "end": backfill.end}, status=202)
@@ -246,7 +279,7 @@ class ItemListApi(_Api):
                                OpenApiParameter("after", int, description="the last id of the previous page"),
                                OpenApiParameter("limit", int, description=f"1..{MAX_LIMIT}, default 50")],
                    responses={200: _OBJECT, **_READ_ERRORS})
-    def get(self, request: Request, queue_id: int) -> Response:
+    def get(self, request: Request, queue_id: str) -> Response:
         queue = self.queue(request, queue_id)
         status = request.query_params.get("status") or None
         if status is not None and status not in ("open", *ItemStatus.values):
@@ -260,7 +293,7 @@ class ItemListApi(_Api):
     @extend_schema(operation_id="review_items_add", tags=["review"], summary="Add calls by hand (no daily cap)",
                    request=inline_serializer("ItemsAddBody", {"call_ids": serializers.ListField(
                        child=serializers.CharField())}), responses={201: _OBJECT, **_WRITE_ERRORS})
-    def post(self, request: Request, queue_id: int) -> Response:
+    def post(self, request: Request, queue_id: str) -> Response:
         queue = self.queue(request, queue_id, write="review")
         added = services.items_add(queue=queue, call_ids=self.body(request).get("call_ids"), actor=request.user)
         return Response({"added": added}, status=201)
@@ -270,7 +303,7 @@ class NextItemApi(_Api):
     @extend_schema(operation_id="review_items_next", tags=["review"], request=None,
                    summary="Claim the next item (locked for the queue's lock minutes); 204 when none is left",
                    responses={200: _OBJECT, 204: None, **_WRITE_ERRORS})
-    def post(self, request: Request, queue_id: int) -> Response:
+    def post(self, request: Request, queue_id: str) -> Response:
         queue = self.queue(request, queue_id, write="review")
         item = reviewing.item_claim_next(queue=queue, user=request.user)
         if item is None:
@@ -283,12 +316,12 @@ class SubmitApi(_Api):
     @extend_schema(operation_id="review_items_submit", tags=["review"], request=_VERDICT_BODY,
                    summary="Submit a verdict; its answers become human scores",
                    responses={201: _OBJECT, **_WRITE_ERRORS, **_CONFLICT})
-    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+    def post(self, request: Request, queue_id: str, item_id: str) -> Response:
         queue = self.queue(request, queue_id, write="review")
         body = self.body(request)
         if unknown := sorted(set(body) - {"answers", "corrected_output", "comment"}):
             raise ValidationError({unknown[0]: "unknown field; use answers, corrected_output, comment"})
-        verdict = reviewing.verdict_submit(item_id=item_id, queue=queue, user=request.user,
+        verdict = reviewing.verdict_submit(item_id=_id(item_id, "item"), queue=queue, user=request.user,
                                            answers=body.get("answers"),
                                            corrected_output=body.get("corrected_output", ""),
                                            comment=body.get("comment", ""))
@@ -300,9 +333,9 @@ class SkipApi(_Api):
     @extend_schema(operation_id="review_items_skip", tags=["review"], request=None,
                    summary="Pass on an item: back to the pool for the others",
                    responses={204: None, **_WRITE_ERRORS})
-    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+    def post(self, request: Request, queue_id: str, item_id: str) -> Response:
         queue = self.queue(request, queue_id, write="review")
-        item = Item.objects.filter(queue=queue, pk=item_id).first()
+        item = Item.objects.filter(queue=queue, pk=_id(item_id, "item")).first()
         if item is None:
             raise NotFound("No such item in this queue.")
         reviewing.item_skip(item=item, user=request.user)
@@ -343,7 +376,8 @@ class DatasetListApi(_Api):
 def _queue_of(project: Project, raw: Any) -> Queue | None:
     if raw is None:
         return None
-    queue = Queue.objects.filter(project=project, pk=raw).first() if isinstance(raw, int) else None
+    ok = isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw < 2**63
+    queue = Queue.objects.filter(project=project, pk=raw).first() if ok else None
     if queue is None:
         raise ValidationError({"queue": "no such queue in this project"})
     return queue
@@ -352,13 +386,13 @@ def _queue_of(project: Project, raw: Any) -> Queue | None:
 class _DatasetApi(_Api):
     def dataset(self, request: Request, name: str, *, write: str = "") -> Dataset:
         project, _ = self.project(request, write=write)
-        dataset = selectors.dataset_by_name(project_id=project.id, name=name)
+        dataset = selectors.dataset_by_name(project_id=project.id, name=name) if "\x00" not in name else None
         if dataset is None:
             raise NotFound(f"No dataset named '{name}' in this project.")
         return dataset
 
-    def version(self, request: Request, name: str, version: int) -> DatasetVersion:
-        found = selectors.dataset_version(dataset=self.dataset(request, name), version=version)
+    def version(self, request: Request, name: str, version: str) -> DatasetVersion:
+        found = selectors.dataset_version(dataset=self.dataset(request, name), version=_id(version, "version"))
         if found is None:
             raise NotFound(f"Dataset '{name}' has no version {version}.")
         return found
@@ -396,7 +430,7 @@ class VersionItemsApi(_DatasetApi):
                    parameters=[PROJECT, OpenApiParameter("after", int, description="next_after of the previous page"),
                                OpenApiParameter("limit", int, description=f"1..{MAX_LIMIT}, default 100")],
                    responses={200: _OBJECT, **_READ_ERRORS})
-    def get(self, request: Request, name: str, version: int) -> Response:
+    def get(self, request: Request, name: str, version: str) -> Response:
         found = self.version(request, name, version)
         after = _int(request.query_params, "after", -1, -1, 2**31)
         limit = _int(request.query_params, "limit", 100, 1, MAX_LIMIT)
@@ -411,7 +445,7 @@ class VersionDownloadApi(_DatasetApi):
                    parameters=[PROJECT, OpenApiParameter("as", str, enum=["jsonl", "csv"], description="jsonl (default) or csv; not `format`, which DRF keeps for its renderers")],
                    responses={(200, "application/x-ndjson"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR,
                               **_READ_ERRORS})
-    def get(self, request: Request, name: str, version: int) -> Any:
+    def get(self, request: Request, name: str, version: str) -> Any:
         found = self.version(request, name, version)
         return download(found, name, request.query_params.get("as", "jsonl"))
 

@@ -75,8 +75,8 @@ def _queue_values(project: Project, data: dict[str, Any], current: Queue | None)
 def _members(project: Project, member_ids: Any, assignment: str, per: int) -> list[int] | None:
     if member_ids is None:
         return None
-    if not isinstance(member_ids, list) or not all(isinstance(m, int) and not isinstance(m, bool)
-                                                   for m in member_ids):
+    if not isinstance(member_ids, list) or len(member_ids) > 500 or not all(
+            isinstance(m, int) and not isinstance(m, bool) and 0 < m < 2**63 for m in member_ids):
         raise Invalid("members", "a list of user ids")
     allowed = set(Membership.objects.filter(organization_id=project.organization_id, user_id__in=member_ids)
                   .exclude(role="viewer").values_list("user_id", flat=True))

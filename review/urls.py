@@ -1,26 +1,42 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from review import apis, views
+
+
+class Segment:
+    """Any one path segment: ids and names are checked by the API views, so a malformed one gets the
+    API's JSON 404 rather than Django's HTML page for an unknown URL."""
+
+    regex = r"[^/]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: object) -> str:
+        return str(value)
+
+
+register_converter(Segment, "seg")
 
 urlpatterns = [
     # API (docs/api.md, "Review")
     path("api/v1/queues", apis.QueueListApi.as_view(), name="api-review-queues"),
-    path("api/v1/queues/<int:queue_id>", apis.QueueApi.as_view(), name="api-review-queue"),
-    path("api/v1/queues/<int:queue_id>/rules", apis.RuleListApi.as_view(), name="api-review-rules"),
-    path("api/v1/queues/<int:queue_id>/rules/<int:rule_id>", apis.RuleApi.as_view(), name="api-review-rule"),
-    path("api/v1/queues/<int:queue_id>/rules/<int:rule_id>/backfill", apis.BackfillApi.as_view(),
+    path("api/v1/queues/<seg:queue_id>", apis.QueueApi.as_view(), name="api-review-queue"),
+    path("api/v1/queues/<seg:queue_id>/rules", apis.RuleListApi.as_view(), name="api-review-rules"),
+    path("api/v1/queues/<seg:queue_id>/rules/<seg:rule_id>", apis.RuleApi.as_view(), name="api-review-rule"),
+    path("api/v1/queues/<seg:queue_id>/rules/<seg:rule_id>/backfill", apis.BackfillApi.as_view(),
          name="api-review-backfill"),
-    path("api/v1/queues/<int:queue_id>/items", apis.ItemListApi.as_view(), name="api-review-items"),
-    path("api/v1/queues/<int:queue_id>/items/next", apis.NextItemApi.as_view(), name="api-review-next"),
-    path("api/v1/queues/<int:queue_id>/items/<int:item_id>/submit", apis.SubmitApi.as_view(),
+    path("api/v1/queues/<seg:queue_id>/items", apis.ItemListApi.as_view(), name="api-review-items"),
+    path("api/v1/queues/<seg:queue_id>/items/next", apis.NextItemApi.as_view(), name="api-review-next"),
+    path("api/v1/queues/<seg:queue_id>/items/<seg:item_id>/submit", apis.SubmitApi.as_view(),
          name="api-review-submit"),
-    path("api/v1/queues/<int:queue_id>/items/<int:item_id>/skip", apis.SkipApi.as_view(), name="api-review-skip"),
+    path("api/v1/queues/<seg:queue_id>/items/<seg:item_id>/skip", apis.SkipApi.as_view(), name="api-review-skip"),
     path("api/v1/datasets", apis.DatasetListApi.as_view(), name="api-datasets"),
-    path("api/v1/datasets/<slug:name>", apis.DatasetApi.as_view(), name="api-dataset"),
-    path("api/v1/datasets/<slug:name>/versions", apis.VersionListApi.as_view(), name="api-dataset-versions"),
-    path("api/v1/datasets/<slug:name>/versions/<int:version>/items", apis.VersionItemsApi.as_view(),
+    path("api/v1/datasets/<seg:name>", apis.DatasetApi.as_view(), name="api-dataset"),
+    path("api/v1/datasets/<seg:name>/versions", apis.VersionListApi.as_view(), name="api-dataset-versions"),
+    path("api/v1/datasets/<seg:name>/versions/<seg:version>/items", apis.VersionItemsApi.as_view(),
          name="api-dataset-items"),
-    path("api/v1/datasets/<slug:name>/versions/<int:version>/download", apis.VersionDownloadApi.as_view(),
+    path("api/v1/datasets/<seg:name>/versions/<seg:version>/download", apis.VersionDownloadApi.as_view(),
          name="api-dataset-download"),
     # Pages
     path("projects/<int:project_id>/review/", views.queues, name="review-queues"),

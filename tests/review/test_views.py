@@ -112,3 +112,14 @@ def test_the_queue_page_shows_health_agreement_and_left_out(api: Api, project: A
         page = client.get(f"/projects/{project.id}/review/{queue.id}/").content.decode()
     assert 'data-testid="left-out">2<' in page and 'data-testid="agreement"' in page
     assert "review.support-answers.correct" in page
+
+
+def test_nul_characters_are_a_400_not_a_500(project: Any, queue: Any, owner: Any) -> None:
+    client = signed_in(owner)
+    assert client.post(f"/projects/{project.id}/review/{queue.id}/rules", {"kind": "flag", "flags": "a\x00"}
+                       ).status_code == 400
+    api = client.post(f"/api/v1/queues/{queue.id}/rules", data=json.dumps({"kind": "flag", "flags": ["x\x00"]}),
+                      content_type="application/json")
+    assert api.status_code == 400 and "flags[0]" in api.json()["error"]["details"]
+    assert client.get("/api/v1/queues/nope").status_code == 404
+    assert client.get("/api/v1/queues/nope").json()["error"]["code"]
