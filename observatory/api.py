@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import register_converter
 from django.urls.converters import PathConverter
 from rest_framework import exceptions, status
@@ -26,6 +27,21 @@ class AnyIdConverter(PathConverter):
 
 ANY_ID = "anyid"  # `<anyid:call_id>` in the URL patterns
 register_converter(AnyIdConverter, ANY_ID)
+
+
+API_PREFIXES = ("/api/", "/v1/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 404 (handler404) for a URL that no route matches. Under the API's prefixes, the API's
+    error body: an id that a route's converter refuses (`/api/v1/queues/abc`) meets this, not a view."""
+    if request.path.startswith(API_PREFIXES):
+        return JsonResponse({"error": {"code": "not_found", "message": "No such endpoint, or an id in the URL "
+                                                                       "that cannot be one (see /api/docs/)."}},
+                            status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
 
 
 def error_response(status_code: int, code: str, message: str, details: Any = None,

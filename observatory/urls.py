@@ -4,6 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from observatory import health, security
 
+# A URL no route matches: the API's error body under /api/ and /v1/, the usual page elsewhere.
+handler404 = "observatory.api.not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
