@@ -5,7 +5,7 @@ in here later (docs/alerts.md, "Not yet").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import numpy as np
@@ -92,6 +92,12 @@ def compare(x: float, critical: float | None, warning: float | None, *, above: b
 class Condition:
     kind: ClassVar[str]
     label: ClassVar[str]
+    # False: the rule's own window is not what is judged (burn rates and budgets read their own
+    # windows), so its min_count gate does not apply to it.
+    reads_current: ClassVar[bool] = True
+
+    def check(self, rule: Any) -> None:
+        """Raise RuleInvalid when the condition does not fit the rule (its measure, say)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         if not isinstance(config, dict):
@@ -199,7 +205,125 @@ class ZScore(Condition):
         return compare(z, self.critical, self.warning, above=True, values=values)
 
 
-CONDITIONS: dict[str, type[Condition]] = {c.kind: c for c in (Threshold, Change, ZScore)}
+# The multi-window, multi-burn-rate alerts of Google's SRE workbook ("Alerting on SLOs"): page at
+# 14.4x over 1 h and 5 min, page at 6x over 6 h and 30 min, ticket at 1x over 3 d and 6 h.
+SRE_TIERS = [{"factor": 14.4, "long": 3600, "short": 300, "severity": "critical"},
+             {"factor": 6.0, "long": 21600, "short": 1800, "severity": "critical"},
+             {"factor": 1.0, "long": 259200, "short": 21600, "severity": "warning"}]
+SLO_PERIOD = timedelta(days=30)
+
+
+class BurnRate(Condition):
+    """An SLO on a bad-event ratio (error_rate, flag_rate, thumbs_down_rate): `objective` 0.99 means
+    1% of calls may be bad. The burn rate is the bad ratio / (1 − objective); a tier fires when both
+    its long and its short window burn faster than its factor. The value is the 1 h burn rate; the
+    note gives the error budget left over the last 30 days. The rule's window is not used."""
+
+    kind, label = "burn_rate", "SLO burn rate (multi-window)"
+    reads_current = False
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        objective = _number(config, "objective", required=True)
+        if objective is None or not 0.5 <= objective < 1:
+            raise RuleInvalid("condition_config.objective", "a fraction such as 0.99 (between 0.5 and 1)")
+        self.objective = objective
+        tiers = config.get("tiers", SRE_TIERS)
+        if not isinstance(tiers, list) or not 1 <= len(tiers) <= 5 or not all(isinstance(t, dict) for t in tiers):
+            raise RuleInvalid("condition_config.tiers", "a list of up to 5 {factor, long, short, severity}")
+        self.tiers = []
+        for tier in tiers:
+            factor = _number(tier, "factor", required=True, minimum=0)
+            long_s, short_s = _number(tier, "long", required=True, minimum=60), _number(tier, "short", required=True,
+                                                                                       minimum=60)
+            if tier.get("severity", "critical") not in ("warning", "critical") or (short_s or 0) > (long_s or 0) \
+                    or (long_s or 0) > 30 * 86400:
+                raise RuleInvalid("condition_config.tiers", "severity warning or critical; short ≤ long ≤ 30 days")
+            self.tiers.append((float(factor or 0), int(long_s or 0), int(short_s or 0), tier.get("severity", "critical")))
+
+    def check(self, rule: Any) -> None:
+        if not str(rule.measure).endswith("_rate"):
+            raise RuleInvalid("measure", "a burn rate needs a bad-event ratio: error_rate, flag_rate or "
+                                         "thumbs_down_rate")
+
+    def baselines(self, window: Window) -> list[Window]:
+        end = window.end
+        spans = [s for factor, long_s, short_s, _ in self.tiers for s in (long_s, short_s)]
+        return [Window(end - timedelta(seconds=s), end) for s in spans] + [Window(end - SLO_PERIOD, end)]
+
+    def evaluate(self, values: Values) -> Outcome:
+        budget = 1 - self.objective
+        burns = [None if v is None or v.value is None or not v.count else v.value / budget for v in values.baselines]
+        period = burns[-1]
+        note = f"error budget left (30 d): {max(0.0, 1 - period) * 100:.0f}%" if period is not None else ""
+        if all(b is None for b in burns[:-1]):
+            return Outcome("no_data", note="no calls in the burn-rate windows")
+        for i, (factor, _, _, severity) in enumerate(self.tiers):
+            long_burn, short_burn = burns[2 * i], burns[2 * i + 1]
+            if long_burn is not None and short_burn is not None and long_burn > factor and short_burn > factor:
+                return Outcome("breach", severity, long_burn, factor, note)
+        first = burns[0]
+        return Outcome("clear", "", first, self.tiers[0][0], note)
+
+
+class Budget(Condition):
+    """Spending against a budget per calendar day or month (UTC): the value is the share spent so
+    far (1.0 = the whole budget). Tiers below 1 warn, tiers at or above 1 are critical. With
+    `forecast`, a linear projection to the end of the period (spent ÷ elapsed share of the period,
+    once 10% of it has elapsed) that crosses the budget warns before the money is spent."""
+
+    kind, label = "budget", "Budget (calendar day or month)"
+    reads_current = False
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.period = _choice(config, "period", ("month", "day"))
+        amount = _number(config, "amount", required=True, minimum=0)
+        if not amount:
+            raise RuleInvalid("condition_config.amount", "a budget above 0, in the measure's unit (USD for cost)")
+        self.amount = amount
+        tiers = config.get("tiers", [0.8, 1.0])
+        if not isinstance(tiers, list) or not 1 <= len(tiers) <= 6 or any(
+                isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 10 for t in tiers):
+            raise RuleInvalid("condition_config.tiers", "a list of fractions of the budget, e.g. [0.5, 0.8, 1, 1.2]")
+        self.tiers = sorted(float(t) for t in tiers)
+        self.forecast = bool(config.get("forecast", True))
+        self.bounds: tuple[datetime, datetime, datetime] | None = None
+
+    def check(self, rule: Any) -> None:
+        if rule.measure not in ("cost", "count", "tokens_total", "tokens_input", "tokens_output", "errors"):
+            raise RuleInvalid("measure", "a budget adds up a sum: cost, count, errors or tokens_*")
+
+    def period_bounds(self, at: datetime) -> tuple[datetime, datetime]:
+        day = at.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        if self.period == "day":
+            return day, day + timedelta(days=1)
+        start = day.replace(day=1)
+        return start, (start + timedelta(days=32)).replace(day=1)
+
+    def baselines(self, window: Window) -> list[Window]:
+        start, end = self.period_bounds(window.end)
+        self.bounds = (start, end, window.end)
+        return [Window(start, window.end)]
+
+    def evaluate(self, values: Values) -> Outcome:
+        spent = values.baselines[0] if values.baselines else None
+        share = (spent.value or 0.0) / self.amount if spent is not None else 0.0
+        crossed = [t for t in self.tiers if share >= t]
+        if crossed:
+            level = crossed[-1]
+            return Outcome("breach", "critical" if level >= 1 else "warning", share, level,
+                           f"{share * 100:.0f}% of the {self.period}'s budget spent")
+        if self.forecast and self.bounds is not None:
+            start, end, at = self.bounds
+            elapsed = (at - start) / (end - start)
+            if elapsed >= 0.1 and share / elapsed >= 1:
+                return Outcome("breach", "warning", share, 1.0,
+                               f"forecast: {share / elapsed * 100:.0f}% of the budget by the end of the {self.period}")
+        return Outcome("clear", "", share, self.tiers[0])
+
+
+CONDITIONS: dict[str, type[Condition]] = {c.kind: c for c in (Threshold, Change, ZScore, BurnRate, Budget)}
 
 
 def condition_for(kind: str, config: dict[str, Any]) -> Condition:

@@ -82,8 +82,16 @@ def _read(rule: Rule, at: datetime) -> tuple[_Read | None, str, Any]:
         return None, f"{type(exc).__name__}: {exc}"[:300], None
 
 
+def _enough(value: GroupValue | None, min_count: int) -> GroupValue | None:
+    return value if value is not None and value.count >= min_count else None
+
+
 def _outcome(rule: Rule, condition: Any, read: _Read, key: tuple[str, ...], firing: str) -> Outcome:
     current = read.current.groups.get(key, GroupValue(None, 0))
+    if not condition.reads_current:  # burn rates and budgets gate their own windows
+        values = Values(current=current, baselines=[_enough(b.groups.get(key), rule.min_count) for b in read.baselines],
+                        hysteresis=rule.recovery_hysteresis, firing=firing)
+        return condition.evaluate(values)
     if current.value is None or current.count < max(rule.min_count, 1):
         return Outcome("no_data", value=current.value,
                        note=f"not enough data ({current.count} < {max(rule.min_count, 1)})")
@@ -106,8 +114,10 @@ def rule_evaluate(*, rule: Rule, at: datetime) -> list[StateEvent]:
         if not group_dims:
             keys[""] = ()
         elif read is not None:
-            for key in read.current.groups:
-                keys[RuleInstance.key_of(dict(zip(group_dims, key, strict=True)))] = key
+            readings = [read.current] if condition.reads_current else read.baselines
+            for reading in readings:
+                for key in reading.groups:
+                    keys[RuleInstance.key_of(dict(zip(group_dims, key, strict=True)))] = key
         for group_key, instance in instances.items():
             keys.setdefault(group_key, tuple(instance.group.get(d, "") for d in group_dims))
         silences = list(Silence.objects.filter(project_id=rule.project_id, starts_at__lte=at, ends_at__gt=at))

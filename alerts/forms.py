@@ -22,6 +22,8 @@ FIELD_OF = {"window_seconds": "window_minutes", "pending_seconds": "pending_minu
             "condition_config.mode": "mode", "condition_config.direction": "direction",
             "condition_config.min_baseline_count": "min_baseline_count", "condition_config.weeks": "weeks",
             "condition_config.mad_floor": "mad_floor", "condition_config": "critical", "source": "measure",
+            "condition_config.objective": "objective", "condition_config.amount": "amount",
+            "condition_config.period": "period", "condition_config.tiers": "amount",
             "actions": "name"}
 
 
@@ -47,6 +49,10 @@ class RuleForm(forms.Form):
     min_baseline_count = forms.IntegerField(min_value=0, required=False, initial=1)
     weeks = forms.IntegerField(min_value=2, max_value=12, required=False, initial=4)
     mad_floor = forms.FloatField(min_value=0, required=False, label="MAD floor")
+    objective = forms.FloatField(required=False, label="SLO objective", help_text="e.g. 0.99: 1% may be bad")
+    period = forms.ChoiceField(choices=[("month", "calendar month"), ("day", "calendar day")], required=False)
+    amount = forms.FloatField(required=False, min_value=0, label="Budget", help_text="in the measure's unit (USD for cost)")
+    forecast = forms.BooleanField(required=False, initial=True, label="Warn when the month-end forecast crosses it")
     window_minutes = forms.IntegerField(min_value=1, max_value=43200, initial=5, label="Window (minutes)")
     min_count = forms.IntegerField(min_value=0, initial=10, help_text="below it: not enough data, never fires")
     pending_minutes = forms.IntegerField(min_value=0, initial=0, label="Pending for (minutes)")
@@ -78,7 +84,8 @@ class RuleForm(forms.Form):
             "severity": rule.severity, "enabled": rule.enabled,
         }
         data.update({k: config[k] for k in ("op", "critical", "warning", "baseline", "mode", "direction",
-                                            "min_baseline_count", "weeks", "mad_floor") if k in config})
+                                            "min_baseline_count", "weeks", "mad_floor", "objective", "period",
+                                            "amount", "forecast") if k in config})
         for route in rule.routes.all():
             for severity in route.severities:
                 data[f"route_{route.channel_id}_{severity}"] = True
@@ -100,8 +107,11 @@ class RuleForm(forms.Form):
         kind = d["condition"]
         names = {"threshold": ("op", "critical", "warning"),
                  "change": ("baseline", "mode", "direction", "critical", "warning", "min_baseline_count"),
-                 "zscore": ("weeks", "direction", "critical", "warning", "mad_floor")}.get(kind, ())
+                 "zscore": ("weeks", "direction", "critical", "warning", "mad_floor"),
+                 "burn_rate": ("objective",), "budget": ("period", "amount")}.get(kind, ())
         config = {n: d[n] for n in names if d.get(n) not in (None, "")}
+        if kind == "budget":
+            config["forecast"] = bool(d.get("forecast"))
         fields = {
             "name": d["name"], "measure": d["measure"].strip(), "score": d["score"].strip(), "flag": d["flag"].strip(),
             "filters": d["filters"], "group_by": [g for g in (d["group_by_1"], d["group_by_2"]) if g],

@@ -54,7 +54,7 @@ def rule_validate(rule: Rule) -> None:
     if rule.source not in METRIC_SOURCES:
         raise RuleInvalid("source", f"one of {', '.join(sorted(METRIC_SOURCES))}")
     METRIC_SOURCES[rule.source].validate(rule)
-    condition_for(rule.condition, rule.condition_config)
+    condition_for(rule.condition, rule.condition_config).check(rule)
     if rule.no_data_policy not in NoDataPolicy.values:
         raise RuleInvalid("no_data_policy", f"one of {', '.join(NoDataPolicy.values)}")
     if rule.severity not in Severity.values:

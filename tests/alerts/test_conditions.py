@@ -2,12 +2,12 @@
 the robust z-score; and on synthetic rollups through the real metric source."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from alerts.conditions import Change, Threshold, Values, ZScore, condition_for
+from alerts.conditions import Budget, BurnRate, Change, Threshold, Values, ZScore, condition_for
 from alerts.evaluation import rule_evaluate
 from alerts.models import RuleInstance, StateEvent
 from alerts.registry import GroupValue, RuleInvalid, Window
@@ -115,3 +115,61 @@ def test_change_on_rollups_compares_with_the_previous_window(api: Api, project: 
     rule_evaluate(rule=rule, at=now + timedelta(minutes=1))
     event = StateEvent.objects.get(rule=rule)
     assert event.to_state == "firing" and event.value == pytest.approx(2.0)
+
+
+def test_burn_rate_pages_when_both_windows_of_a_tier_burn_fast() -> None:
+    c = BurnRate({"objective": 0.99})
+    windows = c.baselines(Window(at_minute(0) - timedelta(hours=1), at_minute(0)))
+    assert [int((w.end - w.start).total_seconds()) for w in windows] == [3600, 300, 21600, 1800, 259200, 21600,
+                                                                          30 * 86400]
+    # 20% errors in the last hour and 5 min: 20x the 1% budget, past 14.4x: page.
+    out = c.evaluate(v(None, baselines=[0.2, 0.2, 0.02, 0.02, 0.011, 0.011, 0.005]))
+    assert (out.status, out.severity, out.threshold) == ("breach", "critical", 14.4)
+    assert out.value == pytest.approx(20) and "error budget left (30 d): 50%" in out.note
+    # The hour burned fast but the last 5 minutes are fine: recovered, no page (the short window's job).
+    assert c.evaluate(v(None, baselines=[0.2, 0.001, 0.02, 0.001, 0.005, 0.001, 0.005])).status == "clear"
+    # A slow, steady burn over 3 days and 6 hours: a ticket (warning).
+    out = c.evaluate(v(None, baselines=[0.012, 0.012, 0.012, 0.012, 0.012, 0.012, 0.012]))
+    assert (out.status, out.severity, out.threshold) == ("breach", "warning", 1.0)
+
+
+def test_burn_rate_needs_a_ratio_measure_and_an_objective() -> None:
+    with pytest.raises(RuleInvalid) as caught:
+        condition_for("burn_rate", {"objective": 99})
+    assert caught.value.field == "condition_config.objective"
+
+    class _Rule:
+        measure = "latency_p95"
+
+    with pytest.raises(RuleInvalid) as caught:
+        BurnRate({"objective": 0.99}).check(_Rule())
+    assert caught.value.field == "measure"
+
+
+def test_budget_tiers_and_the_month_end_forecast_on_a_synthetic_month() -> None:
+    c = Budget({"period": "month", "amount": 1000, "tiers": [0.5, 0.8, 1.0, 1.2]})
+    at = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)  # 9.5 of November's 30 days: 31.7% elapsed
+    (spent_window,) = c.baselines(Window(at - timedelta(hours=1), at))
+    assert spent_window == Window(datetime(2026, 11, 1, tzinfo=timezone.utc), at)
+    out = c.evaluate(v(None, baselines=[400]))  # 40% spent; projected 126%: warn before the money is spent
+    assert (out.status, out.severity, out.threshold) == ("breach", "warning", 1.0) and "forecast: 126%" in out.note
+    assert c.evaluate(v(None, baselines=[250])).status == "clear"  # projected 79%
+    assert c.evaluate(v(None, baselines=[550])).severity == "warning"  # past the 50% tier
+    out = c.evaluate(v(None, baselines=[1250]))
+    assert (out.severity, out.threshold) == ("critical", 1.2)
+    early = Budget({"period": "day", "amount": 10})
+    early.baselines(Window(at.replace(hour=1) - timedelta(hours=1), at.replace(hour=1)))  # 1 h into the day
+    assert early.evaluate(v(None, baselines=[1])).status == "clear"  # under 10% elapsed: no forecast yet
+
+
+@pytest.mark.django_db
+def test_a_cost_budget_on_rollups_fires_per_model(api: Api, project: Any, prices: None) -> None:
+    now = at_minute(0)
+    start = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0))  # today (UTC), even just past midnight
+    ingest(api, project, calls(5, latency=100, start=start, prefix="pricey", model="m1", cost_usd=3.0)
+           + calls(5, latency=100, start=start, prefix="cheap", model="m2", cost_usd=0.1))
+    rule = make_rule(project, measure="cost", group_by=["model"], condition="budget", min_count=1,
+                     condition_config={"period": "day", "amount": 10, "tiers": [1.0], "forecast": False})
+    rule_evaluate(rule=rule, at=now + timedelta(minutes=1))
+    states = {i.group["model"]: (i.state, round(i.last_value, 3)) for i in RuleInstance.objects.filter(rule=rule)}
+    assert states == {"m1": ("firing", 1.5)}

@@ -166,3 +166,13 @@ def test_email_channel_page_says_mail_goes_to_the_console(owner: Any, project: A
                                          config={"to": ["f@example.com"]})
     page = _client(owner).get(f"/projects/{project.id}/alerts/channels/{channel.id}").content.decode()
     assert "printed to the server" in page
+
+
+def test_the_rule_form_makes_a_budget_rule(owner: Any, project: Any) -> None:
+    response = _client(owner).post(f"/projects/{project.id}/alerts/rules/new", {
+        "name": "monthly spend", "measure": "cost", "condition": "budget", "period": "month", "amount": "500",
+        "forecast": "on", "window_minutes": "60", "min_count": "0", "pending_minutes": "0",
+        "recovery_hysteresis": "0", "no_data_policy": "ok", "renotify_minutes": "0", "severity": "critical",
+        "enabled": "on"})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert Rule.objects.get().condition_config == {"period": "month", "amount": 500.0, "forecast": True}
