@@ -1,0 +1,85 @@
+"""Drift benchmark: a full drift run (every signal × the project and its busiest groups, both default
+comparisons: 24 h against the 7 days before, 7 days against the 4 weeks before) over the page
+bench's data (bench/pages.py's loader: 10 million calls over 30 days, payloads on the newest
+200,000, feedback on 1%, evaluators on the last 15 minutes), timed without topics and with topics
+(≤ 5,000 sampled inputs per side). Targets (issue 15): under 10 s without topics, under 30 s with.
+
+The data folder is kept (bench/.data/drift) and later runs only measure; `--fresh` starts over.
+
+    .venv/bin/python bench/drift.py [--calls 10000000] [--days 35] [--fresh]
+
+The last line is the total.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = ROOT / "bench" / ".data" / "drift"
+
+
+def _pages_bench():  # noqa: ANN202 - a module
+    spec = importlib.util.spec_from_file_location("bench_pages", ROOT / "bench" / "pages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(project_id: int, topics: bool) -> tuple[float, dict[str, int]]:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from drift.services import drift_run
+    from tenancy.models import Project
+
+    settings.OBSERVATORY_DRIFT_TOPICS = topics
+    project = Project.objects.get(pk=project_id)
+    started = time.perf_counter()
+    run = drift_run(project=project, now=timezone.now())
+    return time.perf_counter() - started, run.counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=35, help="35 covers the 7 days and the 4 weeks before")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--fresh", action="store_true", help="delete the kept data folder and load again")
+    args = parser.parse_args()
+    if args.fresh:
+        shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True, exist_ok=True)
+    os.environ["OBSERVATORY_DATA_DIR"] = str(DATA)
+    marker = DATA / f"seeded-{args.calls}"
+    pages = _pages_bench()
+
+    from harness import servers
+
+    with servers():
+        if marker.exists():
+            project_id = int(marker.read_text())
+            print(f"reusing {args.calls:,} calls loaded earlier in {DATA} (--fresh to reload)", flush=True)
+        else:
+            project_id = pages._seed(args.calls, args.days, args.workers)
+            marker.write_text(str(project_id))
+        pages._background(project_id)
+        import django
+
+        django.setup()
+        plain, counts = _run(project_id, topics=False)
+        print(f"drift run without topics: {plain:.1f} s ({counts}) (target < 10 s)", flush=True)
+        with_topics, counts = _run(project_id, topics=True)
+        print(f"drift run with topics: {with_topics:.1f} s ({counts}) (target < 30 s)", flush=True)
+    print(f"total: {plain:.1f} s without topics, {with_topics:.1f} s with topics, {args.calls:,} calls")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
