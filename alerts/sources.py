@@ -10,7 +10,7 @@ from django.conf import settings
 
 from alerts.registry import GroupValue, Reading, RuleInvalid, Transition, Window
 from rollups.cubes import DIMENSIONS, choose_cube
-from rollups.selectors import MetricsError, Query, aggregate, parse_measure
+from rollups.selectors import MetricsError, Query, aggregate, parse_measure, top_entities
 
 if TYPE_CHECKING:
     from alerts.models import Rule
@@ -95,6 +95,33 @@ class RollupsSource:
             reading.groups[tuple("" if g is None else str(g) for g in group)] = GroupValue(
                 value=_number(values.get(measure)), count=int(count))
         return reading
+
+
+class UsersSource:
+    """End users' figures (cost, calls, errors, tokens) from the daily per-user rollups, grouped by
+    user: "a user over $50 this month". Windows are read as whole UTC days, and only the
+    TOP_USERS biggest users of the window (by the measure) are looked at."""
+
+    name = "users"
+    TOP_USERS = 100
+    MEASURES = {"cost": "cost", "count": "calls", "errors": "errors", "tokens_total": "tokens"}
+
+    def validate(self, rule: Rule) -> None:
+        if rule.measure not in self.MEASURES:
+            raise RuleInvalid("measure", f"per user: one of {', '.join(self.MEASURES)}")
+        if list(rule.group_by) != ["user"]:
+            raise RuleInvalid("group_by", 'per-user rules group by ["user"]')
+        if rule.filters:
+            raise RuleInvalid("filters", "per-user figures are not broken down by dimension: no filters")
+        if not timedelta(days=1) <= timedelta(seconds=rule.window_seconds) <= MAX_WINDOW:
+            raise RuleInvalid("window_seconds", "per-user figures are daily: a window from 1 to 30 days")
+
+    def read(self, rule: Rule, window: Window) -> Reading:
+        order = self.MEASURES[rule.measure]
+        rows = top_entities(project_id=rule.project_id, entity="user", start=window.start, end=window.end,
+                            order_by=order, limit=self.TOP_USERS)
+        key = {"cost": "cost_usd", "calls": "calls", "errors": "errors", "tokens": "tokens"}[order]
+        return Reading(groups={(row["key"],): GroupValue(value=_number(row[key]), count=row["calls"]) for row in rows})
 
 
 def notify_action(transition: Transition) -> None:

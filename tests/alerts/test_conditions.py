@@ -173,3 +173,24 @@ def test_a_cost_budget_on_rollups_fires_per_model(api: Api, project: Any, prices
     rule_evaluate(rule=rule, at=now + timedelta(minutes=1))
     states = {i.group["model"]: (i.state, round(i.last_value, 3)) for i in RuleInstance.objects.filter(rule=rule)}
     assert states == {"m1": ("firing", 1.5)}
+
+
+@pytest.mark.django_db
+def test_a_user_over_50_dollars_this_month(api: Api, project: Any, prices: None) -> None:
+    now = at_minute(0)
+    start = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0))
+    ingest(api, project, calls(3, latency=100, start=start, prefix="big", user_id="whale", cost_usd=20.0)
+           + calls(3, latency=100, start=start, prefix="small", user_id="minnow", cost_usd=1.0))
+    rule = make_rule(project, source="users", measure="cost", group_by=["user"], window_seconds=86400, min_count=1,
+                     condition="budget", condition_config={"period": "month", "amount": 50, "tiers": [1.0],
+                                                           "forecast": False})
+    rule_evaluate(rule=rule, at=now + timedelta(minutes=1))
+    firing = {i.group["user"]: i.last_value for i in RuleInstance.objects.filter(rule=rule, state="firing")}
+    assert firing == {"whale": pytest.approx(60 / 50)}
+
+
+@pytest.mark.django_db
+def test_per_user_rules_must_group_by_user(project: Any) -> None:
+    with pytest.raises(RuleInvalid) as caught:
+        make_rule(project, source="users", measure="cost", group_by=["model"], window_seconds=86400)
+    assert caught.value.field == "group_by"
