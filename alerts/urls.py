@@ -19,6 +19,7 @@ urlpatterns = [
     path(P + "rules/new", views.rule_new, name="alerts-rule-new"),
     path(P + "rules/<int:rule_id>", views.rule_edit, name="alerts-rule-edit"),
     path(P + "rules/<int:rule_id>/delete", views.rule_remove, name="alerts-rule-delete"),
+    path(P + "rules/<int:rule_id>/backtest", views.rule_backtest, name="alerts-rule-backtest"),
     path(P + "incidents/<int:incident_id>", views.incident_page, name="alerts-incident"),
     path(P + "incidents/<int:incident_id>/acknowledge", views.incident_ack, name="alerts-incident-ack"),
     path(P + "channels/new", views.channel_new, name="alerts-channel-new"),

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
@@ -105,6 +105,16 @@ def rule_edit(request: HttpRequest, page: Page, rule_id: int) -> HttpResponse:
         return _rule_save(request, page, rule)
     form = RuleForm(channels=_channels(page), initial=RuleForm.initial_for(rule))
     return _rule_form_page(request, page, form, rule)
+
+
+@project_page(manage=True)
+def rule_backtest(request: HttpRequest, page: Page, rule_id: int) -> HttpResponse:
+    """The backtest fragment of the rule page (htmx), or the page itself without JavaScript."""
+    from alerts.backtest import rule_backtest as run
+
+    rule = get_object_or_404(Rule, project=page.project, pk=rule_id)
+    result = run(rule=rule)
+    return render(request, "alerts/_backtest.html", {"result": result, "rule": rule, "page": page})
 
 
 @project_page(manage=True)

@@ -176,3 +176,19 @@ def test_the_rule_form_makes_a_budget_rule(owner: Any, project: Any) -> None:
         "enabled": "on"})
     assert response.status_code == 302, response.content.decode()[-2000:]
     assert Rule.objects.get().condition_config == {"period": "month", "amount": 500.0, "forecast": True}
+
+
+def test_the_backtest_counts_what_would_have_fired(owner: Any, api: Api, project: Any, prices: None) -> None:
+    from datetime import timedelta
+
+    now = at_minute(0)
+    # Two slow hours, two days apart, each a separate incident; fast calls in between.
+    events = calls(10, latency=3000, start=now - timedelta(hours=50, minutes=30), prefix="a", model=XSS)
+    events += calls(10, latency=100, start=now - timedelta(hours=30, minutes=30), prefix="b", model=XSS)
+    events += calls(10, latency=3000, start=now - timedelta(hours=3, minutes=30), prefix="c", model=XSS)
+    ingest(api, project, events)
+    rule = make_rule(project, group_by=["model"], window_seconds=3600, min_count=5, no_data_policy="keep")
+    response = _client(owner).get(f"/projects/{project.id}/alerts/rules/{rule.id}/backtest", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200 and "Would have fired 2 times" in html, html
+    assert XSS not in html and "model=&lt;script&gt;" in html
