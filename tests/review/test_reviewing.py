@@ -113,3 +113,23 @@ def test_verdicts_become_human_scores_that_roll_up(project: Any, queue: Any, ite
                   score="human:review.support-answers.helpfulness")
     (row,) = aggregate(query, ["score_count", "score_avg"]).values()
     assert row["score_count"] == 2 and row["score_avg"] == pytest.approx(3.0)
+
+
+def test_round_robin_gives_each_chosen_member_their_turns(api: Api, project: Any, queue: Any, owner: Any,
+                                                          member: Any, second: Any, viewer: Any) -> None:
+    from review.services import queue_update
+
+    queue_update(queue=queue, actor=owner, data={"assignment": "round_robin", "members": [member.pk, second.pk]})
+    feed(api, project, [call(i) for i in range(6)], evaluate=False)
+    items_add(queue=queue, call_ids=[f"c-{i}" for i in range(6)], actor=owner)
+    taken: dict[str, set[int]] = {"member": set(), "second": set()}
+    for user in (member, second):
+        while (item := item_claim_next(queue=queue, user=user)) is not None:
+            taken[user.username].add(item.id)
+            verdict_submit(item_id=item.id, queue=queue, user=user, answers=GOOD)
+    ids = sorted(Item.objects.filter(queue=queue).values_list("id", flat=True))
+    assert taken["member"] | taken["second"] == set(ids) and not taken["member"] & taken["second"]
+    assert len(taken["member"]) == 3 and item_claim_next(queue=queue, user=owner) is None  # not a chosen member
+    with pytest.raises(Invalid) as refused:
+        queue_update(queue=queue, actor=owner, data={"members": [viewer.pk]})
+    assert refused.value.field == "members"

@@ -123,3 +123,19 @@ def test_nul_characters_are_a_400_not_a_500(project: Any, queue: Any, owner: Any
     assert api.status_code == 400 and "flags[0]" in api.json()["error"]["details"]
     assert client.get("/api/v1/queues/nope").status_code == 404
     assert client.get("/api/v1/queues/nope").json()["error"]["code"]
+
+
+def test_export_from_the_queue_page_and_download(api: Api, project: Any, queue: Any, owner: Any, member: Any) -> None:
+    feed(api, project, [call(1)], evaluate=False)
+    items_add(queue=queue, call_ids=["c-1"], actor=owner)
+    client = signed_in(member)
+    item = client.get(f"/projects/{project.id}/review/{queue.id}/next")["Location"]
+    client.post(item, {"q-correct": "wrong", "q-helpfulness": "2", "corrected_output": "Use the reset link."})
+    assert client.post(f"/projects/{project.id}/review/{queue.id}/export", {"name": "golden"}).status_code == 403
+    admin = signed_in(owner)
+    assert admin.post(f"/projects/{project.id}/review/{queue.id}/export", {"name": "golden"}).status_code == 302
+    listing = admin.get(f"/projects/{project.id}/review/").content.decode()
+    assert "v1 (1 items" in listing
+    body = b"".join(client.get(f"/projects/{project.id}/review/datasets/golden/1.jsonl").streaming_content)
+    assert json.loads(body)["expected_output"] == "Use the reset link."
+    assert client.get(f"/projects/{project.id}/review/datasets/golden/2.jsonl").status_code == 404
