@@ -155,10 +155,13 @@ class ChannelListApi(_AlertsApi):
         return Response(ChannelCreatedSerializer(channel).data, status=status.HTTP_201_CREATED)
 
 
-class ChannelDetailApi(_AlertsApi):
+class _ChannelApi(_AlertsApi):
     def _channel(self, request: Request, channel_id: int) -> Channel:
         project = project_for_request(request)
         return get_object_or_404(Channel.objects.select_related("project"), project=project, pk=channel_id)
+
+
+class ChannelDetailApi(_ChannelApi):
 
     @extend_schema(operation_id="alerts_channels_get", tags=["alerts"], parameters=[PROJECT_PARAM],
                    responses={200: ChannelSerializer, **ERRORS})
@@ -186,7 +189,7 @@ class ChannelDetailApi(_AlertsApi):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ChannelTestApi(ChannelDetailApi):
+class ChannelTestApi(_ChannelApi):
     @extend_schema(operation_id="alerts_channels_test", tags=["alerts"], parameters=[PROJECT_PARAM], request=None,
                    responses={200: TestResultSerializer, **ERRORS},
                    description="Sends a test notification now through the channel's real transport; the answer "
@@ -243,7 +246,10 @@ class IncidentListApi(_AlertsApi):
                    responses={200: IncidentSerializer(many=True), **ERRORS})
     def get(self, request: Request) -> Response:
         project = project_for_request(request)
-        open_only = request.query_params.get("open", "").lower() in ("1", "true", "yes")
+        raw = request.query_params.get("open", "").lower()
+        if raw not in ("", "1", "true", "yes", "0", "false", "no"):
+            raise ValidationError({"open": "true or false"})  # not read as false: say so
+        open_only = raw in ("1", "true", "yes")
         return Response(IncidentSerializer(selectors.incidents_for(project_id=project.id, open_only=open_only),
                                            many=True).data)
 

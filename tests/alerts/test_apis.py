@@ -54,7 +54,8 @@ def test_owner_creates_reads_updates_and_deletes_a_rule(owner: Any, project: Any
     ({"measure": "latency_p200"}, "measure"),
     ({"measure": "score_avg"}, "score"),
     ({"condition_config": {"op": "above", "critical": "two seconds"}}, "condition_config.critical"),
-    ({"condition": "burn_rate"}, "condition"),
+    ({"condition": "crystal_ball"}, "condition"),
+    ({"condition": "burn_rate", "condition_config": {"objective": 0.99}}, "measure"),
     ({"window_seconds": 90}, "window_seconds"),
     ({"window_seconds": 600, "group_by": ["model", "feature"]}, "window_seconds"),
     ({"group_by": ["colour"]}, "group_by"),
@@ -173,3 +174,11 @@ class _allow_private:
 def test_odd_input_is_a_400_not_a_500(owner: Any, project: Any, path: str, body: dict[str, Any], field: str) -> None:
     response = _post(_client(owner), path, project, body)
     assert response.status_code == 400 and field in response.json()["error"]["details"], response.content
+
+
+def test_the_test_endpoint_only_takes_post(owner: Any, project: Any) -> None:
+    channel, _ = services.channel_create(project=project, actor=None, kind="email", name="ops",
+                                         config={"to": ["ops@example.com"]})
+    client = _client(owner)
+    assert client.delete(f"/api/v1/alerts/channels/{channel.id}/test?project={project.id}").status_code == 405
+    assert Channel.objects.filter(pk=channel.pk).exists()
