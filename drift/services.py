@@ -283,6 +283,37 @@ def drift_run_request(*, project: Project, user: Any = None) -> DriftRun:
     return run
 
 
+def drift_settings_update(*, project: Project, user: Any, enabled: bool, comparisons: list[dict[str, Any]],
+                          pinned_start: datetime | None, pinned_end: datetime | None,
+                          min_samples: dict[str, int]) -> DriftSettings:
+    """Save a project's drift settings (validated by DriftSettings.clean) and audit what changed."""
+    from audit.services import audit_record, changed
+
+    fields = ("enabled", "comparisons", "pinned_start", "pinned_end", "min_samples")
+
+    def state(row: DriftSettings | None) -> dict[str, Any]:
+        if row is None:
+            return {"enabled": True, "comparisons": default_comparisons(), "pinned_start": None, "pinned_end": None,
+                    "min_samples": {}}
+        return {f: (getattr(row, f).isoformat() if isinstance(getattr(row, f), datetime) else getattr(row, f))
+                for f in fields}
+
+    with transaction.atomic():
+        row = DriftSettings.objects.select_for_update().filter(project=project).first()
+        before = state(row)
+        row = row or DriftSettings(project=project)
+        row.enabled, row.comparisons, row.min_samples = enabled, comparisons, min_samples
+        row.pinned_start, row.pinned_end = pinned_start, pinned_end
+        row.clean()
+        row.save()
+        old, new = changed(before, state(row))
+        if new:
+            audit_record(actor=user, action="drift_settings.changed", organization=project.organization_id,
+                         project=project, target_type="project", target_id=project.id, target_label=project.name,
+                         before=old, after=new)
+    return row
+
+
 _SCHEDULE = """
 INSERT INTO drift_driftrun (project_id, slot, status, created_at, ends_at, windows, counts, error)
 SELECT p.id, %(slot)s, 'queued', %(now)s, %(now)s, '[]', '{}', '' FROM tenancy_project p

@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/v1/drift/findings", apis.FindingListApi.as_view(), name="drift-api-findings"),
     path(P, views.drift_page, name="drift"),
     path(P + "run", views.run_now, name="drift-run"),
+    path(P + "settings", views.settings_page, name="drift-settings"),
     path(P + "findings/<int:finding_id>", views.finding_detail, name="drift-finding"),
 ]

@@ -19,7 +19,8 @@ from dashboards.context import FILTER_DIMENSIONS, Page, project_page
 from dashboards.templatetags.obs import duration
 from dashboards.views.common import LABELS, render_page
 from drift import charts, selectors, services
-from drift.models import Baseline, Finding, Verdict
+from drift.forms import DriftSettingsForm
+from drift.models import Baseline, DriftSettings, Finding, Verdict
 from drift.stats import key_values
 
 METHODS = {
@@ -182,3 +183,31 @@ def finding_detail(request: HttpRequest, page: Page, finding_id: int) -> HttpRes
     return render_page(request, page, "drift/finding.html", context, active="drift",
                        title=f"{signal_label(finding.signal)} · Drift", toolbar=False, charts=True)
 
+
+
+@project_page()
+def settings_page(request: HttpRequest, page: Page) -> HttpResponse:
+    """The project's comparisons, pinned baseline and minimum samples: owners and admins change them,
+    everyone else reads them."""
+    row = DriftSettings.objects.filter(project=page.project).first()
+    if request.method == "POST":
+        if not page.can_manage:
+            raise PermissionDenied("Only owners and admins can change drift settings.")
+        form = DriftSettingsForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            services.drift_settings_update(
+                project=page.project, user=request.user, enabled=data["enabled"], comparisons=form.comparisons(),
+                pinned_start=data.get("pinned_start"), pinned_end=data.get("pinned_end"),
+                min_samples={k: data[f"min_{k}"] for k in ("numeric", "rate", "mix")})
+            messages.success(request, "Drift settings saved: the next run uses them.")
+            return redirect("drift-settings", page.project.id)
+        status = 400
+    else:
+        form = DriftSettingsForm(initial=DriftSettingsForm.initial_for(row))
+        status = 200
+    if not page.can_manage:
+        for field in form.fields.values():
+            field.disabled = True
+    return render_page(request, page, "drift/settings.html", {"form": form}, active="drift",
+                       title="Drift settings", toolbar=False, charts=False, status=status)

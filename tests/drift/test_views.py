@@ -154,3 +154,32 @@ def test_every_finding_of_a_run_has_a_drill_down(project: Any, owner: Any, drift
         assert response.status_code == 200, (finding.signal, finding.group)
         methods.add(finding.method)
     assert {"wasserstein", "two_proportion_z", "jensen_shannon"} <= methods
+
+
+def test_owners_change_the_comparisons_and_the_change_is_audited(project: Any, owner: Any, member: Any) -> None:
+    from audit.models import AuditEntry
+    from drift.models import DriftSettings
+
+    client = signed_in(owner)
+    page = client.get(f"/projects/{project.id}/drift/settings")
+    assert page.status_code == 200 and 'name="c0_name" value="24h"' in page.content.decode()
+    form = {"enabled": "on", "min_numeric": 50, "min_rate": 100, "min_mix": 50,
+            "c0_name": "day", "c0_current_hours": 24, "c0_baseline": "week_ago",
+            "c1_name": "release", "c1_current_hours": 72, "c1_baseline": "pinned",
+            "pinned_start": "2026-11-01T00:00", "pinned_end": "2026-11-08T00:00"}
+    assert client.post(f"/projects/{project.id}/drift/settings", form).status_code == 302
+    row = DriftSettings.objects.get(project=project)
+    assert [c["name"] for c in row.comparisons] == ["day", "release"]
+    assert row.comparisons[0]["baseline"] == "week_ago" and row.min_samples["numeric"] == 50
+    assert AuditEntry.objects.filter(project_id=project.id, action="drift_settings.changed").count() == 1
+    # A pinned baseline without a range, and duplicate names, are refused with the form shown again.
+    bad = client.post(f"/projects/{project.id}/drift/settings", {**form, "pinned_start": "", "pinned_end": ""})
+    assert bad.status_code == 400 and "pinned" in bad.content.decode()
+    dup = client.post(f"/projects/{project.id}/drift/settings", {**form, "c1_name": "day"})
+    assert dup.status_code == 400
+    # Members read them, cannot change them.
+    member_client = signed_in(member)
+    assert 'disabled' in member_client.get(f"/projects/{project.id}/drift/settings").content.decode()
+    assert member_client.post(f"/projects/{project.id}/drift/settings", form).status_code == 403
+    row.refresh_from_db()
+    assert 'value="2026-11-01T00:00"' in client.get(f"/projects/{project.id}/drift/settings").content.decode()
