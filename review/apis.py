@@ -142,7 +142,8 @@ def rule_dict(rule: RoutingRule) -> dict[str, Any]:
 def item_dict(item: Item, *, payload: bool = False) -> dict[str, Any]:
     out = {"id": item.id, "queue": item.queue_id, "call_id": item.call.external_id, "status": item.status,
            "reason": item.reason, "reasons": selectors.item_reasons(item), "submissions": item.submissions,
-           "locked_until": item.locked_until, "created_at": item.created_at, "done_at": item.done_at}
+           "locked_until": item.locked_until, "created_at": item.created_at, "done_at": item.done_at,
+           "resolution": item.resolution}
     if payload:
         body = getattr(item.call, "payload", None)
         out.update(input=body.input if body else None, output=body.output if body else None,
@@ -327,6 +328,21 @@ class SubmitApi(_Api):
                                            comment=body.get("comment", ""))
         item = Item.objects.select_related("call").get(pk=verdict.item_id)
         return Response({"verdict": verdict.id, "item": item_dict(item)}, status=201)
+
+
+class ResolveApi(_Api):
+    @extend_schema(operation_id="review_items_resolve", tags=["review"], request=_VERDICT_BODY,
+                   summary="An admin's final verdict on an escalated item (its reviewers disagreed)",
+                   responses={200: _OBJECT, **_WRITE_ERRORS, **_CONFLICT})
+    def post(self, request: Request, queue_id: str, item_id: str) -> Response:
+        queue = self.queue(request, queue_id, write="manage")
+        body = self.body(request)
+        if unknown := sorted(set(body) - {"answers", "corrected_output", "comment"}):
+            raise ValidationError({unknown[0]: "unknown field; use answers, corrected_output, comment"})
+        item = reviewing.item_resolve(item_id=_id(item_id, "item"), queue=queue, user=request.user,
+                                      answers=body.get("answers"), corrected_output=body.get("corrected_output", ""),
+                                      comment=body.get("comment", ""))
+        return Response(item_dict(Item.objects.select_related("call").get(pk=item.pk)))
 
 
 class SkipApi(_Api):

@@ -54,10 +54,13 @@ def _item_row(item: Item, payload: CallPayload | None, rubric: list[dict[str, An
     verdicts = sorted(item.verdicts.all(), key=lambda v: (v.created_at, v.id))
     if not verdicts:
         return None
-    corrected = next((v.corrected_output for v in reversed(verdicts) if v.corrected_output.strip()), "")
+    final = item.resolution  # an admin's final verdict on a disputed item wins
+    corrected = (final or {}).get("corrected_output", "").strip() if final else next(
+        (v.corrected_output for v in reversed(verdicts) if v.corrected_output.strip()), "")
     if corrected:
         expected: Any = corrected
-    elif all(approves(rubric, v.answers) for v in verdicts):
+    elif all(approves(rubric, answers) for answers in ([final["answers"]] if final else
+                                                        [v.answers for v in verdicts])):
         expected = payload.output if payload else None
     else:
         return None
@@ -66,10 +69,13 @@ def _item_row(item: Item, payload: CallPayload | None, rubric: list[dict[str, An
     labels = {}
     for question in rubric:
         given = [v.answers[question["name"]] for v in verdicts if question["name"] in v.answers]
+        if final is not None:
+            given = [final["answers"][question["name"]]] if question["name"] in final["answers"] else []
         if given:
             labels[question["name"]] = json.loads(_majority(given))
     call = item.call
     metadata = {"queue": item.queue.slug, "item": item.id, "status": item.status, "corrected": bool(corrected),
+                "final_verdict": final,
                 "model": call.model, "feature": call.feature, "prompt_name": call.prompt_name,
                 "prompt_version": call.prompt_version, "environment": call.environment,
                 "reviews": [{"reviewer": v.reviewer.username if v.reviewer else None, "answers": v.answers,

@@ -106,6 +106,9 @@ class Item(models.Model):
                                   related_name="+")
     locked_until = models.DateTimeField(null=True, blank=True)
     submissions = models.PositiveSmallIntegerField(default=0)
+    # An admin's final verdict on an escalated item: {"answers", "corrected_output", "comment", "by", "at"};
+    # datasets take it over the reviewers' answers. The reviewers' verdicts and scores stay as given.
+    resolution = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField()
     done_at = models.DateTimeField(null=True, blank=True)
 

@@ -130,6 +130,32 @@ def verdict_submit(*, item_id: int, queue: Queue, user: Any, answers: Any, corre
     return verdict
 
 
+def item_resolve(*, item_id: int, queue: Queue, user: Any, answers: Any, corrected_output: Any = "",
+                 comment: Any = "") -> Item:
+    """An admin's final verdict on an escalated item (reviewers disagreed): the item becomes done and
+    datasets take these answers. Checked against the rubric like any verdict; writes no scores (the
+    reviewers' scores stay: they are what people answered)."""
+    try:
+        clean = answers_validate(queue.rubric, answers)
+    except RubricError as exc:
+        raise Invalid(exc.field, str(exc)) from None
+    for field, value in (("corrected_output", corrected_output), ("comment", comment)):
+        if value is not None and not isinstance(value, str):
+            raise Invalid(field, "a text")
+    with transaction.atomic():
+        item = Item.objects.select_for_update().filter(pk=item_id, queue=queue).first()
+        if item is None:
+            raise Conflict("item", "no such item in this queue")
+        if item.status != ItemStatus.ESCALATED:
+            raise Conflict("item", "only an escalated item (its reviewers disagree) takes a final verdict")
+        item.resolution = {"answers": clean, "corrected_output": (corrected_output or "")[:200_000],
+                           "comment": (comment or "")[:10_000], "by": getattr(user, "username", ""),
+                           "at": timezone.now().isoformat()}
+        item.status = ItemStatus.DONE
+        item.save(update_fields=["resolution", "status"])
+    return item
+
+
 def score_name(queue: Queue, question: str) -> str:
     return f"review.{queue.slug}.{question}"[:100]
 

@@ -31,6 +31,8 @@ urlpatterns = [
     path("api/v1/queues/<seg:queue_id>/items/<seg:item_id>/submit", apis.SubmitApi.as_view(),
          name="api-review-submit"),
     path("api/v1/queues/<seg:queue_id>/items/<seg:item_id>/skip", apis.SkipApi.as_view(), name="api-review-skip"),
+    path("api/v1/queues/<seg:queue_id>/items/<seg:item_id>/resolve", apis.ResolveApi.as_view(),
+         name="api-review-resolve"),
     path("api/v1/datasets", apis.DatasetListApi.as_view(), name="api-datasets"),
     path("api/v1/datasets/<seg:name>", apis.DatasetApi.as_view(), name="api-dataset"),
     path("api/v1/datasets/<seg:name>/versions", apis.VersionListApi.as_view(), name="api-dataset-versions"),

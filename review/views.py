@@ -243,6 +243,18 @@ def item_page(request: HttpRequest, page: Page, queue_id: int, item_id: int) -> 
         if not can_review(page.role):
             raise PermissionDenied("Viewers read queues; members, admins and owners review.")
         action = request.POST.get("action", "submit")
+        if action == "resolve":
+            if not can_manage(page.role):
+                raise PermissionDenied("Owners and admins give the final verdict on disputed items.")
+            try:
+                reviewing.item_resolve(item_id=item.id, queue=queue, user=request.user,
+                                       answers=_answers(queue, request.POST),
+                                       corrected_output=request.POST.get("corrected_output", ""),
+                                       comment=request.POST.get("comment", ""))
+                messages.success(request, "Final verdict recorded.")
+                return redirect("review-queue", page.project.id, queue.id)
+            except ReviewError as exc:
+                return _item_render(request, page, queue, item, exc)
         if action == "skip":
             reviewing.item_skip(item=item, user=request.user)
             return redirect("review-next", page.project.id, queue.id)
@@ -281,6 +293,8 @@ def _item_render(request: HttpRequest, page: Page, queue: Queue, item: Item, err
         "trace_url": link("trace", pid, call.trace_id) if call.trace_id else None,
         "held_by_other": item.locked_by_id not in (None, request.user.pk) and item.status in _PROTECTED,
         "corrected": posted.get("corrected_output", ""), "comment": posted.get("comment", ""),
+        "form_mode": ("review" if item.status in _PROTECTED and can_review(page.role) else
+                      "resolve" if item.status == "escalated" and can_manage(page.role) else None),
     }
     return _render(request, page, "review/item.html", context, f"Review: {queue.name}",
                    status=error.status if error else 200)

@@ -151,3 +151,21 @@ def test_the_schema_documents_the_review_endpoints(client: Client) -> None:
     assert {"201", "400", "403", "404", "409"} <= set(submit["responses"])
     assert "/api/v1/datasets/{name}/versions/{version}/items" in schema["paths"]
     assert Queue.objects.count() == 0
+
+
+def test_the_final_verdict_through_the_api_is_for_admins(api: Api, project: Any, queue: Any, owner: Any,
+                                                         member: Any, second: Any) -> None:
+    queue.reviewers_per_item = 2
+    queue.save()
+    feed(api, project, [call(1)], evaluate=False)
+    post(signed_in(member), f"/api/v1/queues/{queue.id}/items", {"call_ids": ["c-1"]})
+    item = Item.objects.get(queue=queue).id
+    post(signed_in(member), f"/api/v1/queues/{queue.id}/items/{item}/submit", {"answers": ANSWERS})
+    post(signed_in(second), f"/api/v1/queues/{queue.id}/items/{item}/submit",
+         {"answers": {"correct": "wrong", "helpfulness": 1}})
+    path = f"/api/v1/queues/{queue.id}/items/{item}/resolve"
+    assert post(signed_in(member), path, {"answers": ANSWERS}).status_code == 403
+    resolved = post(signed_in(owner), path, {"answers": ANSWERS})
+    assert resolved.status_code == 200 and resolved.json()["status"] == "done"
+    assert resolved.json()["resolution"]["answers"] == ANSWERS
+    assert post(signed_in(owner), path, {"answers": ANSWERS}).status_code == 409

@@ -133,3 +133,25 @@ def test_round_robin_gives_each_chosen_member_their_turns(api: Api, project: Any
     with pytest.raises(Invalid) as refused:
         queue_update(queue=queue, actor=owner, data={"members": [viewer.pk]})
     assert refused.value.field == "members"
+
+
+def test_an_admin_gives_the_final_verdict_on_an_escalated_item_and_datasets_take_it(
+        project: Any, queue: Any, items: list[Item], member: Any, second: Any, owner: Any) -> None:
+    from review.datasets import dataset_create, dataset_export
+    from review.reviewing import item_resolve
+
+    queue.reviewers_per_item = 2
+    queue.save()
+    verdict_submit(item_id=items[0].id, queue=queue, user=member, answers=GOOD)
+    with pytest.raises(Conflict, match="only an escalated item"):
+        item_resolve(item_id=items[0].id, queue=queue, user=owner, answers=GOOD)
+    verdict_submit(item_id=items[0].id, queue=queue, user=second, answers=BAD)
+    with pytest.raises(Invalid):
+        item_resolve(item_id=items[0].id, queue=queue, user=owner, answers={"correct": "maybe"})
+    item = item_resolve(item_id=items[0].id, queue=queue, user=owner,
+                        answers={"correct": "wrong", "helpfulness": 2}, corrected_output="The fix.")
+    assert item.status == "done" and item.resolution["by"] == "owner"
+    version = dataset_export(dataset=dataset_create(project=project, actor=owner, name="final", queue=queue),
+                             actor=owner)
+    row = version.items.get()
+    assert row.expected_output == "The fix." and row.labels == {"correct": "wrong", "helpfulness": 2}

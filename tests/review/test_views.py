@@ -139,3 +139,23 @@ def test_export_from_the_queue_page_and_download(api: Api, project: Any, queue: 
     body = b"".join(client.get(f"/projects/{project.id}/review/datasets/golden/1.jsonl").streaming_content)
     assert json.loads(body)["expected_output"] == "Use the reset link."
     assert client.get(f"/projects/{project.id}/review/datasets/golden/2.jsonl").status_code == 404
+
+
+def test_a_disputed_item_offers_admins_the_final_verdict(api: Api, project: Any, queue: Any, owner: Any,
+                                                         member: Any, second: Any) -> None:
+    from review.reviewing import verdict_submit
+
+    queue.reviewers_per_item = 2
+    queue.save()
+    feed(api, project, [call(1)], evaluate=False)
+    items_add(queue=queue, call_ids=["c-1"], actor=owner)
+    item = Item.objects.get(queue=queue)
+    verdict_submit(item_id=item.id, queue=queue, user=member, answers={"correct": "correct", "helpfulness": 5})
+    verdict_submit(item_id=item.id, queue=queue, user=second, answers={"correct": "wrong", "helpfulness": 1})
+    url = f"/projects/{project.id}/review/{queue.id}/items/{item.id}"
+    assert b'data-testid="disputed"' not in signed_in(member).get(url).content
+    assert b'data-testid="disputed"' in signed_in(owner).get(url).content
+    assert signed_in(member).post(url, {"action": "resolve", "q-correct": "wrong"}).status_code == 403
+    done = signed_in(owner).post(url, {"action": "resolve", "q-correct": "wrong", "q-helpfulness": "2"})
+    assert done.status_code == 302
+    assert b'data-testid="final-verdict"' in signed_in(member).get(url).content
