@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from audit.models import ActorKind
 from audit.selectors import ACTIONS, AuditFilters, InvalidCursor, audit_page, entry_dict
 from observatory.api import ReadRateThrottle
+from observatory.openapi import AUTH, error_headers, errors
 from tenancy.auth import project_for_request
 from tenancy.models import ApiKey
 
@@ -92,16 +93,11 @@ class AuditListApi(APIView):
             OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
             OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                        "default": DEFAULT_LIMIT}, description=f"1..{MAX_LIMIT}"),
+            *error_headers((400, 404, *AUTH)),
         ],
-        responses={
-            200: AuditPageSerializer,
-            400: OpenApiResponse(description="A bad parameter (`details` names it)"),
-            401: OpenApiResponse(description="No key, an unknown key or a revoked key"),
-            403: OpenApiResponse(description="The key lacks the read scope, or the person is not an owner or admin"),
-            404: OpenApiResponse(description="No such project among the signed-in person's"),
-            429: OpenApiResponse(description="Rate limit; see Retry-After"),
-            503: OpenApiResponse(description="The database is unreachable; see Retry-After"),
-        },
+        responses={200: AuditPageSerializer, **errors(400, 404, *AUTH, described={
+            403: "The key lacks the read scope, or the signed-in person is not an owner or admin",
+            404: "No such project among the signed-in person's"})},
     )
     def get(self, request: Request) -> Response:
         project = project_for_request(request)

@@ -11,7 +11,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from audit.apis import require_manager
 from observatory.api import KeyRateThrottle, ReadRateThrottle, error_response
+from observatory.openapi import AUTH, error_headers, errors
 from privacy.models import Erasure, ErasureStatus
 from privacy.services import end_user_export, erasure_request
 from tenancy.auth import project_for_request
@@ -40,14 +41,16 @@ def _scope(scope: str) -> type[permissions.BasePermission]:
     return KeyScopeOrPerson
 
 
-def _errors(**described: str) -> dict[int, OpenApiResponse]:
-    base = {400: "A bad parameter, such as ?project= missing for a signed-in request",
-            401: "No key, an unknown key or a revoked key",
-            403: "The key lacks the scope, or the person is not an owner or admin",
-            404: "No such project among the signed-in person's",
-            429: "Rate limit; see Retry-After",
-            503: "The database or the task queue is unreachable; see Retry-After"}
-    return {status: OpenApiResponse(description=described.get(f"e{status}", text)) for status, text in base.items()}
+def _errors(**described: str) -> dict[Any, Any]:
+    texts = {400: "A bad parameter, such as ?project= missing for a signed-in request",
+             403: "The key lacks the scope, or the signed-in person is not an owner or admin",
+             404: "No such project among the signed-in person's",
+             503: "The database or the task queue is unreachable; see Retry-After"}
+    texts.update({int(name[1:]): text for name, text in described.items()})
+    return errors(400, 404, *AUTH, described=texts)
+
+
+HEADERS = error_headers((400, 404, *AUTH))
 
 
 class ErasureSerializer(serializers.Serializer):
@@ -71,7 +74,7 @@ class EndUserExportApi(APIView):
     permission_classes = [_scope("read")]
     throttle_classes = [ReadRateThrottle]
 
-    @extend_schema(operation_id="end_users_export", tags=["end users"], parameters=[PROJECT_PARAM],
+    @extend_schema(operation_id="end_users_export", tags=["end users"], parameters=[PROJECT_PARAM, *HEADERS],
                    summary="Everything about one end user: their calls with payloads, scores and feedback",
                    responses={(200, "application/json"): OpenApiTypes.OBJECT, **_errors()})
     def get(self, request: Request, user_id: str) -> Any:
@@ -88,7 +91,7 @@ class EndUserEraseApi(APIView):
     permission_classes = [_scope("ingest")]
     throttle_classes = [KeyRateThrottle]
 
-    @extend_schema(operation_id="end_users_erase", tags=["end users"], parameters=[PROJECT_PARAM],
+    @extend_schema(operation_id="end_users_erase", tags=["end users"], parameters=[PROJECT_PARAM, *HEADERS],
                    summary="Erase everything about one end user (in a worker; follow status_url)",
                    request=None, responses={202: ErasureSerializer, **_errors()})
     def delete(self, request: Request, user_id: str) -> Response:
@@ -107,7 +110,7 @@ class ErasureStatusApi(APIView):
     permission_classes = [_scope("ingest")]
     throttle_classes = [ReadRateThrottle]
 
-    @extend_schema(operation_id="erasures_retrieve", tags=["end users"], parameters=[PROJECT_PARAM],
+    @extend_schema(operation_id="erasures_retrieve", tags=["end users"], parameters=[PROJECT_PARAM, *HEADERS],
                    summary="An erasure request's status and rows removed per table",
                    responses={200: ErasureSerializer, **_errors(e404="No such erasure in this project")})
     def get(self, request: Request, erasure_id: int) -> Response:
