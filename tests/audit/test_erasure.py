@@ -271,3 +271,15 @@ def test_queued_evaluations_of_erased_calls_go_and_the_evaluator_does_not_trip(f
     assert project_evaluate(project_id=project.id) == 4
     process(project)
     assert rows_holding(SUBJECT) == {}
+
+
+def test_the_cached_top_users_forget_the_user(subject_data: Any) -> None:
+    from datetime import datetime, timezone
+
+    from dashboards.selectors.people import top_entities_cached
+
+    span = {"project_id": subject_data.id, "entity": "user", "start": datetime(2026, 11, 20, tzinfo=timezone.utc),
+            "end": datetime(2026, 11, 21, tzinfo=timezone.utc), "order": "calls", "limit": 10}
+    assert SUBJECT in [row["key"] for row in top_entities_cached(**span)]  # now cached
+    end_user_erase(project=subject_data, user_id=SUBJECT, actor="system:test")
+    assert [row["key"] for row in top_entities_cached(**span)] == [OTHER]
