@@ -147,3 +147,27 @@ def test_routing_costs_a_few_statements_per_batch(api: Api, project: Any, queue:
         added = routing.calls_route(cur, project.id, ids)
     assert sum(added.values()) > 0
     assert project_process(project_id=project.id) == 0
+
+
+def test_the_retention_purge_and_an_erasure_delete_calls_in_queues(api: Api, project: Any, queue: Any, owner: Any,
+                                                                   member: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from review.models import Verdict
+    from review.reviewing import verdict_submit
+    from review.services import items_add
+    from rollups.retention import _delete_calls
+
+    feed(api, project, [call(1), call(2)], evaluate=False)
+    items_add(queue=queue, call_ids=["c-1", "c-2"], actor=owner)
+    first = Item.objects.filter(queue=queue).order_by("id").first()
+    verdict_submit(item_id=first.id, queue=queue, user=member, answers={"correct": "correct", "helpfulness": 3})
+    with connection.cursor() as cur:  # an erasure's raw delete of one call
+        for table in ("telemetry_score", "telemetry_callpayload"):
+            cur.execute(f"DELETE FROM {table} WHERE call_id = %s", [first.call_id])
+        cur.execute("DELETE FROM telemetry_call WHERE id = %s", [first.call_id])
+    assert not Verdict.objects.exists() and Item.objects.filter(queue=queue).count() == 1
+    assert _delete_calls(project.id, timezone.now() + timedelta(days=1)) == 1
+    assert not Item.objects.exists()
