@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -105,6 +105,33 @@ DELETE FROM telemetry_trace t WHERE t.project_id = %(project)s AND t.trace_id = 
 """
 
 
+# Other apps that keep copies of calls without a foreign key (a foreign key with ON DELETE CASCADE
+# needs nothing) add a step: step(cursor, project_id, call_ids) -> {table: rows removed}, run in each
+# batch's transaction before the calls go. Registered in privacy.apps, for installed apps only.
+ErasureStep = Callable[[Any, int, list[int]], dict[str, int]]
+_STEPS: list[ErasureStep] = []
+
+
+def register_erasure_step(step: ErasureStep) -> None:
+    if step not in _STEPS:
+        _STEPS.append(step)
+
+
+def dataset_items_erase(cur: Any, project_id: int, call_ids: list[int]) -> dict[str, int]:
+    """review/: dataset items are snapshots of calls (their input, the verdict's answer), kept by id
+    without a foreign key so retention never changes a dataset. An erasure does: the user's items
+    leave every version, whose item count follows."""
+    cur.execute("""
+        WITH gone AS (
+            DELETE FROM review_datasetitem i USING review_datasetversion v, review_dataset d
+            WHERE i.call_id = ANY(%s) AND v.id = i.version_id AND d.id = v.dataset_id AND d.project_id = %s
+            RETURNING i.version_id)
+        UPDATE review_datasetversion v SET item_count = v.item_count - g.n
+        FROM (SELECT version_id, count(*) AS n FROM gone GROUP BY version_id) g WHERE v.id = g.version_id
+        RETURNING g.n""", [call_ids, project_id])
+    return {"review_datasetitem": sum(r[0] for r in cur.fetchall())}
+
+
 def _delete(cur: Any, sql: str, params: Any) -> int:
     cur.execute(sql, params)
     return cur.rowcount
@@ -142,6 +169,8 @@ def _erase_batch(cur: Any, project_id: int, user_id: str, batch_size: int) -> Co
         signal_ids = [r[0] for r in cur.fetchall()]
         counts[table] += len(signal_ids)
         _forget_signals(cur, project_id, kind, signal_ids)
+    for step in _STEPS:
+        counts.update(step(cur, project_id, ids))
     for table in ("quality_flag", "quality_evaluation", "telemetry_callpayload"):
         counts[table] += _delete(cur, f"DELETE FROM {table} WHERE call_id = ANY(%s)", [ids])  # noqa: S608
     counts["telemetry_call"] += _delete(cur, "DELETE FROM telemetry_call WHERE id = ANY(%s)", [ids])

@@ -283,3 +283,23 @@ def test_the_cached_top_users_forget_the_user(subject_data: Any) -> None:
     assert SUBJECT in [row["key"] for row in top_entities_cached(**span)]  # now cached
     end_user_erase(project=subject_data, user_id=SUBJECT, actor="system:test")
     assert [row["key"] for row in top_entities_cached(**span)] == [OTHER]
+
+
+def test_dataset_items_copied_from_the_users_calls_go(subject_data: Any) -> None:
+    from django.utils import timezone
+
+    from review.models import Dataset, DatasetItem, DatasetVersion
+
+    dataset = Dataset.objects.create(project=subject_data, name="golden")
+    version = DatasetVersion.objects.create(dataset=dataset, version=1, item_count=3, created_at=timezone.now())
+    calls = {c.external_id: c for c in Call.objects.filter(project=subject_data)}
+    for position, external_id in enumerate(["subject-0", "subject-1", "other-0"]):
+        call = calls[external_id]
+        DatasetItem.objects.create(version=version, position=position, call_id=call.id,
+                                   call_external_id=external_id, input={"text": f"from {call.user_id}"})
+    counts = end_user_erase(project=subject_data, user_id=SUBJECT, actor="system:test")
+    assert counts["review_datasetitem"] == 2
+    version.refresh_from_db()
+    assert version.item_count == 1
+    assert list(DatasetItem.objects.values_list("call_external_id", flat=True)) == ["other-0"]
+    assert rows_holding(SUBJECT) == {}
