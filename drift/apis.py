@@ -97,8 +97,9 @@ class FindingListApi(_ReadApi):
                    parameters=[PROJECT_PARAM, LIMIT_PARAM,
                                OpenApiParameter("signal", str, description="latency, ttft, score:<name>, error_rate, "
                                                 "flag:<name>, thumbs_down_rate, model_mix, error_type_mix"),
-                               OpenApiParameter("severity", str, enum=Severity.values),
-                               OpenApiParameter("verdict", str, enum=Verdict.values)],
+                               # _choice reads an empty value as not given; the schema says so.
+                               OpenApiParameter("severity", str, enum=[*Severity.values, ""]),
+                               OpenApiParameter("verdict", str, enum=[*Verdict.values, ""])],
                    responses={200: inline_serializer("DriftFindingPage", fields={
                        "findings": FindingSerializer(many=True)}), **ERRORS})
     def get(self, request: Request) -> Response:
