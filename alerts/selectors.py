@@ -108,3 +108,36 @@ def incident_chart(incident: Incident, now: datetime) -> dict[str, Any] | None:
                                 lines, unit=unit_of(rule.measure))
     figure["data"][0]["mode"] = "lines+markers"  # an incident's few busy buckets are points, not a line
     return figure
+
+
+PREVIEW_LINES = 8
+
+
+def rule_preview_chart(rule: Rule, now: datetime, days: int = 7) -> dict[str, Any] | None:
+    """The rule's measure over the last days, hourly, per group (the first PREVIEW_LINES groups),
+    with a threshold rule's levels drawn: the rule editor's preview (the rule need not be saved)."""
+    from alerts.sources import score_name
+    from dashboards import charts
+
+    if rule.source != "rollups":
+        return None
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(days=days)
+    try:
+        lines = series(Query(project_id=rule.project_id, start=start, end=end, filters=rule.filters,
+                             group_by=tuple(rule.group_by), interval=timedelta(hours=1), score=score_name(rule)),
+                       rule.measure)
+    except (MetricsError, OverflowError):
+        return None
+    named = [{"name": ", ".join(f"{k}={v or '(none)'}" for k, v in line["group"].items()) or rule.measure,
+              "points": line["points"]} for line in lines[:PREVIEW_LINES]]
+    if rule.condition == "threshold":
+        for level in ("critical", "warning"):
+            value = rule.condition_config.get(level)
+            if isinstance(value, (int, float)):
+                named.append({"name": f"{level} level", "points": [{"t": start, "value": value},
+                                                                   {"t": end, "value": value}]})
+    figure = charts.time_series(f"{rule.measure} per hour, last {days} days", named, unit=unit_of(rule.measure))
+    for trace in figure["data"][:min(len(lines), PREVIEW_LINES)]:
+        trace["mode"] = "lines+markers"  # sparse groups are lone points
+    return figure

@@ -17,6 +17,7 @@ urlpatterns = [
          name="alerts-api-incident-acknowledge"),
     path(P, views.alerts_page, name="alerts"),
     path(P + "rules/new", views.rule_new, name="alerts-rule-new"),
+    path(P + "rules/preview", views.rule_preview, name="alerts-rule-preview"),
     path(P + "rules/<int:rule_id>", views.rule_edit, name="alerts-rule-edit"),
     path(P + "rules/<int:rule_id>/delete", views.rule_remove, name="alerts-rule-delete"),
     path(P + "rules/<int:rule_id>/backtest", views.rule_backtest, name="alerts-rule-backtest"),

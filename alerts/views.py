@@ -65,8 +65,11 @@ def alerts_page(request: HttpRequest, page: Page) -> HttpResponse:
 
 
 def _rule_form_page(request: HttpRequest, page: Page, form: RuleForm, rule: Rule | None, status: int = 200) -> HttpResponse:
-    return _render(request, page, "alerts/rule_form.html", {"form": form, "rule": rule, "measures": COMMON_MEASURES},
-                   title=rule.name if rule else "New rule", status=status)
+    context = {"form": form, "rule": rule, "measures": COMMON_MEASURES, "can_edit": page.can_manage,
+               "can_respond": _can_respond(page)}
+    # charts: plotly.js for the preview's chart, which arrives later through htmx.
+    return render_page(request, page, "alerts/rule_form.html", context, active="alerts",
+                       title=rule.name if rule else "New rule", toolbar=False, charts=True, status=status)
 
 
 def _channels(page: Page) -> list[Channel]:
@@ -105,6 +108,33 @@ def rule_edit(request: HttpRequest, page: Page, rule_id: int) -> HttpResponse:
         return _rule_save(request, page, rule)
     form = RuleForm(channels=_channels(page), initial=RuleForm.initial_for(rule))
     return _rule_form_page(request, page, form, rule)
+
+
+@project_page(manage=True)
+@require_POST
+def rule_preview(request: HttpRequest, page: Page) -> HttpResponse:
+    """The form's rule, unsaved: its metric over 7 days per group with the levels, and the backtest.
+    An htmx fragment of the rule page; without JavaScript the same fragment as a page."""
+    from alerts.backtest import rule_backtest as run
+
+    form = RuleForm(request.POST, channels=_channels(page))
+    context: dict[str, Any] = {"page": page}
+    if form.is_valid():
+        fields, _ = form.service_fields()
+        rule = Rule(project=page.project, **fields)
+        try:
+            services.rule_validate(rule)
+        except RuleInvalid as exc:
+            context["error"] = f"{exc.field}: {exc}"
+        else:
+            context.update(figure=selectors.rule_preview_chart(rule, datetime.now(timezone.utc)),
+                           result=run(rule=rule))
+    else:
+        context["error"] = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+    if getattr(request, "htmx", False):
+        return render(request, "alerts/_preview.html", context)
+    return render_page(request, page, "alerts/preview.html", context, active="alerts", title="Preview",
+                       toolbar=False, charts=True)
 
 
 @project_page(manage=True)

@@ -81,12 +81,21 @@ def test_create_a_rule_see_it_fire_acknowledge_silence_and_send_a_test(
     tab.get_by_label("Critical level").fill("1000")
     tab.get_by_label("Min count").fill("5")
     tab.get_by_label("Window (minutes)").fill("10")
+    tab.get_by_test_id("preview").click()  # the unsaved rule's chart and backtest, through htmx
+    expect(tab.get_by_test_id("preview-backtest")).to_contain_text("Would have fired 1 time", timeout=20000)
+    expect(tab.get_by_test_id("chart-rule-preview").locator(".main-svg").first).to_be_visible()
+    assert Rule.objects.count() == 0
+    shoot(tab, "preview")
     tab.get_by_label("Critical level").focus()
     tab.keyboard.press("Enter")  # submits the form
     expect(tab.get_by_test_id("rule-row")).to_contain_text("Slow answers")
     expect(tab.get_by_test_id("rule-state")).to_have_text("ok")
     rule = Rule.objects.get()
     assert rule.condition_config == {"op": "above", "critical": 1000.0}
+    tab.get_by_role("link", name="Slow answers").click()  # the saved rule's page: its backtest
+    tab.get_by_test_id("run-backtest").click()
+    expect(tab.get_by_test_id("backtest")).to_contain_text("Would have fired 1 time", timeout=20000)
+    tab.goto(base)
 
     # The evaluation (what beat runs every minute), then the page shows it firing.
     assert rules_evaluate_due(now=at_minute(1)) == 1

@@ -192,3 +192,19 @@ def test_the_backtest_counts_what_would_have_fired(owner: Any, api: Api, project
     html = response.content.decode()
     assert response.status_code == 200 and "Would have fired 2 times" in html, html
     assert XSS not in html and "model=&lt;script&gt;" in html
+
+
+def test_the_preview_draws_the_unsaved_rule_and_backtests_it(owner: Any, firing: Incident, project: Any) -> None:
+    form = {"name": "p95", "measure": "latency_p95", "condition": "threshold", "op": "above", "critical": "1000",
+            "warning": "500", "group_by_1": "model", "window_minutes": "60", "min_count": "5", "pending_minutes": "0",
+            "recovery_hysteresis": "0", "no_data_policy": "ok", "renotify_minutes": "0", "severity": "critical"}
+    client = _client(owner)
+    url = f"/projects/{project.id}/alerts/rules/preview"
+    html = client.post(url, form, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-testid="chart-rule-preview"' in html and "critical level" in html
+    assert "Would have fired 1 time" in html and XSS not in html
+    assert Rule.objects.count() == 1  # the fixture's; the preview saved nothing
+    html = client.post(url, {**form, "measure": "latency_p200"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "unknown measure" in html
+    page = client.post(url, form)  # without JavaScript: a page
+    assert page.status_code == 200 and "Use your browser" in page.content.decode()
