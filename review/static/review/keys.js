@@ -61,7 +61,8 @@
       else if (key === "e") { event.preventDefault(); focusField("review-corrected"); }
       else if (key === "s") { event.preventDefault(); submit("[data-skip]"); }
       else if (key === "Enter") {
-        if (target && target.tagName === "BUTTON") return; // a focused button does its own thing
+        // A focused link, button or disclosure does its own thing with Enter.
+        if (target && /^(A|BUTTON|SUMMARY)$/.test(target.tagName)) return;
         event.preventDefault();
         submit("[data-submit]");
       }
