@@ -4,8 +4,8 @@ Starts `python -m observatory.launcher run` exactly as `python3 dev.py run` does
 and Redis in a fresh data folder under bench/, so it never touches ./.observatory; gunicorn, the Celery
 worker and beat as the launcher lays them out), waits for /healthz to answer 200 and for the stack to
 settle, then reads /proc/<pid>/smaps_rollup of every process of each component's tree: gunicorn's
-master and workers, the Celery worker and its pool, beat (when it runs apart), the postmaster and all
-its backends and background processes, Redis, and the launcher itself. Linux only.
+master and workers, the Celery worker (and its pool processes with prefork), beat (when it runs apart),
+the postmaster and all its backends and background processes, Redis, and the launcher itself. Linux only.
 
 PSS (proportional set size) charges a page shared by n processes 1/n to each, so it adds up to what
 the stack really holds; RSS counts shared pages once per process and overstates the total.
@@ -82,7 +82,8 @@ def component(process: psutil.Process) -> str:
     if "gunicorn" in words:
         return "web (gunicorn)"
     if "celery" in words and "worker" in cmdline:
-        return "worker (celery" + (" + beat)" if ("-B" in cmdline or "--beat" in cmdline) else ")")
+        beat = {"-B", "--beat", "--beat-thread"} & set(cmdline)
+        return "worker (celery" + (" + beat)" if beat else ")")
     if "celery" in words and "beat" in cmdline:
         return "beat"
     if "redis-server" in words or "redis" in Path(cmdline[0]).name:

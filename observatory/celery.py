@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery import Celery
+import click
+from celery import Celery, bootsteps
 from celery.signals import celeryd_after_setup, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatory.settings")
@@ -15,6 +16,35 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 _TIMEOUT_UID = "observatory.worker-statement-timeout"
+
+
+class BeatThread(bootsteps.StartStopStep):
+    """`celery worker --beat-thread`: beat as a thread of the worker's main process, for one machine
+    (the launcher's default, OBSERVATORY_BEAT_IN_WORKER). Celery's own `--beat` forks a process for
+    it, which costs as much memory as a pool process (~45 MB PSS, bench/footprint.py) and outlives a
+    SIGKILLed worker; a thread costs a few MB and dies with it. Started after the pool has forked its
+    processes. Production runs one `celery beat` apart (docs/operations.md)."""
+
+    label = "Beat (thread)"
+    conditional = True
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, w: Any, beat_thread: bool = False, **kwargs: Any) -> None:
+        self.enabled = bool(beat_thread)
+        w.beat_thread = None
+        super().__init__(w, **kwargs)
+
+    def create(self, w: Any) -> Any:
+        from celery.beat import EmbeddedService
+
+        w.beat_thread = EmbeddedService(w.app, schedule_filename=w.schedule_filename, scheduler_cls=w.scheduler,
+                                        thread=True)
+        return w.beat_thread
+
+
+app.steps["worker"].add(BeatThread)
+app.user_options["worker"].add(click.Option(["--beat-thread"], is_flag=True, default=False,
+                                            help="Run beat as a thread of this worker (one machine only)."))
 
 
 @worker_init.connect

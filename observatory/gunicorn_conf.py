@@ -16,11 +16,16 @@ errorlog = "-"
 
 
 def when_ready(server):  # type: ignore[no-untyped-def]
-    # Before the first fork: with preload_app the master holds the imported app. Frozen objects are
-    # never visited by the collector, so a collection in a worker does not write to (and copy) the
-    # pages it shares with the master and its siblings.
+    # Before the first fork: with preload_app the master holds the imported app. Django imports the
+    # URL configuration, and with it every view module, at the first request: do it here, once, so
+    # the workers share it too. Frozen objects are never visited by the collector, so a collection in
+    # a worker does not write to (and copy) the pages it shares with the master and its siblings.
     import gc
 
+    if server.cfg.preload_app:
+        from django.urls import get_resolver
+
+        get_resolver().url_patterns  # noqa: B018 - imports the URLconf and the views
     gc.freeze()
 
 

@@ -45,13 +45,16 @@ def _start_servers(redis_name: str = "redis") -> EmbeddedServers:
 def commands(data_dir: Path) -> dict[str, list[str]]:
     """The processes `run` starts after the servers, by name, in start order.
 
-    One machine is the default, so the layout is sized for memory: beat runs inside the worker
-    (`--beat`, a process the worker forks, sharing its pages) and the worker's pool is
+    One machine is the default, so the layout is sized for memory: beat runs as a thread of the
+    worker's main process (`--beat-thread`, observatory.celery.BeatThread) and the worker's pool is
     OBSERVATORY_WORKER_POOL with OBSERVATORY_WORKER_CONCURRENCY. Production runs beat apart, exactly
     one (docs/operations.md); OBSERVATORY_BEAT_IN_WORKER=false does that here too."""
     from observatory.env import env_bool, env_int, env_str
 
-    pool = env_str("OBSERVATORY_WORKER_POOL", "prefork")
+    # Threads: one process holds the app once (the evaluation models too, loaded on first use), and
+    # processing and evaluation still run side by side; their heavy parts (numpy, PostgreSQL) release
+    # the GIL. prefork gives each task a core of its own for a copy of the worker's private memory.
+    pool = env_str("OBSERVATORY_WORKER_POOL", "threads")
     if pool not in ("prefork", "threads", "solo"):
         raise SystemExit(f"OBSERVATORY_WORKER_POOL={pool!r}: use prefork, threads or solo")
     concurrency = env_int("OBSERVATORY_WORKER_CONCURRENCY", 2, minimum=1)
@@ -61,7 +64,7 @@ def commands(data_dir: Path) -> dict[str, list[str]]:
     found = {"web": [str(Path(sys.executable).parent / "gunicorn"), "observatory.wsgi:application", "-c",
                      str(ROOT / "observatory" / "gunicorn_conf.py")]}
     if env_bool("OBSERVATORY_BEAT_IN_WORKER", True):
-        found["worker"] = [*worker, "--beat", *schedule]
+        found["worker"] = [*worker, "--beat-thread", *schedule]
     else:
         found["worker"] = worker
         found["beat"] = [*celery, "beat", "--loglevel=INFO", *schedule]

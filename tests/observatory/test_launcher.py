@@ -70,17 +70,16 @@ def test_run_restarts_a_killed_worker_ignores_a_manage_command_and_stops_on_ctrl
         assert redis.answers()
         assert _status(f"{base}/healthz") == 200
 
-        # The default layout (docs/operations.md, Memory): web and one worker that runs beat inside.
+        # The default layout (docs/operations.md, Memory): web and one worker process, whose beat
+        # thread sent the sweeps that processed "first" (no separate beat, no pool processes).
         layout = {child.pid: child.cmdline() for child in psutil.Process(proc.pid).children()}
         assert sum("gunicorn" in " ".join(cmd) for cmd in layout.values()) == 1, layout
         assert not any("beat" in cmd for cmd in layout.values()), "no separate beat by default"
         worker = next(psutil.Process(pid) for pid, cmd in layout.items() if "worker" in cmd and "celery" in " ".join(cmd))
-        assert "--beat" in worker.cmdline()
+        assert "--beat-thread" in worker.cmdline() and worker.children() == []
+        assert any("beat: Starting" in line for line in lines)
 
-        # kill -9 the worker's main process: ingest keeps answering, the worker comes back and drains;
-        # its pool and its beat, which outlive a SIGKILLed parent, go with it (never two beats).
-        orphans = worker.children()
-        assert orphans, "the worker's pool and beat"
+        # kill -9 the worker's main process: ingest keeps answering, the worker comes back and drains.
         worker.kill()
         backlog = []
         deadline = time.monotonic() + 30
@@ -90,7 +89,6 @@ def test_run_restarts_a_killed_worker_ignores_a_manage_command_and_stops_on_ctrl
             ingest(backlog[-1])
             time.sleep(0.1)
         assert any("worker exited unexpectedly (exit code -9, SIGKILL)" in line for line in lines)
-        assert not [child for child in orphans if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
         ingest("after")
         for call_id in [*backlog, "after"]:
             wait_for(lambda call_id=call_id: processed(call_id), timeout=30,
@@ -111,26 +109,26 @@ def test_run_restarts_a_killed_worker_ignores_a_manage_command_and_stops_on_ctrl
     assert not redis.answers(), "the launcher started the embedded Redis: Ctrl-C must stop it"
 
 
-def test_default_layout_runs_beat_inside_a_prefork_worker_of_two(tmp_path: Path,
+def test_default_layout_runs_beat_inside_a_threaded_worker_of_two(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OBSERVATORY_BEAT_IN_WORKER", "OBSERVATORY_WORKER_POOL", "OBSERVATORY_WORKER_CONCURRENCY"):
         monkeypatch.delenv(name, raising=False)
     found = launcher.commands(tmp_path)
     assert list(found) == ["web", "worker"]
     worker = found["worker"]
-    assert worker[worker.index("--pool") + 1] == "prefork"
+    assert worker[worker.index("--pool") + 1] == "threads"
     assert worker[worker.index("--concurrency") + 1] == "2"
-    assert worker[worker.index("--beat") + 1:] == ["--schedule", str(tmp_path / "celerybeat-schedule")]
+    assert worker[worker.index("--beat-thread") + 1:] == ["--schedule", str(tmp_path / "celerybeat-schedule")]
 
 
 def test_beat_runs_apart_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OBSERVATORY_BEAT_IN_WORKER", "false")
-    monkeypatch.setenv("OBSERVATORY_WORKER_POOL", "threads")
+    monkeypatch.setenv("OBSERVATORY_WORKER_POOL", "prefork")
     monkeypatch.setenv("OBSERVATORY_WORKER_CONCURRENCY", "4")
     found = launcher.commands(tmp_path)
     assert list(found) == ["web", "worker", "beat"]
-    assert "--beat" not in found["worker"]
-    assert found["worker"][-4:] == ["--pool", "threads", "--concurrency", "4"]
+    assert "--beat-thread" not in found["worker"]
+    assert found["worker"][-4:] == ["--pool", "prefork", "--concurrency", "4"]
     assert found["beat"][-4:-2] == ["beat", "--loglevel=INFO"]
 
 
