@@ -12,16 +12,17 @@ from rest_framework.views import APIView
 from drift import selectors
 from drift.models import DriftRun, Finding, Severity, Verdict
 from observatory.api import ReadRateThrottle
+from observatory.openapi import errors
 from telemetry.apis import PROJECT_PARAM
 from tenancy.auth import project_for_request, require_scope
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
-ERROR = inline_serializer("DriftError", fields={"error": inline_serializer("DriftErrorBody", fields={
-    "code": serializers.CharField(), "message": serializers.CharField(),
-    "details": serializers.JSONField(required=False)})})
-ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 429: ERROR}
+# The shared error body; the schema hook adds what every key-authenticated operation can answer.
+ERRORS = errors(400, 404, described={
+    400: "A bad parameter (`details` names it): `limit`, `severity`, `verdict`, or `project`",
+    404: "No such project among yours (signed-in requests), or no such run in the project"})
 LIMIT_PARAM = OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                          "default": DEFAULT_LIMIT}, description=f"1..{MAX_LIMIT}")
 
