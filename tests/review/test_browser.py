@@ -24,6 +24,7 @@ from tests.conftest import Api  # noqa: E402
 from tests.review.conftest import call, feed  # noqa: E402
 
 CHROMIUM = os.environ.get("OBSERVATORY_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 
 
@@ -61,6 +62,8 @@ def test_five_items_reviewed_with_the_keyboard_alone(tab: Page, live_server: Any
     tab.keyboard.press("Enter")
     expect(tab.locator("[data-review-item]")).to_be_visible()
     expect(tab.get_by_test_id("call-output")).to_contain_text("<script>alert(1)</script>")  # as text
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / "review-item.png"), full_page=True)
     tab.keyboard.press("?")
     expect(tab.locator("#keys-help")).to_be_visible()
     tab.keyboard.press("Escape")
@@ -94,4 +97,6 @@ def test_five_items_reviewed_with_the_keyboard_alone(tab: Page, live_server: Any
     project_signals_fold(project_id=project.id)
     tab.goto(f"{base}/projects/{project.id}/quality/?range=24h&score=human:review.support-answers.helpfulness")
     expect(tab.locator('[data-testid="scores"]')).to_contain_text("human:review.support-answers.helpfulness")
+    tab.goto(f"{base}/projects/{project.id}/review/{queue.id}/")
+    tab.screenshot(path=str(SHOTS / "review-queue.png"), full_page=True)
     assert tab.dialogs == []  # type: ignore[attr-defined]
