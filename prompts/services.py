@@ -263,14 +263,11 @@ def prompt_version_create(*, project: Project, name: str, kind: str, template: A
     labels = list(dict.fromkeys(validate_label(label) for label in (labels or []) if label != LATEST))
     if commit_message is not None and not isinstance(commit_message, str):
         raise _bad("commitMessage", "a string")
-    for _ in range(2):  # a concurrent first version of the same new prompt: retry once, then it exists
-        try:
-            with transaction.atomic():
-                prompt, created = Prompt.objects.get_or_create(project=project, name=name,
-                                                               defaults={"tags": tags or []})
-                break
-        except IntegrityError:
-            continue
+    try:
+        with transaction.atomic():
+            prompt, _ = Prompt.objects.get_or_create(project=project, name=name, defaults={"tags": tags or []})
+    except IntegrityError:  # created by a concurrent first version of the same new prompt: it exists now
+        prompt = Prompt.objects.get(project=project, name=name)
     with transaction.atomic():
         prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)  # numbers versions one at a time
         for label in labels:  # refuse before writing anything
