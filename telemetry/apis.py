@@ -35,8 +35,8 @@ from tenancy.models import ApiKey, Project
 _encoder = msgspec.json.Encoder(decimal_format="string")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-PROJECT_PARAM = OpenApiParameter("project", int, description="Project id; for signed-in people. A key implies its "
-                                                              "project: another id is a 400")
+PROJECT_PARAM = OpenApiParameter("project", int, description="Project id; for signed-in people (a key implies its "
+                                                              "project; the read APIs refuse another id with a key)")
 # Read endpoints answer 400 for a bad parameter (or a signed-in request without ?project=) and 404
 # for a project the signed-in person cannot see, besides what every key-authenticated call can get
 # (401, 403, 429, 503: added to each operation by observatory.openapi.AutoSchema).
