@@ -125,3 +125,25 @@ def call_event(i: int = 1, **fields: Any) -> dict[str, Any]:
              "output": "answer", "usage": {"input_tokens": 100, "output_tokens": 20}}
     event.update(fields)
     return event
+
+
+@pytest.fixture(scope="session")
+def browser() -> Any:
+    """One headless Chromium for the whole run, shared by every browser test module: Playwright's
+    sync API keeps an event loop running in this thread while it is open, so a second
+    `sync_playwright()` next to it fails ("Sync API inside the asyncio loop"). Debian's chromium
+    (/usr/bin/chromium, or OBSERVATORY_CHROMIUM); no browser is ever downloaded."""
+    import os
+    from pathlib import Path
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM beside Playwright's loop
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("OBSERVATORY_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.fail(f"Browser tests need Debian's chromium at {chromium}: `apt-get install chromium` "
+                    "(python3 dev.py test installs it when run as root), or set OBSERVATORY_CHROMIUM.")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, headless=True)
+        yield launched
+        launched.close()

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from drift.services import drift_run
 from tests.conftest import Api
 from tests.dashboards.conftest import XSS
-from tests.dashboards.test_browser import browser, shoot, sign_in, tab, traces  # noqa: F401 - fixtures and helpers
+from tests.dashboards.test_browser import shoot, sign_in, tab, traces  # noqa: F401 - fixtures and helpers
 from tests.drift.conftest import calls, run_end, send
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_topics")]
