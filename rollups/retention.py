@@ -53,7 +53,10 @@ def _delete_calls(project_id: int, cutoff: datetime) -> int:
                         " SELECT 'f', id FROM telemetry_feedback WHERE call_id = ANY(%(ids)s) UNION ALL"
                         " SELECT 's', id FROM telemetry_score WHERE call_id = ANY(%(ids)s)"
                         " AND external_id NOT LIKE %(evaluator)s)", {"ids": ids, "evaluator": "eval:%"})
-            for table in ("telemetry_callpayload", "telemetry_score", "telemetry_feedback"):
+            # Evaluation rows reference their call too (a foreign key): without these deletes an
+            # evaluated call could never expire. Queued evaluations of expiring calls go with them.
+            for table in ("telemetry_callpayload", "telemetry_score", "telemetry_feedback", "quality_flag",
+                          "quality_evaluation", "quality_pendingevaluation"):
                 cur.execute(f"DELETE FROM {table} WHERE call_id = ANY(%s)", [ids])
             cur.execute("DELETE FROM telemetry_call WHERE id = ANY(%s)", [ids])
             deleted += len(ids)

@@ -65,3 +65,28 @@ def test_retention_purges_old_raw_data_and_buckets(api: Api, project: Any) -> No
     assert Rollup.objects.filter(project=project, grain="d", bucket__lt=NOW - timedelta(days=25)).exists()
     assert EntityRollup.objects.filter(project=project).exists()
     assert project_purge(project=project)["calls"] == 0
+
+
+def test_retention_expires_evaluated_and_flagged_calls_and_their_evaluation_rows(api: Api, project: Any) -> None:
+    from quality.models import Evaluation, Flag, PendingEvaluation
+    from quality.services import project_evaluate
+
+    project.retention_call_days = 20
+    project.save()
+    api.ingest([{"type": "call", "id": f"old-{i}", "timestamp": (NOW - timedelta(days=30)).isoformat(),
+                 "input": "What is my balance?", "output": "Write to jane.doe@example.com for that.",
+                 "model": "m", "latency_ms": 5} for i in range(3)]
+               + [{"type": "call", "id": "queued", "timestamp": (NOW - timedelta(days=30)).isoformat(),
+                   "input": "hi", "output": "hello", "model": "m", "latency_ms": 5}])
+    project_process(project_id=project.id)
+    queued = Call.objects.get(project=project, external_id="queued").id
+    PendingEvaluation.objects.filter(call_id=queued).delete()  # evaluate the other three first...
+    assert project_evaluate(project_id=project.id) == 3
+    PendingEvaluation.objects.create(call_id=queued, project_id=project.id)  # ...and leave this one queued
+    assert Flag.objects.filter(project_id=project.id, name="pii.email").count() == 3
+
+    assert project_purge(project=project)["calls"] == 4
+    assert not Call.objects.filter(project=project).exists()
+    assert not Evaluation.objects.filter(project_id=project.id).exists()
+    assert not Flag.objects.filter(project_id=project.id).exists()
+    assert not PendingEvaluation.objects.filter(project_id=project.id).exists()
