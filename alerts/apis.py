@@ -6,6 +6,7 @@ incidents and create silences. A key carrying an `alerts` scope may write too (t
 issue that scope yet: docs/alerts.md)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -20,6 +21,7 @@ from alerts import selectors, services
 from alerts.models import Channel, Incident, Rule, Silence
 from alerts.registry import RuleInvalid
 from alerts.serializers import (
+    BudgetStatusSerializer,
     ChannelCreatedSerializer,
     ChannelInputSerializer,
     ChannelSerializer,
@@ -264,3 +266,14 @@ class IncidentAcknowledgeApi(_AlertsApi):
         _require(request, project, RESPOND_ROLES)
         incident = services.incident_acknowledge(incident=incident, user=request.user)
         return Response(IncidentSerializer(incident).data)
+
+
+class BudgetStatusApi(_AlertsApi):
+    @extend_schema(operation_id="budgets_status", tags=["alerts"], parameters=[PROJECT_PARAM],
+                   responses={200: BudgetStatusSerializer(many=True), **ERRORS},
+                   description="Each budget rule with what each group spent so far this period (read now), and "
+                               "whether it is over the amount: an app can refuse work past a hard limit.")
+    def get(self, request: Request) -> Response:
+        project = project_for_request(request)
+        data = selectors.budgets_status(project_id=project.id, now=datetime.now(timezone.utc))
+        return Response(BudgetStatusSerializer(data, many=True).data)

@@ -141,3 +141,25 @@ def rule_preview_chart(rule: Rule, now: datetime, days: int = 7) -> dict[str, An
     for trace in figure["data"][:min(len(lines), PREVIEW_LINES)]:
         trace["mode"] = "lines+markers"  # sparse groups are lone points
     return figure
+
+
+def budgets_status(*, project_id: int, now: datetime) -> list[dict[str, Any]]:
+    """Every enabled budget rule of the project with what each group spent so far this period,
+    read now (not the last evaluation): for apps that enforce a hard limit."""
+    from alerts.conditions import Budget, condition_for
+    from alerts.registry import METRIC_SOURCES, Window
+
+    out = []
+    for rule in Rule.objects.filter(project_id=project_id, condition="budget", enabled=True).order_by("name", "id"):
+        condition = condition_for(rule.condition, rule.condition_config)
+        assert isinstance(condition, Budget)
+        start, end = condition.period_bounds(now)
+        reading = METRIC_SOURCES[rule.source].read(rule, Window(start, now))
+        groups = [{"group": dict(zip(rule.group_by, key, strict=False)), "spent": value.value or 0.0,
+                   "share": (value.value or 0.0) / condition.amount,
+                   "over": (value.value or 0.0) >= condition.amount}
+                  for key, value in sorted(reading.groups.items())]
+        out.append({"rule": rule.id, "name": rule.name, "measure": rule.measure, "period": condition.period,
+                    "period_start": start, "period_end": end, "amount": condition.amount,
+                    "over": any(g["over"] for g in groups), "groups": groups})
+    return out

@@ -133,3 +133,22 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     def get_acknowledged_by(self, incident: Incident) -> str | None:
         return incident.acknowledged_by.get_username() if incident.acknowledged_by else None
+
+
+class BudgetGroupSerializer(serializers.Serializer):
+    group = serializers.DictField()
+    spent = serializers.FloatField()
+    share = serializers.FloatField()
+    over = serializers.BooleanField()
+
+
+class BudgetStatusSerializer(serializers.Serializer):
+    rule = serializers.IntegerField()
+    name = serializers.CharField()
+    measure = serializers.CharField()
+    period = serializers.CharField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    amount = serializers.FloatField()
+    over = serializers.BooleanField()
+    groups = BudgetGroupSerializer(many=True)

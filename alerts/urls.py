@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/alerts/silences", apis.SilenceListApi.as_view(), name="alerts-api-silences"),
     path("api/v1/alerts/silences/<int:silence_id>", apis.SilenceDetailApi.as_view(), name="alerts-api-silence"),
     path("api/v1/alerts/incidents", apis.IncidentListApi.as_view(), name="alerts-api-incidents"),
+    path("api/v1/budgets/status", apis.BudgetStatusApi.as_view(), name="budgets-status"),
     path("api/v1/alerts/incidents/<int:incident_id>/acknowledge", apis.IncidentAcknowledgeApi.as_view(),
          name="alerts-api-incident-acknowledge"),
     path(P, views.alerts_page, name="alerts"),

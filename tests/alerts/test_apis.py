@@ -182,3 +182,19 @@ def test_the_test_endpoint_only_takes_post(owner: Any, project: Any) -> None:
     client = _client(owner)
     assert client.delete(f"/api/v1/alerts/channels/{channel.id}/test?project={project.id}").status_code == 405
     assert Channel.objects.filter(pk=channel.pk).exists()
+
+
+def test_budget_status_tells_an_app_who_is_over(project: Any, reader: Api, api: Api, prices: None) -> None:
+    now = at_minute(0)
+    start = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0))
+    ingest(api, project, calls(4, latency=100, start=start, prefix="a", model="big", cost_usd=5.0)
+           + calls(4, latency=100, start=start, prefix="b", model="small", cost_usd=0.5))
+    make_rule(project, name="daily model budget", measure="cost", group_by=["model"], condition="budget",
+              condition_config={"period": "day", "amount": 10}, min_count=0)
+    make_rule(project, name="not a budget")
+    response = reader.get("/api/v1/budgets/status")
+    assert response.status_code == 200
+    (budget,) = response.json()
+    assert budget["name"] == "daily model budget" and budget["over"] is True and budget["period"] == "day"
+    groups = {g["group"]["model"]: (g["spent"], g["over"]) for g in budget["groups"]}
+    assert groups == {"big": (20.0, True), "small": (2.0, False)}
