@@ -21,9 +21,9 @@ _TIMEOUT_UID = "observatory.worker-statement-timeout"
 class BeatThread(bootsteps.StartStopStep):
     """`celery worker --beat-thread`: beat as a thread of the worker's main process, for one machine
     (the launcher's default, OBSERVATORY_BEAT_IN_WORKER). Celery's own `--beat` forks a process for
-    it, which costs as much memory as a pool process (~45 MB PSS, bench/footprint.py) and outlives a
-    SIGKILLed worker; a thread costs a few MB and dies with it. Started after the pool has forked its
-    processes. Production runs one `celery beat` apart (docs/operations.md)."""
+    it, which holds memory of its own like a pool process (14 MiB more PSS at rest than the thread,
+    bench/footprint.py) and outlives a SIGKILLed worker; a thread dies with it. Started after the
+    pool has forked its processes. Production runs one `celery beat` apart (docs/operations.md)."""
 
     label = "Beat (thread)"
     conditional = True
