@@ -106,8 +106,18 @@ def require_scope(scope: str) -> type[permissions.BasePermission]:
 
 
 def project_for_request(request: Request) -> Project:
-    """The one project this request may touch."""
+    """The one project this request may touch. With a key, `?project=` (meant for signed-in people)
+    may only name the key's own project: naming another is a client's mistake to report, not to
+    answer with the key's project as if it had been asked for."""
     if isinstance(request.auth, ApiKey):
+        raw = request.query_params.get("project")
+        if raw is not None and raw != str(request.auth.project_id):
+            try:
+                int(raw)
+            except ValueError:
+                raise exceptions.ValidationError({"project": f"'{raw}' is not a project id"}) from None
+            raise exceptions.PermissionDenied(
+                f"this key reaches project {request.auth.project_id} only; leave `project` out")
         return request.auth.project
     raw = request.query_params.get("project")
     if not raw:

@@ -12,7 +12,6 @@ search: OBSERVATORY_FUZZ_COVERAGE=1 OBSERVATORY_FUZZ_EXAMPLES=200 pytest tests/o
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,6 @@ import schemathesis
 from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from schemathesis.core.failures import AcceptedNegativeData
 
 from observatory.wsgi import application
 from tenancy.services import api_key_create
@@ -63,19 +61,6 @@ CONFIG = schemathesis.Config.from_dict({
     ],
 })
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application, config=CONFIG)
-# `?project=` is for signed-in people. With a key, tenancy.auth.project_for_request ignores it, so
-# `project=null` is answered as if absent; the read APIs (telemetry.apis.read_project) refuse an id
-# other than the key's project. Until project_for_request does that for every API, that one finding is
-# waived for the others (and only that one: any other failure of theirs still fails the test).
-CHECKS_PROJECT = re.compile(r"^/api/v1/(calls|traces|metrics)")
-
-
-def filter_failure(ctx: Any, failure: Any, case: Any, response: Any) -> bool:
-    ignored_project = (isinstance(failure, AcceptedNegativeData) and "parameter `project` in query" in failure.message
-                       and not CHECKS_PROJECT.match(case.operation.path))
-    return not ignored_project
-
-
 @pytest.fixture(autouse=True)
 def _keep_test_connection() -> Iterator[None]:
     # Django's test client does this too: the WSGI handler would otherwise close the connection that
@@ -100,7 +85,6 @@ def key(project: Any) -> str:
 
 
 @pytest.mark.django_db
-@schema.hooks.apply(filter_failure)
 @schema.parametrize()
 @settings(deadline=None, derandomize=True, print_blob=True, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(case: Any, key: str) -> None:

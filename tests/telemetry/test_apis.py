@@ -171,6 +171,6 @@ def test_an_id_with_a_line_break_is_found_and_an_unknown_one_is_a_json_404(api: 
 @pytest.mark.parametrize("path", ["/api/v1/calls", "/api/v1/metrics/summary"])
 def test_a_key_naming_another_project_is_told_so(reader: Api, project: Any, other_project: Any, path: str) -> None:
     refused = reader.get(path, project=other_project.id)
-    assert refused.status_code == 400 and "project" in refused.json()["error"]["details"]
+    assert refused.status_code == 403 and "reaches project" in refused.json()["error"]["message"]
     assert reader.get(path, project="null").status_code == 400
     assert reader.get(path, project=project.id).status_code == 200

@@ -73,3 +73,17 @@ def test_admin_creates_a_key_and_shows_it_once(project: Any, owner: Any) -> None
     key = ApiKey.objects.get(name="ci")
     assert key.scopes == ["read"] and raw.startswith(key.prefix)
     assert Api(raw).get("/api/v1/calls").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_key_naming_another_project_is_refused_by_every_api(full_key: str, project: Any,
+                                                              other_project: Any) -> None:
+    from tests.conftest import Api
+
+    api = Api(full_key)
+    for path in ("/api/v1/calls", "/api/v1/audit", "/api/v1/drift/runs", "/api/v1/prompts"):
+        refused = api.get(path, project=other_project.id)
+        assert refused.status_code == 403, (path, refused.content)
+        assert f"reaches project {project.id} only" in refused.json()["error"]["message"], path
+        assert api.get(path, project="null").status_code == 400, path
+        assert api.get(path, project=project.id).status_code == 200, path  # its own project is fine
