@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.stats import median_abs_deviation
 
 from alerts.registry import GroupValue, RuleInvalid, Window
 
@@ -194,6 +193,8 @@ class ZScore(Condition):
                            dtype=float)
         if len(history) < max(2, self.weeks // 2):
             return Outcome("no_data", note=f"only {len(history)} of {self.weeks} past weeks have data")
+        from scipy.stats import median_abs_deviation  # here: the web loads this module, scipy is ~40 MB
+
         median = float(np.median(history))
         scale = max(float(median_abs_deviation(history, scale="normal")), self.mad_floor,
                     self.relative_floor * abs(median), 1e-12)

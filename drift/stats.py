@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
-from scipy.spatial.distance import jensenshannon
 
 from rollups.sketch import MAPPING, RELATIVE_ACCURACY, ZERO_KEY, value_of
 
@@ -145,6 +143,10 @@ def numeric_compare(baseline: tuple[np.ndarray, np.ndarray], current: tuple[np.n
     W1 differs from it by at most α·(E|X| + E|Y|); E|X| ≤ E|X̂|/(1 − α) turns it into what we can
     compute. The baseline's std is off by at most α·√E X² (rounding is a move of L2 norm ≤ α‖X‖₂,
     and centring cannot lengthen it). Both give the interval [low, high] of W1/σ shown with it."""
+    # scipy is imported where it is used: every web and worker process loads this module at start
+    # (drift registers an alerts source), and scipy.stats alone is ~40 MB of resident memory.
+    from scipy import stats as sps
+
     method = "wasserstein"
     (kb, cb), (kc, cc) = baseline, current
     cb, cc = np.asarray(cb, dtype=np.float64), np.asarray(cc, dtype=np.float64)
@@ -182,6 +184,8 @@ def rate_compare(baseline_hits: int, baseline_n: int, current_hits: int, current
     """A proportion on each side: absolute and relative change, the pooled two-proportion z-test
     (z = (p₂ − p₁)/√(p(1−p)(1/n₁ + 1/n₂)), p the pooled rate; normal tail from scipy.stats.norm), and
     Cohen's h as the effect size that decides at large counts."""
+    from scipy import stats as sps
+
     method = "two_proportion_z"
     if baseline_n < min_samples or current_n < min_samples:
         return _not_enough(method, threshold, baseline_n, current_n, min_samples)
@@ -209,6 +213,9 @@ def mix_compare(baseline: dict[str, int], current: dict[str, int], *, threshold:
     """Category counts on each side: Jensen-Shannon distance (scipy, base 2: 0 same, 1 disjoint), PSI
     = Σ (c − b)·ln(c/b) over the shares with its band, a chi-square test of homogeneity as the noise
     guard, and the categories whose share moved most."""
+    from scipy import stats as sps
+    from scipy.spatial.distance import jensenshannon
+
     method = "jensen_shannon"
     names = sorted(set(baseline) | set(current))
     b = np.asarray([baseline.get(n, 0) for n in names], dtype=np.float64)

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from scipy import stats as sps
 
 from drift import stats
 
@@ -84,6 +83,7 @@ def topic_compare(baseline: list[str], current: list[str], *, threshold: float =
     sides apart (0.5: indistinguishable). Drift when the AUC passes the threshold and the out-of-fold
     scores differ significantly (Mann-Whitney U, whose U/(n₁n₂) is that AUC). Also: the words weighing
     most towards each side, example inputs each side's classifier was surest of, and topic shares."""
+    from scipy import stats as sps
     from sklearn.cluster import KMeans
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression

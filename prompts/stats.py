@@ -11,8 +11,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats
-
 SRM_ALPHA = 0.001  # a sample-ratio mismatch below this p hides every verdict
 ALPHA = 0.05  # false discovery rate across one experiment's metrics (Benjamini–Hochberg)
 MIN_SAMPLE = 100  # per arm, for a proportion to get a verdict
@@ -35,6 +33,8 @@ def srm(observed: Sequence[int], weights: Sequence[float]) -> Srm | None:
         return None
     weight_sum = float(sum(weights))
     expected = [total * w / weight_sum for w in weights]
+    from scipy import stats  # here, not at the top: the web imports this module; scipy is ~40 MB
+
     result = stats.chisquare(list(observed), f_exp=expected)
     return Srm(chi2=float(result.statistic), p=float(result.pvalue))
 
@@ -58,6 +58,8 @@ def two_proportions(x_control: int, n_control: int, x_treatment: int, n_treatmen
     if se == 0:
         return Comparison(p1, p2, p2 - p1, 0.0, 1.0)
     z = (p2 - p1) / se
+    from scipy import stats
+
     return Comparison(p1, p2, p2 - p1, z, float(2 * stats.norm.sf(abs(z))))
 
 
@@ -67,6 +69,8 @@ def welch(mean_control: float, var_control: float, n_control: int, mean_treatmen
     of squares)."""
     if n_control < 2 or n_treatment < 2:
         return None
+    from scipy import stats
+
     result = stats.ttest_ind_from_stats(mean_treatment, math.sqrt(var_treatment), n_treatment,
                                         mean_control, math.sqrt(var_control), n_control, equal_var=False)
     return Comparison(mean_control, mean_treatment, mean_treatment - mean_control, float(result.statistic),
@@ -77,6 +81,8 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
     """Adjusted p-values (scipy.stats.false_discovery_control, method "bh")."""
     if not pvalues:
         return []
+    from scipy import stats
+
     return [float(p) for p in stats.false_discovery_control(list(pvalues), method="bh")]
 
 

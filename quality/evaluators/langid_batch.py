@@ -17,10 +17,12 @@ softmax, alias folding). Per text the arithmetic does not depend on the other te
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 CHUNK = 64  # bytes each piece counts
 WARMUP = 8  # bytes each piece reads before counting: >= the automaton's depth (6)
@@ -47,6 +49,10 @@ class BatchIdentifier:
 
     def feature_counts(self, encoded: list[bytes]) -> sparse.csr_matrix:
         """texts x features: how often each n-gram feature occurs in each text."""
+        # Imported here, not at the top: the web loads the evaluator registry (settings pages) and
+        # never identifies a language; scipy.sparse would cost it memory for nothing.
+        from scipy import sparse
+
         lengths = np.asarray([len(e) for e in encoded], dtype=np.int64)
         shape = (len(encoded), self.p_feature.shape[0])
         assert shape[1] <= _FEATURE_MASK

@@ -10,8 +10,9 @@ import sys
 from tests.processes import ROOT
 
 # Imported where they are used: pandas by the fold's factorize (rollups/aggregate.py), plotly's
-# package only to find plotly.min.js (observatory/staticfinders.py), the toxicity model on first use.
-LAZY = ["pandas", "plotly", "sklearn", "profanity_check"]
+# package only to find plotly.min.js (observatory/staticfinders.py), the toxicity model on first use,
+# scipy by the statistics (drift, alerts, prompts) and the language evaluator when they run.
+LAZY = ["pandas", "plotly", "sklearn", "profanity_check", "scipy"]
 
 
 def test_loading_the_wsgi_app_leaves_the_heavy_libraries_unimported() -> None:

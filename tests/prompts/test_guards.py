@@ -90,3 +90,11 @@ def test_the_guards_api(writer: Api, greeting: Any) -> None:
         HTTP_AUTHORIZATION=f"Bearer {writer.key}")
     assert response.status_code == 201 and response.json()["state"] == "armed"
     assert writer.get("/api/v1/prompts/greeting/guards").json()["data"][0]["metric"] == "error_rate"
+
+
+def test_the_written_out_one_sided_95_quantile_is_scipys() -> None:
+    from scipy import stats
+
+    from prompts.guards import Z_ONE_SIDED_95
+
+    assert Z_ONE_SIDED_95 == pytest.approx(float(stats.norm.ppf(0.95)), abs=1e-12)
