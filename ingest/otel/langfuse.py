@@ -50,6 +50,8 @@ def score_event(score: Any, project_id: int) -> tuple[dict[str, Any] | None, str
     for key in ("id", "traceId", "observationId", "source", "dataType"):
         if score.get(key) is not None and not isinstance(score[key], str):
             return None, f"{key} must be a string"
+        if "\x00" in (score.get(key) or ""):  # before the trace lookup: PostgreSQL cannot hold a NUL
+            return None, f"{key} contains a NUL character (\\u0000), which cannot be stored; remove it"
     trace_id = str(score.get("traceId") or "").lower()
     observation_id = str(score.get("observationId") or "").lower()
     if not trace_id:

@@ -162,6 +162,17 @@ def test_a_field_that_must_be_a_string_is_refused_when_it_is_not(langfuse: Langf
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("field", ["traceId", "observationId", "id"])
+def test_a_nul_in_an_id_is_refused_not_a_500(langfuse: Langfuse, field: str) -> None:
+    # The trace lookup ran with it first, and PostgreSQL refuses a NUL in text (schemathesis found it).
+    # Without an observation, the trace's root call is looked up by the trace id: the 500's path.
+    response = langfuse.score(value=0.5, **{"observationId": None, field: "tr\x00ace"})
+    assert response.status_code == 207
+    assert "NUL character" in response.json()["errors"][0]["message"]
+    assert not Score.objects.exists()
+
+
+@pytest.mark.django_db
 def test_the_schema_documents_the_score_delete() -> None:
     paths = Client().get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
     assert {"200", "404", "409"} <= set(paths["/api/public/scores/{score_id}"]["delete"]["responses"])
