@@ -208,6 +208,27 @@ def test_keyboard_reaches_the_filters_and_every_input_has_a_label(signed_in: Pag
     assert tab.evaluate("document.activeElement.id") == "range"
 
 
+def test_no_chart_offers_a_cloud_action_and_no_page_asks_another_host(signed_in: Page, live_server: Any,
+                                                                      seeded: Any) -> None:
+    tab = signed_in
+    hosts: set[str] = set()
+    tab.on("request", lambda request: hosts.add(request.url.split("/")[2]))
+    base = f"{live_server.url}/projects/{seeded.id}"
+    for path in ("", "cost/", "latency/", "quality/", "calls/", "people/", "settings/", "alerts/", "review/",
+                 "drift/", "prompts/"):
+        tab.goto(f"{base}/{path}?range=24h")
+        tab.wait_for_load_state("networkidle")
+    tab.goto(f"{base}/?range=24h")
+    tab.wait_for_load_state("networkidle")
+    chart = tab.locator('[data-testid="chart-calls"]')
+    chart.hover()
+    titles = set(chart.locator(".modebar-btn").evaluate_all("buttons => buttons.map(b => b.dataset.title)"))
+    assert titles and titles <= {"Download plot as a PNG", "Zoom", "Autoscale", "Reset axes"}, titles
+    assert not chart.locator('[data-title*="Cloud"], [data-title*="Chart Studio"], a[href*="plot.ly"]').count()
+    assert hosts == {live_server.url.split("/")[2]}, hosts  # nothing but the server itself
+    assert not tab.errors
+
+
 # --- Content-Security-Policy: the pages, their charts and htmx interactions, and the API docs, work
 # under it with not one violation (securitypolicyviolation events and console messages both).
 

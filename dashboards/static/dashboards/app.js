@@ -30,14 +30,24 @@
     return layout;
   }
 
+  // Nothing phones home: plotly.js offers to upload a chart to its cloud unless told not to, and
+  // Observatory promises air-gapped operation. The mode bar keeps what makes sense here: download
+  // as PNG, zoom, autoscale and reset.
+  var CHART_CONFIG = {
+    responsive: true, displaylogo: false, showSendToCloud: false, showEditInChartStudio: false,
+    showLink: false, plotlyServerURL: "",
+    modeBarButtonsToRemove: ["lasso2d", "select2d", "pan2d", "zoomIn2d", "zoomOut2d", "toggleSpikelines",
+                             "hoverClosestCartesian", "hoverCompareCartesian", "sendDataToCloud",
+                             "editInChartStudio"]
+  };
+
   function draw(root) {
     if (!window.Plotly) { return; }
     (root || document).querySelectorAll("[data-figure]").forEach(function (el) {
       var source = document.getElementById(el.dataset.figure);
       if (!source) { return; }
       var figure = JSON.parse(source.textContent);
-      window.Plotly.react(el, figure.data, themed(figure.layout),
-                          { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] });
+      window.Plotly.react(el, figure.data, themed(figure.layout), CHART_CONFIG);
     });
   }
 
