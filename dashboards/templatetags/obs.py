@@ -3,6 +3,7 @@ tile against the previous period. Pure functions, also used by the chart builder
 from __future__ import annotations
 
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,9 @@ def usd(value: Any) -> str:
     amount = float(value)
     if amount == 0:
         return "$0"
+    if abs(amount) < 0.0001:  # an embedding or a cached call: two significant digits, never "$0"
+        decimals = -math.floor(math.log10(abs(amount))) + 1
+        return f"${amount:.{decimals}f}".rstrip("0").rstrip(".")
     if abs(amount) < 1:  # LLM costs are often fractions of a cent: keep four decimals
         return f"${amount:.4f}".rstrip("0").rstrip(".")
     if abs(amount) < 1000:
