@@ -80,6 +80,54 @@ def full_key(project: Any) -> str:
     return api_key_create(project=project, scopes=["ingest", "read"]).raw_key
 
 
+# Signed-in clients, one per role of the organization (the pages' and the apps' tests share them).
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer(db: Any, org: Any) -> Any:
+    user = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw-viewer-123")
+    membership_set(organization=org, user=user, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def admin_user(db: Any, org: Any) -> Any:
+    user = get_user_model().objects.create_user("admin", "admin@example.com", "pw-admin-123")
+    membership_set(organization=org, user=user, role=Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def owner_client(owner: Any) -> Client:
+    return signed_in(owner)
+
+
+@pytest.fixture
+def admin_client(admin_user: Any) -> Client:
+    return signed_in(admin_user)
+
+
+@pytest.fixture
+def member_client(member: Any) -> Client:
+    return signed_in(member)
+
+
+@pytest.fixture
+def viewer_client(viewer: Any) -> Client:
+    return signed_in(viewer)
+
+
+@pytest.fixture
+def outsider_client(outsider: Any) -> Client:
+    return signed_in(outsider)
+
+
 class Api:
     """A test client speaking the API with a project key."""
 

@@ -6,13 +6,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 
 from quality.services import project_evaluate
 from telemetry.services import project_process
-from tenancy.models import Role
-from tenancy.services import membership_set
 from tests.conftest import Api
 
 XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
@@ -75,36 +71,3 @@ def seeded(full_api: Api, project: Any, prices: None) -> Any:
     while project_evaluate(project_id=project.id):
         pass
     return project
-
-
-def signed_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def viewer(db: Any, org: Any) -> Any:
-    user = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw-viewer-123")
-    membership_set(organization=org, user=user, role=Role.VIEWER)
-    return user
-
-
-@pytest.fixture
-def owner_client(owner: Any) -> Client:
-    return signed_in(owner)
-
-
-@pytest.fixture
-def member_client(member: Any) -> Client:
-    return signed_in(member)
-
-
-@pytest.fixture
-def viewer_client(viewer: Any) -> Client:
-    return signed_in(viewer)
-
-
-@pytest.fixture
-def outsider_client(outsider: Any) -> Client:
-    return signed_in(outsider)

@@ -19,8 +19,7 @@ from telemetry.models import Call
 from telemetry.services import project_process
 from tenancy.models import ApiKey, Membership, Role
 from tenancy.services import api_key_create, membership_set
-from tests.conftest import Api, call_event
-from tests.dashboards.conftest import signed_in
+from tests.conftest import Api, call_event, signed_in
 
 pytestmark = pytest.mark.django_db
 
