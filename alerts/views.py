@@ -20,6 +20,7 @@ from alerts import selectors, services
 from alerts.forms import COMMON_MEASURES, ChannelForm, RuleForm, SilenceForm
 from alerts.models import Channel, Incident, Rule, Silence
 from alerts.registry import RuleInvalid
+from alerts.sparklines import rule_sparklines
 from dashboards.context import Page, project_page
 from dashboards.views.common import render_page
 from tenancy.models import Role
@@ -47,7 +48,8 @@ def _back(page: Page, anchor: str = "") -> HttpResponse:
 def _overview(request: HttpRequest, page: Page, *, silence_form: SilenceForm | None = None,
               status: int = 200) -> HttpResponse:
     rules = list(selectors.rules_for(project_id=page.project.id))
-    rows = [{"rule": r, "state": selectors.rule_state(r),
+    lines = rule_sparklines(rules, datetime.now(timezone.utc))  # one read per distinct scope, not per rule
+    rows = [{"rule": r, "state": selectors.rule_state(r), "sparkline": lines.get(r.id),
              "firing": [i for i in r.instances.all() if i.state in ("firing", "no_data", "pending")]} for r in rules]
     context = {
         "rules": rows, "firing": selectors.incidents_for(project_id=page.project.id, open_only=True),

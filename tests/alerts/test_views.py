@@ -208,3 +208,43 @@ def test_the_preview_draws_the_unsaved_rule_and_backtests_it(owner: Any, firing:
     assert "unknown measure" in html
     page = client.post(url, form)  # without JavaScript: a page
     assert page.status_code == 200 and "Use your browser" in page.content.decode()
+
+
+def test_each_rule_has_a_sparkline_and_rules_sharing_a_scope_read_once(owner: Any, api: Api, project: Any,
+                                                                        prices: None) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ingest(api, project, calls(10, latency=2500, start=at_minute(-3)))
+    make_rule(project, name="p95")
+    client = _client(owner)
+    url = f"/projects/{project.id}/alerts/"
+    client.get(url)  # warm the session and caches
+    with CaptureQueriesContext(connection) as one:
+        html = client.get(url).content.decode()
+    line = re.search(r'<svg class="sparkline"[^>]*aria-label="([^"]+)"', html)
+    assert line and "latency_p95 per hour" in line.group(1), html
+    assert re.search(r"latest 25\d\d", line.group(1))  # the sketch's estimate of 2500 ms
+    assert "level 1000" in line.group(1)  # the threshold is drawn
+    # Three more rules over the same scope (other measures, a percentile among them): same reads.
+    for measure in ("count", "error_rate", "latency_p99"):
+        make_rule(project, name=measure, measure=measure)
+    make_rule(project, name="budget", measure="cost", condition="budget", min_count=0,
+              condition_config={"period": "day", "amount": 5})
+    with CaptureQueriesContext(connection) as five:
+        html = client.get(url).content.decode()
+    assert html.count('data-testid="sparkline"') == 5
+    assert len(five.captured_queries) == len(one.captured_queries), [q["sql"][:120] for q in five.captured_queries]
+    # Another scope (a filter) is one more read; a model nobody called draws "no data".
+    make_rule(project, name="filtered", filters={"model": ["nobody"]})
+    html = client.get(url).content.decode()
+    assert 'data-testid="sparkline-empty"' in html
+
+
+def test_sparkline_geometry_breaks_at_gaps_and_scales_to_the_level() -> None:
+    from alerts.sparklines import HEIGHT, PAD, draw
+
+    line = draw([1.0, 2.0, None, 3.0, None], 4.0, "latency_p95")
+    assert line.path.count("M") == 2 and line.path.count("L") == 1 and "h1.5" in line.path  # a lone point
+    assert line.level_y == PAD and line.path.startswith(f"M{PAD},{HEIGHT - PAD}")
+    assert draw([None, None], None, "count").path == ""
