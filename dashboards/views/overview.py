@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.http import HttpRequest, HttpResponse
 
 from dashboards import charts
@@ -42,6 +43,16 @@ def top_rows(page: Page, dimension: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _firing(page: Page) -> Any:
+    """What alerts has firing now (alerts/firing.py), or None where the alerts app is not installed:
+    dashboards reads alerts through this one seam and its one template."""
+    if not apps.is_installed("alerts"):
+        return None
+    from alerts.firing import firing_now
+
+    return firing_now(project_id=page.project.id)
+
+
 @project_page()
 def overview(request: HttpRequest, page: Page) -> HttpResponse:
     if request.session.get(LAST_PROJECT) != page.project.id:  # a session write only when it changes
@@ -71,5 +82,6 @@ def overview(request: HttpRequest, page: Page) -> HttpResponse:
                      "cost_chart": charts.bar(f"{label} by cost", [r["name"] for r in by_cost],
                                               [r["cost"] for r in by_cost], unit="usd")})
     return render_page(request, page, "dashboards/overview.html",
-                       {"now": current, "before": previous, "figures": figures, "tops": tops},
+                       {"now": current, "before": previous, "figures": figures, "tops": tops,
+                        "firing": _firing(page)},
                        active="overview", title="Overview")

@@ -248,3 +248,15 @@ def test_sparkline_geometry_breaks_at_gaps_and_scales_to_the_level() -> None:
     assert line.path.count("M") == 2 and line.path.count("L") == 1 and "h1.5" in line.path  # a lone point
     assert line.level_y == PAD and line.path.startswith(f"M{PAD},{HEIGHT - PAD}")
     assert draw([None, None], None, "count").path == ""
+
+
+def test_the_overview_shows_what_is_firing_and_links_to_the_incident(viewer: Any, project: Any,
+                                                                     firing: Incident) -> None:
+    client = _client(viewer)
+    html = client.get(f"/projects/{project.id}/").content.decode()
+    panel = html.split('data-testid="overview-firing"', 1)[1].split("</section>", 1)[0]
+    assert "1 firing" in panel and f'/projects/{project.id}/alerts/incidents/{firing.id}"' in panel
+    assert XSS not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in panel  # the rule's name, escaped
+    assert not INLINE.search(_mine(html))
+    Incident.objects.filter(pk=firing.pk).update(resolved_at=datetime.now(timezone.utc))
+    assert 'data-testid="overview-firing"' not in client.get(f"/projects/{project.id}/").content.decode()
