@@ -18,6 +18,7 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone as dj_timezone
 
+from rollups import dists
 from rollups.aggregate import Groups, codes, group_ids, histograms
 from rollups.copyrows import copy_rows
 from rollups.cubes import CUBES, DIMENSIONS, MODEL_CALL_KINDS
@@ -39,8 +40,8 @@ SELECT {", ".join(f"COALESCE({d}, '')" for d in DIMENSIONS)},
        COALESCE(obs_sketch_key(latency_ms), {NO_KEY}), COALESCE(obs_sketch_key(ttft_ms), {NO_KEY}),
        COALESCE(input_tokens, 0), COALESCE(output_tokens, 0), COALESCE(cached_input_tokens, 0),
        COALESCE(reasoning_tokens, 0), COALESCE(cost_total_usd, 0),
-       (cost_source = 'unknown' AND kind = ANY(%(model_kinds)s))
-FROM telemetry_call WHERE id = ANY(%(ids)s)
+       (cost_source = 'unknown' AND kind = ANY(%(model_kinds)s)){dists.SELECT_EXTRA}
+FROM telemetry_call {dists.JOIN_PAYLOAD} WHERE id = ANY(%(ids)s)
 """
 
 
@@ -55,11 +56,15 @@ def _batch(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     data["cost"] = np.asarray([int(cost * PICO) for cost in columns[n + 9]], dtype=object)
     data["dim_codes"] = [codes(values) for values in data["dims"]]
     data["err"] = data["dims"][DIMENSIONS.index("status")] == "error"
+    if len(columns) > n + len(names):  # the distributions' columns (rollups/dists.py)
+        dists.prepare(data, columns[n + len(names):])
     return data
 
 
-def _rows(project_id: int, grain: str, data: dict[str, Any], take: np.ndarray | None) -> list[tuple[Any, ...]]:
-    """Rollup rows of one grain for every cube, from the batch rows in `take` (all when None)."""
+def _rows(project_id: int, grain: str, data: dict[str, Any], take: np.ndarray | None,
+          dist_lines: list[str] | None = None) -> list[tuple[Any, ...]]:
+    """Rollup rows of one grain for every cube, from the batch rows in `take` (all when None); the
+    distribution rows of the same groups (rollups/dists.py) go to `dist_lines` as COPY lines."""
     pick = (lambda a: a) if take is None else (lambda a: a[take])
     micros = GRAIN_MICROS[grain]
     bucket_of = pick(data["start_us"]) // micros
@@ -94,6 +99,8 @@ def _rows(project_id: int, grain: str, data: dict[str, Any], take: np.ndarray | 
         ]
         as_lists = [c if isinstance(c, list) else c.tolist() for c in columns]
         out.extend(zip([project_id] * count, [grain] * count, [cube] * count, buckets, *dim_columns, *as_lists, strict=True))
+        if dist_lines is not None:
+            dist_lines += dists.lines(project_id, grain, cube, data, gid, count, first, bucket_of, micros, take)
     return out
 
 
@@ -101,13 +108,15 @@ def _nullable(values: np.ndarray) -> list[float | None]:
     return [None if v != v else v for v in values.tolist()]  # NaN (no value in the group) -> NULL
 
 
-def rollup_rows(project_id: int, rows: list[tuple[Any, ...]], minute_horizon: datetime) -> list[tuple[Any, ...]]:
-    """Rollup parts (COLUMNS order) of a batch of calls read with SELECT_CALLS."""
+def rollup_rows(project_id: int, rows: list[tuple[Any, ...]], minute_horizon: datetime,
+                dist_lines: list[str] | None = None) -> list[tuple[Any, ...]]:
+    """Rollup parts (COLUMNS order) of a batch of calls read with SELECT_CALLS; with `dist_lines`, the
+    batch's distribution and mix rows are added to it as COPY lines (rollups/dists.py)."""
     if not rows:
         return []
     data = _batch(rows)
     recent = data["start_us"] >= int(minute_horizon.timestamp() * 1_000_000)
-    out = _rows(project_id, "h", data, None) + _rows(project_id, "d", data, None)
+    out = _rows(project_id, "h", data, None, dist_lines) + _rows(project_id, "d", data, None, dist_lines)
     if recent.any():
         out += _rows(project_id, "m", data, None if recent.all() else np.flatnonzero(recent))
     return out
@@ -146,8 +155,10 @@ def fold_calls(cursor: Any, project_id: int, call_ids: list[int]) -> None:
     horizon = dj_timezone.now() - timedelta(hours=settings.ROLLUP_MINUTE_HOURS)
     cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [LOCK_NAMESPACE, project_id])
     cursor.execute(SELECT_CALLS, params)
-    parts = rollup_rows(project_id, cursor.fetchall(), horizon)
+    dist_lines: list[str] = []
+    parts = rollup_rows(project_id, cursor.fetchall(), horizon, dist_lines)
     copy_rows(cursor, COPY_SQL, parts)
+    dists.copy_lines(cursor, dist_lines)
     # Upserts last: the row locks they take on shared user and error rows are held until the
     # claim transaction commits, so a second worker waits for moments, not for a whole batch.
     for sql in (FOLD_ENTITIES, FOLD_ERRORS):

@@ -21,7 +21,8 @@ from rollups.signals import FEEDBACK_COUNT, FEEDBACK_RATING, FEEDBACK_THUMBS
 
 EVALUATED_ANY = "evaluated:*"
 # Rollup score names that are not scores to show or choose: flags, evaluated counts, feedback.
-NOT_SCORES = ("flag:", "evaluated:", "feedback:")
+# "dist:" and "mix:" are the per-call distributions and mixes of rollups/dists.py.
+NOT_SCORES = ("flag:", "evaluated:", "feedback:", "dist:", "mix:")
 
 _FLAG_DENOMINATORS: list[Callable[[str], str]] = []
 
