@@ -134,7 +134,8 @@ def rule_dict(rule: RoutingRule) -> dict[str, Any]:
     return {"id": rule.id, "queue": rule.queue_id, "kind": rule.kind, "enabled": rule.enabled,
             "flags": rule.flag_names, "min_severity": rule.min_severity, "score": rule.score_name,
             "direction": rule.direction, "threshold": rule.threshold, "feedback": rule.feedback,
-            "rating_max": rule.rating_max, "rate": rule.sample_rate, "models": rule.models_filter,
+            "rating_max": rule.rating_max, "rate": rule.sample_rate, "alert_rule": rule.alert_rule_id,
+            "count": rule.sample_count, "models": rule.models_filter,
             "features": rule.features, "prompt_versions": rule.prompt_versions, "environments": rule.environments,
             "description": selectors.rule_describe(rule)}
 
@@ -160,7 +161,7 @@ _QUEUE_BODY = inline_serializer("QueueBody", {
     "daily_cap": serializers.IntegerField(required=False, allow_null=True),
     "lock_minutes": serializers.IntegerField(required=False), "active": serializers.BooleanField(required=False)})
 _RULE_BODY = inline_serializer("RuleBody", {
-    "kind": serializers.ChoiceField(["flag", "score", "feedback", "error", "sample"]),
+    "kind": serializers.ChoiceField(["flag", "score", "feedback", "error", "sample", "incident"]),
     "flags": serializers.ListField(child=serializers.CharField(), required=False),
     "min_severity": serializers.ChoiceField(["low", "medium", "high", "critical"], required=False),
     "score": serializers.CharField(required=False), "direction": serializers.ChoiceField(["above", "below"],
@@ -168,6 +169,8 @@ _RULE_BODY = inline_serializer("RuleBody", {
     "threshold": serializers.FloatField(required=False),
     "feedback": serializers.ChoiceField(["thumbs_down", "rating", "comment"], required=False),
     "rating_max": serializers.IntegerField(required=False), "rate": serializers.FloatField(required=False),
+    "alert_rule": serializers.IntegerField(required=False, help_text="incident kind: the alert rule's id"),
+    "count": serializers.IntegerField(required=False, help_text="incident kind: calls per incident (or rate)"),
     **{name: serializers.ListField(child=serializers.CharField(), required=False)
        for name in ("models", "features", "prompt_versions", "environments")},
     "enabled": serializers.BooleanField(required=False)})

@@ -23,3 +23,8 @@ class ReviewConfig(AppConfig):
             from review.alerting import ReviewSource
 
             register_metric_source(ReviewSource())
+            # "Sample into a queue": an opening incident's calls go to the incident rules' queues.
+            from alerts.registry import register_action
+            from review.incidents import sample_action
+
+            register_action("sample_into_queue", sample_action)

@@ -53,6 +53,7 @@ class RuleKind(models.TextChoices):
     FEEDBACK = "feedback", "End-user feedback"
     ERROR = "error", "Error status"
     SAMPLE = "sample", "Random sample"
+    INCIDENT = "incident", "Calls behind an alert incident"
 
 
 class FeedbackKind(models.TextChoices):
@@ -76,11 +77,23 @@ class RoutingRule(models.Model):
     feedback = models.CharField(max_length=12, choices=FeedbackKind.choices, blank=True, default="")
     rating_max = models.PositiveSmallIntegerField(null=True, blank=True)
     sample_rate = models.FloatField(null=True, blank=True)  # 0 < rate <= 1
+    # Incident rules (review.incidents): the alert rule whose incidents they sample, N calls or
+    # sample_rate of the breaching group's calls in the incident window. No foreign key: the
+    # alerts app is optional, and a deleted alert rule just leaves the rule idle.
+    alert_rule_id = models.BigIntegerField(null=True, blank=True)
+    sample_count = models.PositiveIntegerField(null=True, blank=True)
     models_filter = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     features = ArrayField(models.CharField(max_length=100), default=list, blank=True)
     prompt_versions = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     environments = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # The sample_into_queue action: the incident rules naming the alert rule that fired.
+            models.Index(fields=["alert_rule_id"], name="review_rule_alert_rule",
+                         condition=Q(kind="incident")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} rule {self.pk} of {self.queue_id}"

@@ -1,11 +1,12 @@
 """Routing: which calls enter which queues, set-based per batch.
 
-Runs in three places, with the same code:
+Runs in four places, with the same code:
 - after evaluation (quality.batch.register_after_evaluation), in the evaluation's transaction, over
   the batch's evaluated calls: flags, scores, feedback already there, errors, samples;
 - after each telemetry processing run, over feedback that arrived since (review_pendingfeedback,
   filled by a trigger on telemetry_feedback): the late thumbs-down, rating or comment;
 - in a backfill (a new rule over the last N days), a batch of calls per transaction.
+- when an alert incident opens, over the calls its incident rules chose (review.incidents).
 
 A batch costs five statements whatever its size (rules; candidates; today's cap rows; the insert;
 the counters), so routing adds well under 10% to an evaluation batch (milliseconds against the
@@ -15,6 +16,7 @@ twice. Samples use quality.batch.sampled (a hash of the call id), so re-scoring 
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -34,6 +36,8 @@ FROM review_routingrule r JOIN review_queue q ON q.id = r.queue_id
 WHERE q.project_id = %(project)s AND q.active AND r.enabled {only}
 ORDER BY r.id
 """
+# Incident rules route only the calls their incident chose (review.incidents), never a batch's.
+_NOT_INCIDENT = "AND r.kind <> 'incident'"
 _SEVERITY_ARRAY = "ARRAY[" + ", ".join(f"'{s}'" for s in SEVERITIES) + "]"
 # Candidates: (queue, call, why) for every rule that matches, minus the pairs already in the queue.
 # `matched` applies the filters every kind shares; each branch then joins what its kind reads
@@ -87,11 +91,13 @@ WITH batch AS MATERIALIZED (
     SELECT m.queue_id, m.call_id, jsonb_build_object('rule', m.rule_id, 'kind', 'error', 'error_type', b.error_type)
     FROM matched m JOIN batch b ON b.id = m.call_id WHERE m.kind = 'error'
     UNION ALL
-    SELECT m.queue_id, m.call_id, jsonb_build_object('rule', m.rule_id, 'kind', 'sample', 'rate', r.sample_rate)
+    SELECT m.queue_id, m.call_id, CASE WHEN m.kind = 'incident'
+           THEN jsonb_build_object('rule', m.rule_id, 'kind', 'incident') || %(incident)s::jsonb
+           ELSE jsonb_build_object('rule', m.rule_id, 'kind', 'sample', 'rate', r.sample_rate) END
     FROM matched m JOIN rules r ON r.id = m.rule_id
     JOIN unnest(%(s_rules)s::int8[], %(s_calls)s::int8[]) AS s(rule_id, call_id)
       ON s.rule_id = m.rule_id AND s.call_id = m.call_id
-    WHERE m.kind = 'sample'
+    WHERE m.kind IN ('sample', 'incident')
 )
 SELECT h.queue_id, h.call_id, jsonb_agg(h.why ORDER BY h.why->>'rule')::text
 FROM hits h
@@ -123,12 +129,15 @@ ON CONFLICT (queue_id, day) DO UPDATE SET routed = review_queueday.routed + EXCL
 
 
 def calls_route(cur: Any, project_id: int, call_ids: list[int], *, rule_ids: list[int] | None = None,
-                now: datetime | None = None) -> dict[int, int]:
+                now: datetime | None = None, chosen: dict[int, list[int]] | None = None,
+                incident: dict[str, Any] | None = None) -> dict[int, int]:
     """Route `call_ids` of the project by its enabled rules (or only `rule_ids`), in the caller's
-    transaction. Returns {queue id: items added}."""
+    transaction. Incident rules take part only when named in `rule_ids`, and then route the calls
+    `chosen` for them ({rule id: call ids}), with `incident` added to the reason. Returns
+    {queue id: items added}."""
     if not call_ids:
         return {}
-    only = "AND r.id = ANY(%(only)s)" if rule_ids is not None else ""
+    only = "AND r.id = ANY(%(only)s)" if rule_ids is not None else _NOT_INCIDENT
     cur.execute(_RULES_SQL.format(only=only), {"project": project_id, "only": rule_ids})
     rules = cur.fetchall()
     if not rules:
@@ -137,11 +146,16 @@ def calls_route(cur: Any, project_id: int, call_ids: list[int], *, rule_ids: lis
     s_calls: list[int] = []
     for rule_id, _, kind, rate, _ in rules:
         if kind == "sample" and rate:
-            chosen = [c for c in call_ids if sampled(c, rate)]
-            s_rules += [rule_id] * len(chosen)
-            s_calls += chosen
+            picked = [c for c in call_ids if sampled(c, rate)]
+        elif kind == "incident":
+            picked = (chosen or {}).get(rule_id, [])
+        else:
+            continue
+        s_rules += [rule_id] * len(picked)
+        s_calls += picked
     cur.execute(_CANDIDATES_SQL, {"project": project_id, "ids": call_ids, "rules": [r[0] for r in rules],
-                                  "s_rules": s_rules, "s_calls": s_calls})
+                                  "s_rules": s_rules, "s_calls": s_calls,
+                                  "incident": json.dumps(incident or {})})
     candidates = cur.fetchall()
     if not candidates:
         return {}

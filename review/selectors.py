@@ -108,12 +108,28 @@ def rule_describe(rule: RoutingRule) -> str:
             rule.feedback, f"rating {rule.rating_max} or less")
     elif rule.kind == "error":
         text = "error status"
+    elif rule.kind == "incident":
+        take = f"{rule.sample_rate * 100:g}%" if rule.sample_rate else f"{rule.sample_count} calls"
+        text = f"{take} of the calls behind each incident of alert rule {rule.alert_rule_id}"
     else:
         text = f"random {rule.sample_rate * 100:g}%" if rule.sample_rate else "random sample"
     filters = [f"{name} {', '.join(values)}" for name, values in (
         ("model", rule.models_filter), ("feature", rule.features), ("prompt version", rule.prompt_versions),
         ("environment", rule.environments)) if values]
     return text + (f" (only {'; '.join(filters)})" if filters else "")
+
+
+def alert_rules(*, project_id: int) -> list[tuple[int, str]]:
+    """(id, name) of the project's alert rules over calls, for the incident rule form."""
+    from django.apps import apps
+
+    if not apps.is_installed("alerts"):
+        return []
+    from alerts.models import Rule
+    from review.incidents import SOURCES
+
+    return list(Rule.objects.filter(project_id=project_id, source__in=SOURCES).order_by("name")
+                .values_list("id", "name"))
 
 
 def item_reasons(item: Item) -> list[str]:
@@ -131,6 +147,9 @@ def item_reasons(item: Item) -> list[str]:
             seen = ", ".join(f"{k} = {v:.3g}" for k, v in why.get("scores", {}).items() if isinstance(v, (int, float)))
         elif why.get("kind") == "error":
             seen = why.get("error_type") or "error"
+        elif why.get("kind") == "incident":
+            group = ", ".join(f"{k}={v}" for k, v in (why.get("group") or {}).items()) or "all"
+            seen = f"incident {why.get('incident')} of '{why.get('alert', '')}' ({group})"
         else:
             seen = ""
         out.append(f"{head}: {seen}" if seen else head)

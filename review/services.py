@@ -133,7 +133,9 @@ def queue_delete(*, queue: Queue, actor: Any) -> None:
 # --- rules --------------------------------------------------------------------------------------
 
 RULE_FIELDS = ("kind", "enabled", "flag_names", "min_severity", "score_name", "direction", "threshold", "feedback",
-               "rating_max", "sample_rate", "models_filter", "features", "prompt_versions", "environments")
+               "rating_max", "sample_rate", "alert_rule_id", "sample_count", "models_filter", "features",
+               "prompt_versions", "environments")
+MAX_INCIDENT_COUNT = 1000
 _FILTERS = {"models": "models_filter", "features": "features", "prompt_versions": "prompt_versions",
             "environments": "environments"}
 
@@ -172,10 +174,10 @@ def _known_flag(project_id: int, name: str) -> bool:
 
 def rule_values(*, project: Project, data: dict[str, Any]) -> dict[str, Any]:
     """A rule's columns from API/form input ({"kind", "flags", "min_severity", "score", "direction",
-    "threshold", "feedback", "rating_max", "rate", "models", "features", "prompt_versions",
-    "environments", "enabled"}); Invalid names the field."""
+    "threshold", "feedback", "rating_max", "rate", "alert_rule", "count", "models", "features",
+    "prompt_versions", "environments", "enabled"}); Invalid names the field."""
     known = {"kind", "flags", "min_severity", "score", "direction", "threshold", "feedback", "rating_max", "rate",
-             "enabled", *_FILTERS}
+             "alert_rule", "count", "enabled", *_FILTERS}
     if unknown := sorted(set(data) - known):
         raise Invalid(unknown[0], f"unknown field; use {', '.join(sorted(known))}")
     kind = data.get("kind")
@@ -219,7 +221,36 @@ def rule_values(*, project: Project, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 < rate <= 1:
             raise Invalid("rate", "a share above 0 and at most 1 (0.02 = 2% of the matching calls)")
         values["sample_rate"] = float(rate)
+    elif kind == RuleKind.INCIDENT:
+        values.update(_incident_values(project, data))
     return values
+
+
+def _incident_values(project: Project, data: dict[str, Any]) -> dict[str, Any]:
+    """An incident rule: the alert rule (of this project, over calls) and N calls or a share."""
+    from review.incidents import COLUMNS, SOURCES
+
+    alert_rule, rate, count = data.get("alert_rule"), data.get("rate"), data.get("count")
+    if not apps.is_installed("alerts"):
+        raise Invalid("kind", "incident rules need the alerts app")
+    from alerts.models import Rule
+
+    found = (Rule.objects.filter(project=project, pk=alert_rule).first()
+             if isinstance(alert_rule, int) and not isinstance(alert_rule, bool) and 0 < alert_rule < 2**63 else None)
+    if found is None:
+        raise Invalid("alert_rule", "the id of an alert rule of this project")
+    if found.source not in SOURCES or set(found.group_by) - set(COLUMNS) or set(found.filters or {}) - set(COLUMNS):
+        raise Invalid("alert_rule", f"alert rule '{found.name}' watches {found.source} figures, not calls: "
+                                    f"choose a rule over the {' or '.join(SOURCES)} source")
+    if (rate is None) == (count is None):
+        raise Invalid("count", "give either count (calls per incident) or rate (a share of its calls)")
+    if rate is not None:
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 < rate <= 1:
+            raise Invalid("rate", "a share above 0 and at most 1 (0.1 = 10% of the incident's calls)")
+        return {"alert_rule_id": found.id, "sample_rate": float(rate)}
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_INCIDENT_COUNT:
+        raise Invalid("count", f"a whole number of calls from 1 to {MAX_INCIDENT_COUNT}")
+    return {"alert_rule_id": found.id, "sample_count": count}
 
 
 def rule_create(*, queue: Queue, actor: Any, data: dict[str, Any]) -> RoutingRule:
@@ -252,6 +283,9 @@ def rule_delete(*, rule: RoutingRule, actor: Any) -> None:
 
 def backfill_start(*, rule: RoutingRule, days: Any, actor: Any) -> Backfill:
     """Apply `rule` to the calls of the last `days` days, in batches by a task (the daily cap applies)."""
+    if rule.kind == RuleKind.INCIDENT:
+        raise Invalid("rule", "an incident rule takes each incident's calls as the incident opens: nothing to "
+                              "backfill")
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_BACKFILL_DAYS:
         raise Invalid("days", f"a whole number of days from 1 to {MAX_BACKFILL_DAYS}")
     now = timezone.now()

@@ -66,6 +66,7 @@ def queue_page(request: HttpRequest, page: Page, queue_id: int) -> HttpResponse:
         "agreement": selectors.queue_agreement(queue=queue) if queue.reviewers_per_item > 1 else [],
         "instructions": mark_safe(instructions_html(queue.instructions)),  # markdown-it (no HTML) + nh3
         "progress": selectors.progress(queue=queue), "kinds": RuleKind.choices,
+        "alert_rules": selectors.alert_rules(project_id=page.project.id),
         "datasets": Dataset.objects.filter(project=page.project, queue=queue).prefetch_related("versions"),
         "score_names": [reviewing.score_name(queue, q["name"]) for q in queue.rubric if q["kind"] != "text"],
     }
@@ -163,7 +164,7 @@ def rule_add(request: HttpRequest, page: Page, queue_id: int) -> HttpResponse:
     for name in ("min_severity", "score", "direction", "feedback"):
         if post.get(name):
             data[name] = post[name]
-    for name in ("threshold", "rating_max"):
+    for name in ("threshold", "rating_max", "alert_rule", "count"):
         if post.get(name, "").strip():
             data[name] = _number(post[name].strip())
     if post.get("rate_percent", "").strip():
