@@ -119,9 +119,14 @@ def rule_preview(request: HttpRequest, page: Page) -> HttpResponse:
     An htmx fragment of the rule page; without JavaScript the same fragment as a page."""
     from alerts.backtest import rule_backtest as run
 
-    form = RuleForm(request.POST, channels=_channels(page))
+    data = request.POST.copy()
+    if not data.get("name", "").strip():
+        data["name"] = "(preview)"  # the live preview runs before a name is typed
+    form = RuleForm(data, channels=_channels(page))
     context: dict[str, Any] = {"page": page}
-    if form.is_valid():
+    if not data.get("measure", "").strip():
+        context["hint"] = "Choose a metric to see the preview."
+    elif form.is_valid():
         fields, _ = form.service_fields()
         rule = Rule(project=page.project, **fields)
         try:

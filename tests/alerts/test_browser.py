@@ -1,5 +1,6 @@
 """Alerts in a real headless Chromium (Debian's /usr/bin/chromium via Playwright, never
-downloaded): create a rule with the form (partly keyboard-only), see it fire after the evaluation
+downloaded): create a rule with the form (partly keyboard-only) while its preview redraws live as
+the threshold changes, see it fire after the evaluation
 service runs, acknowledge the incident, silence a group, create a webhook channel and send a test
 that a local receiver gets signed."""
 from __future__ import annotations
@@ -73,9 +74,17 @@ def test_create_a_rule_see_it_fire_acknowledge_silence_and_send_a_test(
     tab.get_by_label("Critical level").fill("1000")
     tab.get_by_label("Min count").fill("5")
     tab.get_by_label("Window (minutes)").fill("10")
-    tab.get_by_test_id("preview").click()  # the unsaved rule's chart and backtest, through htmx
+    tab.keyboard.press("Tab")  # leaving the field is a change: the live preview redraws, no button
+    # The unsaved rule's chart and backtest, through htmx.
     expect(tab.get_by_test_id("preview-backtest")).to_contain_text("Would have fired 1 time", timeout=20000)
     expect(tab.get_by_test_id("chart-rule-preview").locator(".main-svg").first).to_be_visible()
+    # Raise the threshold past every call: the preview follows the form on its own.
+    tab.get_by_label("Critical level").fill("5000")
+    tab.keyboard.press("Tab")
+    expect(tab.get_by_test_id("preview-backtest")).to_contain_text("Would have fired 0 times", timeout=20000)
+    tab.get_by_label("Critical level").fill("1000")
+    tab.keyboard.press("Tab")
+    expect(tab.get_by_test_id("preview-backtest")).to_contain_text("Would have fired 1 time", timeout=20000)
     assert Rule.objects.count() == 0
     shoot(tab, "preview")
     tab.get_by_label("Critical level").focus()

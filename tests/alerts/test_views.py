@@ -260,3 +260,23 @@ def test_the_overview_shows_what_is_firing_and_links_to_the_incident(viewer: Any
     assert not INLINE.search(_mine(html))
     Incident.objects.filter(pk=firing.pk).update(resolved_at=datetime.now(timezone.utc))
     assert 'data-testid="overview-firing"' not in client.get(f"/projects/{project.id}/").content.decode()
+
+
+def test_the_rule_form_previews_live_without_a_name_and_asks_for_a_metric_first(owner: Any, firing: Incident,
+                                                                                project: Any) -> None:
+    client = _client(owner)
+    page = client.get(f"/projects/{project.id}/alerts/rules/new").content.decode()
+    form_tag = re.search(r'<form method="post" class="panel settings-form"[^>]*>', page).group(0)
+    assert 'hx-trigger="change delay:500ms"' in form_tag and "/alerts/rules/preview" in form_tag
+    assert "{#" not in page and "{% comment" not in page
+    url = f"/projects/{project.id}/alerts/rules/preview"
+    html = client.post(url, {"condition": "threshold"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Choose a metric to see the preview." in html and "Not valid" not in html
+    form = {"measure": "latency_p95", "condition": "threshold", "op": "above", "critical": "1000",
+            "window_minutes": "60", "min_count": "5", "pending_minutes": "0", "no_data_policy": "ok",
+            "renotify_minutes": "0", "severity": "critical"}
+    assert "Would have fired 1 time" in client.post(url, form, HTTP_HX_REQUEST="true").content.decode()
+    assert "Would have fired 0 times" in client.post(url, {**form, "critical": "5000"},
+                                                     HTTP_HX_REQUEST="true").content.decode()
+    edit = client.get(f"/projects/{project.id}/alerts/rules/{firing.rule_id}").content.decode()
+    assert 'hx-trigger="load, change delay:500ms"' in edit  # a saved rule's preview draws at once
