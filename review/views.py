@@ -129,6 +129,8 @@ def queue_edit(request: HttpRequest, page: Page, queue_id: int | None = None) ->
                 errors[exc.field] = exc.message
     return _render(request, page, "review/queue_form.html", {
         "queue": queue, "values": values, "errors": errors, "people": people, "assignments": Assignment.choices,
+        # The rubric editor (review/static/review/rubric.js) shows this one on the question's input.
+        "rubric_error": next(((f, m) for f, m in errors.items() if f.startswith("rubric")), None),
     }, f"Edit {queue.name}" if queue else "New queue", status=400 if errors else 200)
 
 

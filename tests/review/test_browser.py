@@ -92,3 +92,68 @@ def test_five_items_reviewed_with_the_keyboard_alone(tab: Page, live_server: Any
     tab.goto(f"{base}/projects/{project.id}/review/{queue.id}/")
     tab.screenshot(path=str(SHOTS / "review-queue.png"), full_page=True)
     assert tab.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_the_rubric_editor_builds_a_rubric_without_json(tab: Page, live_server: Any, project: Any, owner: Any
+                                                        ) -> None:
+    """Questions of every kind added, removed and reordered with the editor's buttons; a bad one is
+    refused naming the field, shown on that question."""
+    from review.models import Queue
+
+    console: list[str] = []
+    tab.on("console", lambda message: console.append(message.text))
+    base = live_server.url
+    tab.goto(f"{base}/accounts/login/?next=/projects/{project.id}/review/new")
+    tab.get_by_label("Username").fill("owner")
+    tab.get_by_label("Password").fill("pw-owner-123")
+    tab.keyboard.press("Enter")
+    editor = tab.get_by_test_id("rubric-editor")
+    questions = editor.locator("fieldset.rq")
+    expect(questions).to_have_count(3)  # the example rubric
+    expect(tab.locator("#q-rubric")).to_be_hidden()  # JSON is one click away, not in the way
+    tab.get_by_label("Name", exact=True).fill("Tone check")
+    questions.nth(2).get_by_role("button", name="Remove question").click()
+    expect(questions).to_have_count(2)
+
+    editor.get_by_role("button", name="Add question").click()
+    expect(questions.nth(2).get_by_label("Label")).to_be_focused()
+    tab.keyboard.type("Tone of voice")
+    expect(questions.nth(2).get_by_label("Name (the score")).to_have_value("tone_of_voice")
+    questions.nth(2).get_by_label("Option 1", exact=True).fill("friendly")
+    questions.nth(2).get_by_label("Option 2", exact=True).fill("rude")
+    questions.nth(2).get_by_role("button", name="Add option").click()
+    tab.keyboard.type("neutral")
+    questions.nth(2).get_by_label("approves").first.check()
+    questions.nth(2).get_by_role("button", name="Move up").click()
+    tab.keyboard.press("Enter")  # focus stays on Move up: moved to the top
+    expect(questions.nth(0).get_by_label("Label")).to_have_value("Tone of voice")
+    questions.nth(2).get_by_label("To").fill("10")  # helpfulness 1-10
+
+    editor.get_by_role("button", name="Add question").click()
+    tab.keyboard.type("Notes")
+    questions.nth(3).get_by_label("Kind").select_option("text")
+    questions.nth(3).get_by_label("Name (the score").fill("reviewer_notes")
+    tab.get_by_role("button", name="Save").click()
+    expect(tab.get_by_role("heading", name="Routing rules")).to_be_visible()  # the new queue's page
+    queue = Queue.objects.get(project=project, name="Tone check")
+    assert queue.rubric == [
+        {"name": "tone_of_voice", "label": "Tone of voice", "kind": "categorical", "required": True,
+         "labels": ["friendly", "rude", "neutral"], "values": [1.0, 0.5, 0.0], "approve": ["friendly"]},
+        {"name": "correct", "label": "Is the answer correct?", "kind": "categorical", "required": True,
+         "labels": ["correct", "partially correct", "wrong"], "values": [1.0, 0.5, 0.0], "approve": ["correct"]},
+        {"name": "helpfulness", "label": "Helpfulness", "kind": "numeric", "required": True, "min": 1, "max": 10},
+        {"name": "reviewer_notes", "label": "Notes", "kind": "text", "required": False}]
+
+    # A categorical question with one option: refused, and the editor shows it on that question.
+    tab.goto(f"{base}/projects/{project.id}/review/{queue.id}/edit")
+    editor.get_by_role("button", name="Add question").click()
+    tab.keyboard.type("Verdict")
+    questions.nth(4).get_by_label("Option 1", exact=True).fill("fine")
+    questions.nth(4).get_by_role("button", name="Remove option 2").click()
+    tab.get_by_role("button", name="Save").click()
+    expect(tab.get_by_test_id("form-errors")).to_contain_text("rubric[4].labels")
+    expect(questions.nth(4).get_by_test_id("rubric-error")).to_contain_text("at least two options")
+    expect(questions.nth(4).locator('[data-key="labels"]')).to_have_attribute("aria-invalid", "true")
+    tab.screenshot(path=str(SHOTS / "review-rubric-editor.png"), full_page=True)
+    assert len(Queue.objects.get(pk=queue.pk).rubric) == 4
+    assert tab.errors == [] and not [m for m in console if "Content Security Policy" in m]  # type: ignore[attr-defined]
