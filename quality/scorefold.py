@@ -27,7 +27,7 @@ COPY_SQL = (
     f"COPY rollups_rollup (project_id, grain, cube, bucket, {', '.join(DIMENSIONS)}, calls, errors, input_tokens,"
     " output_tokens, cached_input_tokens, reasoning_tokens, cost_usd, unpriced, latency_count, latency_sum,"
     " latency_max, latency_keys, latency_counts, ttft_count, ttft_sum, ttft_max, ttft_keys, ttft_counts,"
-    " score, score_count, score_sum, score_keys, score_counts) FROM STDIN"
+    " score, score_count, score_sum, score_keys, score_counts, score_sumsq) FROM STDIN"
 )
 # Scores are rolled up by one dimension at a time: with the score name, the every-dimension
 # cube would hold nearly a row per scored call.
@@ -72,6 +72,7 @@ def score_parts(project_id: int, entries: list[tuple[tuple[str, ...], int, str, 
             first = take[groups.first()]
             counts = groups.sum(weights[take]).tolist()
             sums = groups.sum(values[take] * weights[take]).tolist()
+            squares = groups.sum(values[take] ** 2 * weights[take]).tolist()  # a mean's variance (prompts)
             hist = histograms(gid, count, keys[take], weights[take].astype(np.float64))
             buckets = [(EPOCH + timedelta(microseconds=b * micros)).isoformat()
                        for b in (start_us[first] // micros).tolist()]
@@ -79,7 +80,7 @@ def score_parts(project_id: int, entries: list[tuple[tuple[str, ...], int, str, 
                         for f in first.tolist()]
             head = f"{prefix}{grain}\t{cube}\t"
             out.extend(f"{head}{buckets[g]}\t{dim_text[g]}\t{_ZEROS_LINE}\t{text(names[first[g]])}\t"
-                       f"{counts[g]}\t{sums[g]!r}\t\\\\x{hist[g][0]}\t\\\\x{hist[g][1]}\n" for g in range(count))
+                       f"{counts[g]}\t{sums[g]!r}\t\\\\x{hist[g][0]}\t\\\\x{hist[g][1]}\t{squares[g]!r}\n" for g in range(count))
     return out
 
 

@@ -26,7 +26,7 @@ COMPACT_NAMESPACE = 7402
 BUCKETS_PER_CHUNK = 200
 
 _KEY = ["grain", "cube", "bucket", *DIMENSIONS, "score"]
-_MEASURES = [*MEASURES, "score_count", "score_sum", "score_keys", "score_counts"]
+_MEASURES = [*MEASURES, "score_count", "score_sum", "score_keys", "score_counts", "score_sumsq"]
 _TAKE = f"""
 DELETE FROM rollups_rollup r
 USING unnest(%(grains)s::text[], %(buckets)s::timestamptz[]) AS sl(grain, bucket)
@@ -45,7 +45,7 @@ def merge_parts(project_id: int, parts: list[tuple[Any, ...]]) -> list[tuple[Any
             ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
              "unpriced", "latency_count", "ttft_count", "score_count")}
     floats = {name: groups.sum(np.asarray(column[name], dtype=np.float64))
-              for name in ("latency_sum", "ttft_sum", "score_sum")}
+              for name in ("latency_sum", "ttft_sum", "score_sum", "cost_sumsq", "score_sumsq")}
     maxima = {name: groups.max(np.asarray([np.nan if v is None else v for v in column[name]], dtype=np.float64))
               for name in ("latency_max", "ttft_max")}
     cost = [Decimal(0)] * len(index)
@@ -57,8 +57,9 @@ def merge_parts(project_id: int, parts: list[tuple[Any, ...]]) -> list[tuple[Any
     return [(project_id, *keys[g], *(int(ints[n][g]) for n in MEASURES[:6]), cost[g], int(ints["unpriced"][g]),
              int(ints["latency_count"][g]), float(floats["latency_sum"][g]), _max(maxima["latency_max"][g]),
              *hist["latency"][g], int(ints["ttft_count"][g]), float(floats["ttft_sum"][g]),
-             _max(maxima["ttft_max"][g]), *hist["ttft"][g], int(ints["score_count"][g]),
-             float(floats["score_sum"][g]), *hist["score"][g], True) for g in range(len(index))]
+             _max(maxima["ttft_max"][g]), *hist["ttft"][g], float(floats["cost_sumsq"][g]), int(ints["score_count"][g]),
+             float(floats["score_sum"][g]), *hist["score"][g], float(floats["score_sumsq"][g]), True)
+            for g in range(len(index))]
 
 
 def _max(value: float) -> float | None:

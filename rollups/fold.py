@@ -25,7 +25,7 @@ from rollups.cubes import CUBES, DIMENSIONS, MODEL_CALL_KINDS
 
 MEASURES = ["calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
             "cost_usd", "unpriced", "latency_count", "latency_sum", "latency_max", "latency_keys", "latency_counts",
-            "ttft_count", "ttft_sum", "ttft_max", "ttft_keys", "ttft_counts"]
+            "ttft_count", "ttft_sum", "ttft_max", "ttft_keys", "ttft_counts", "cost_sumsq"]
 COLUMNS = ["project_id", "grain", "cube", "bucket", *DIMENSIONS, *MEASURES]
 COPY_SQL = f"COPY rollups_rollup ({', '.join(COLUMNS)}) FROM STDIN"
 PICO = Decimal(10) ** 12
@@ -54,6 +54,8 @@ def _batch(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
         data[name] = np.asarray(columns[n + offset])
     # Picodollars as Python ints: exact sums at any magnitude (costs have 12 decimal places).
     data["cost"] = np.asarray([int(cost * PICO) for cost in columns[n + 9]], dtype=object)
+    # Each call's cost squared, in floating USD: the variance of cost per call (prompts' Welch test).
+    data["cost_sq"] = np.asarray(columns[n + 9], dtype=np.float64) ** 2
     data["dim_codes"] = [codes(values) for values in data["dims"]]
     data["err"] = data["dims"][DIMENSIONS.index("status")] == "error"
     if len(columns) > n + len(names):  # the distributions' columns (rollups/dists.py)
@@ -79,7 +81,7 @@ def _rows(project_id: int, grain: str, data: dict[str, Any], take: np.ndarray | 
         gid, count = group_ids([bucket_codes, *(pick(data["dim_codes"][i]) for i in idx)])
         groups = Groups(gid, count)
         first = groups.first()
-        sums = {name: groups.sum(pick(data[name])) for name in ("tin", "tout", "tcached", "treason", "cost")}
+        sums = {name: groups.sum(pick(data[name])) for name in ("tin", "tout", "tcached", "treason", "cost", "cost_sq")}
         calls, errors, unpriced = groups.size(), groups.sum(pick(data["err"])), groups.sum(pick(data["unpriced"]))
         lcount, tcount = groups.sum(has_latency), groups.sum(has_ttft)
         lsum = groups.sum(np.where(has_latency, latency, 0.0))
@@ -95,7 +97,7 @@ def _rows(project_id: int, grain: str, data: dict[str, Any], take: np.ndarray | 
         columns = [
             calls, errors, sums["tin"], sums["tout"], sums["tcached"], sums["treason"], costs, unpriced,
             lcount, lsum, _nullable(lmax), [h[0] for h in lhist], [h[1] for h in lhist],
-            tcount, tsum, _nullable(tmax), [h[0] for h in thist], [h[1] for h in thist],
+            tcount, tsum, _nullable(tmax), [h[0] for h in thist], [h[1] for h in thist], sums["cost_sq"],
         ]
         as_lists = [c if isinstance(c, list) else c.tolist() for c in columns]
         out.extend(zip([project_id] * count, [grain] * count, [cube] * count, buckets, *dim_columns, *as_lists, strict=True))

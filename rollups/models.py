@@ -64,6 +64,11 @@ class Rollup(models.Model):
     ttft_counts = models.BinaryField(default=bytes)
     score_count = models.BigIntegerField(default=0, db_default=0)
     score_sum = models.FloatField(default=0, db_default=0)
+    # Sums of squares, so a mean's variance can be read back (prompts' Welch t-tests): of the score
+    # values on score rows, of each call's cost in USD on call rows. Floats: a variance needs no
+    # cent-exact total, and cost_usd keeps the exact sum.
+    score_sumsq = models.FloatField(default=0, db_default=0)
+    cost_sumsq = models.FloatField(default=0, db_default=0)
     score_keys = models.BinaryField(default=bytes, db_default=b"")
     score_counts = models.BinaryField(default=bytes, db_default=b"")
     # False for a part just written by a fold; the compactor merges a bucket's parts into one row

@@ -120,18 +120,19 @@ WITH e AS (
 ), binned AS (
     SELECT e.project_id, g.grain, c.cube, date_trunc(g.unit, e.start_time, 'UTC') AS bucket,
            {", ".join(f"CASE WHEN c.{d} THEN e.{d} ELSE '' END AS {d}" for d in DIMENSIONS)},
-           e.score, e.key, sum(e.weight)::int8 AS n, sum(e.value * e.weight) AS total
+           e.score, e.key, sum(e.weight)::int8 AS n, sum(e.value * e.weight) AS total,
+           sum(e.value * e.value * e.weight) AS squares
     FROM e CROSS JOIN (VALUES ('m', 'minute'), ('h', 'hour'), ('d', 'day')) AS g(grain, unit)
     CROSS JOIN (VALUES {_CUBE_ROWS}) AS c(cube, {_DIMS})
     WHERE (g.grain <> 'm' OR e.start_time >= %(horizon)s)
       AND (c.cube <> 'all' OR (g.grain <> 'm' AND starts_with(e.score, %(every_cube)s)))
     GROUP BY {", ".join(str(i) for i in range(1, _N + 3))}
 )
-INSERT INTO rollups_rollup (project_id, grain, cube, bucket, {_DIMS}, score, score_count, score_sum, score_keys,
-    score_counts, calls, errors, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_usd, unpriced,
+INSERT INTO rollups_rollup (project_id, grain, cube, bucket, {_DIMS}, score, score_count, score_sum, score_sumsq,
+    score_keys, score_counts, calls, errors, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_usd, unpriced,
     latency_count, latency_sum, latency_keys, latency_counts, ttft_count, ttft_sum, ttft_keys, ttft_counts)
 SELECT b.project_id, b.grain, b.cube, b.bucket, {", ".join(f"b.{d}" for d in DIMENSIONS)}, b.score, sum(b.n)::int8,
-       sum(b.total), COALESCE(string_agg(int4send(b.key), ''::bytea ORDER BY b.key) FILTER (WHERE b.n <> 0), ''),
+       sum(b.total), sum(b.squares), COALESCE(string_agg(int4send(b.key), ''::bytea ORDER BY b.key) FILTER (WHERE b.n <> 0), ''),
        COALESCE(string_agg(int8send(b.n), ''::bytea ORDER BY b.key) FILTER (WHERE b.n <> 0), ''),
        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', 0, 0, '', ''
 FROM binned AS b JOIN tenancy_project AS p ON p.id = b.project_id

@@ -16,7 +16,16 @@ from typing import Any
 
 from django.db import connection
 
-from rollups.selectors.core import MetricsError, Query, _group_key, _quantiles, _Sql, aggregate_calls, parse_measure
+from rollups.selectors.core import (
+    MetricsError,
+    Query,
+    _group_key,
+    _merged,
+    _quantiles,
+    _Sql,
+    aggregate_calls,
+    parse_measure,
+)
 from rollups.signals import FEEDBACK_COUNT, FEEDBACK_RATING, FEEDBACK_THUMBS
 
 EVALUATED_ANY = "evaluated:*"
@@ -119,18 +128,47 @@ def aggregate_feedback(query: Query, measures: list[str]) -> dict[tuple[Any, ...
 
 def score_totals(query: Query, *, prefix: str = "") -> dict[str, dict[str, Any]]:
     """Every score (or, with a prefix such as "flag:", every name with it) seen in the range:
-    {name: {"count", "avg"}}. Without a prefix, flags, evaluated counts and feedback are left out;
+    {name: {"count", "avg", "sum", "sumsq"}} (the sum of squares gives a variance: prompts' tests).
+    Without a prefix, flags, evaluated counts and feedback are left out;
     client scores are listed by their rollup names (`human:helpfulness`). Same buckets and cube
     choice as `aggregate`; the score name is grouped instead of fixed."""
     sql = _Sql(replace(query, score=prefix or "-"))
     where = sql.where.replace("score = %(score)s", "score LIKE %(score_like)s AND score <> ''")
     sql.params["score_like"] = prefix.replace("%", r"\%").replace("_", r"\_") + "%"
     with connection.cursor() as cur:
-        cur.execute(f"SELECT score, sum(score_count)::int8, sum(score_sum) FROM rollups_rollup WHERE {where}"
-                    f" GROUP BY score", sql.params)
+        cur.execute(f"SELECT score, sum(score_count)::int8, sum(score_sum), sum(score_sumsq) FROM rollups_rollup"
+                    f" WHERE {where} GROUP BY score", sql.params)
         rows = cur.fetchall()
-    return {name: {"count": int(count), "avg": (total / count) if count else None} for name, count, total in rows
-            if count and (prefix or not name.startswith(NOT_SCORES))}
+    return {name: {"count": int(count), "avg": (total / count) if count else None, "sum": float(total),
+                   "sumsq": float(squares)}
+            for name, count, total, squares in rows if count and (prefix or not name.startswith(NOT_SCORES))}
+
+
+def cost_moments(query: Query) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """{(point, *group): {"count", "cost", "cost_sumsq"}} of the calls `query` selects: cost per
+    call's mean and variance (prompts' Welch test). cost_sumsq is 0 for calls folded before
+    rollups migration 0011."""
+    sql = _Sql(replace(query, score=""))
+    group_cols = "".join(f", {g}" for g in sql.groups)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {sql.point} AS t{group_cols}, sum(calls)::int8, sum(cost_usd), sum(cost_sumsq)"
+                    f" FROM rollups_rollup WHERE {sql.where} GROUP BY 1{group_cols}", sql.params)
+        return {(row[0], *_group_key(row, len(sql.groups))): {"count": int(row[-3]), "cost": float(row[-2] or 0),
+                                                              "cost_sumsq": float(row[-1] or 0)}
+                for row in cur.fetchall()}
+
+
+def histograms_of(query: Query, kind: str = "latency") -> dict[tuple[Any, ...], tuple[Any, Any]]:
+    """{(point, *group): (ascending values, their counts)}: the merged sketch of `kind` (latency,
+    ttft) per group, for callers that need more than a quantile (prompts' quantile intervals)."""
+    from rollups.sketch import value_of
+
+    if kind not in ("latency", "ttft"):
+        raise MetricsError("measure", "histograms of latency or ttft")
+    out = {}
+    for key, (keys, counts) in _merged(_Sql(replace(query, score="")), kind).items():
+        out[key] = ([value_of(int(k)) for k in keys.tolist()], counts)
+    return out
 
 
 def flag_totals(query: Query) -> dict[str, dict[str, Any]]:
