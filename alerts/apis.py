@@ -1,9 +1,9 @@
 """Alerts API (/api/v1/alerts/...): rules, channels (and their test), silences, incidents.
 
-Reads: a project key with the `read` scope, or a signed-in member (?project=<id>). Writes are
-made signed in (session): owners and admins manage rules and channels; members also acknowledge
-incidents and create silences. A key carrying an `alerts` scope may write too (tenancy does not
-issue that scope yet: docs/alerts.md)."""
+Reads: a project key with the `read` or `alerts` scope, or a signed-in member (?project=<id>).
+Writes are made signed in (session): owners and admins manage rules and channels; members also
+acknowledge incidents and create silences. A key with the `alerts` scope reads and writes them all
+(alerts kept as code, from CI)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,7 +36,7 @@ from alerts.serializers import (
 )
 from observatory.api import ReadRateThrottle
 from telemetry.apis import PROJECT_PARAM
-from tenancy.auth import project_for_request, require_scope
+from tenancy.auth import project_for_request
 from tenancy.models import ApiKey, Membership, Project, Role
 
 EDIT_ROLES = {Role.OWNER, Role.ADMIN}
@@ -70,8 +71,20 @@ def _valid(serializer_class: type, data: Any, partial: bool = False) -> dict[str
     return dict(serializer.validated_data)
 
 
+class _ReadOrAlertsScope(BasePermission):
+    """A key with `read` (reads; writes are refused in _require) or `alerts`; any signed-in person
+    (their role decides in _require)."""
+
+    message = f"This endpoint needs a key with the 'read' or '{WRITE_SCOPE}' scope."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if isinstance(request.auth, ApiKey):
+            return request.auth.has_scope("read") or request.auth.has_scope(WRITE_SCOPE)
+        return bool(request.user and request.user.is_authenticated)
+
+
 class _AlertsApi(APIView):
-    permission_classes = [require_scope("read")]
+    permission_classes = [_ReadOrAlertsScope]
     throttle_classes = [ReadRateThrottle]
 
 

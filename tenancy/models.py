@@ -74,6 +74,7 @@ class Scope(models.TextChoices):
     INGEST = "ingest", "Ingest"
     READ = "read", "Read"
     PROMPTS = "prompts", "Prompts"  # create prompt versions, move labels, run experiments (prompts/)
+    ALERTS = "alerts", "Alerts"  # read and change alert rules, channels, silences, incidents (alerts/)
 
 
 class ApiKey(models.Model):

@@ -198,3 +198,28 @@ def test_budget_status_tells_an_app_who_is_over(project: Any, reader: Api, api: 
     assert budget["name"] == "daily model budget" and budget["over"] is True and budget["period"] == "day"
     groups = {g["group"]["model"]: (g["spent"], g["over"]) for g in budget["groups"]}
     assert groups == {"big": (20.0, True), "small": (2.0, False)}
+
+
+def test_a_key_with_the_alerts_scope_keeps_alerts_as_code(project: Any, api: Api, prices: None) -> None:
+    from tenancy.services import api_key_create
+
+    key = api_key_create(project=project, scopes=["alerts"], name="alerts as code").raw_key
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    client = Client()
+    response = client.post("/api/v1/alerts/rules", data=json.dumps(RULE), content_type="application/json", **headers)
+    assert response.status_code == 201, response.content
+    rule_id = response.json()["id"]
+    assert [r["id"] for r in client.get("/api/v1/alerts/rules", **headers).json()] == [rule_id]
+    response = client.patch(f"/api/v1/alerts/rules/{rule_id}", data=json.dumps({"min_count": 3}),
+                            content_type="application/json", **headers)
+    assert response.status_code == 200 and response.json()["min_count"] == 3
+    response = client.post("/api/v1/alerts/channels", data=json.dumps(
+        {"kind": "email", "name": "ops", "config": {"to": ["ops@example.com"]}}), content_type="application/json",
+        **headers)
+    assert response.status_code == 201, response.content
+    # An ingest key neither reads nor writes alerts.
+    assert api.get("/api/v1/alerts/rules").status_code == 403
+    response = api.client.post("/api/v1/alerts/rules", data=json.dumps(RULE), content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Bearer {api.key}")
+    assert response.status_code == 403 and "'alerts' scope" in response.content.decode()
+    assert client.delete(f"/api/v1/alerts/rules/{rule_id}", **headers).status_code == 204
