@@ -4,7 +4,10 @@ they were reviewed at that moment, whatever happens to the queue or the calls af
 An item's expected output is the latest corrected answer a reviewer gave; without one, the call's
 own output when every verdict approves it (rubric questions with "approve"; a rubric without such
 a question approves whatever was not corrected). Items neither corrected nor approved are left out
-of the dataset: they are not golden."""
+of the dataset: they are not golden.
+
+Items can also be added by hand, one call at a time (dataset_item_add): that writes the next version
+too, the previous one plus the item; exports carry such items forward."""
 from __future__ import annotations
 
 import csv
@@ -14,8 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Max
+from django.db import connection, transaction
 from django.utils import timezone
 
 from review.errors import Conflict, Invalid
@@ -93,7 +95,8 @@ def dataset_export(*, dataset: Dataset, actor: Any, queue: Queue | None = None) 
         raise Invalid("queue", "no such queue in this project")
     with transaction.atomic():
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()  # one export per dataset at a time
-        number = (dataset.versions.aggregate(n=Max("version"))["n"] or 0) + 1
+        previous = dataset.versions.order_by("-version").first()
+        number = (previous.version if previous else 0) + 1
         version = DatasetVersion.objects.create(dataset=dataset, version=number, created_at=timezone.now(),
                                                 created_by=actor if getattr(actor, "pk", None) else None)
         items = (Item.objects.filter(queue=queue, status__in=[ItemStatus.DONE, ItemStatus.ESCALATED])
@@ -111,10 +114,86 @@ def dataset_export(*, dataset: Dataset, actor: Any, queue: Queue | None = None) 
                 DatasetItem.objects.bulk_create(batch)
                 batch = []
         DatasetItem.objects.bulk_create(batch)
+        position += _carry(old=previous, new=version, start=position, manual_only=True)  # added by hand
         version.item_count = position
         version.save(update_fields=["item_count"])
         _audit(actor=actor, action="review.dataset.export", project=dataset.project, target=dataset, before=None,
                after={"version": number, "items": position, "queue": queue.id})
+    return version
+
+
+# A new version's copy of the previous one: every item (a manual add) or the manual ones only (an
+# export, which rebuilds the reviewed ones from the queue), renumbered from `start`.
+_CARRY_SQL = """
+INSERT INTO review_datasetitem (version_id, position, call_id, call_external_id, input, expected_output, labels,
+                                metadata)
+SELECT %(new)s, %(start)s + row_number() OVER (ORDER BY position) - 1, call_id, call_external_id, input,
+       expected_output, labels, metadata
+FROM review_datasetitem WHERE version_id = %(old)s AND (NOT %(manual_only)s OR metadata->>'source' = 'manual')
+ORDER BY position
+"""
+MAX_LABELS = 20
+
+
+def _carry(*, old: DatasetVersion | None, new: DatasetVersion, start: int, manual_only: bool) -> int:
+    if old is None:
+        return 0
+    with connection.cursor() as cur:
+        cur.execute(_CARRY_SQL, {"new": new.id, "old": old.id, "start": start, "manual_only": manual_only})
+        return cur.rowcount
+
+
+def labels_validate(labels: Any) -> dict[str, Any]:
+    if not isinstance(labels, dict) or len(labels) > MAX_LABELS or not all(
+            isinstance(k, str) and 0 < len(k) <= 40 for k in labels):
+        raise Invalid("labels", f"an object of at most {MAX_LABELS} labels, names of 1-40 characters")
+    if not all(v is None or isinstance(v, (str, int, float, bool)) and len(str(v)) <= 200 for v in labels.values()):
+        raise Invalid("labels", "each label a text or number of at most 200 characters")
+    return labels
+
+
+def expected_from_form(call: Any, text: str) -> Any:
+    """The expected output typed on call detail: the text, or JSON again when the call's output was
+    structured (a message list, an object) and the text still parses."""
+    payload = CallPayload.objects.filter(call_id=call.id).only("output").first()
+    if payload is not None and payload.output is not None and not isinstance(payload.output, str):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def dataset_item_add(*, dataset: Dataset, call: Any, expected_output: Any, labels: Any, actor: Any
+                     ) -> DatasetVersion:
+    """Add one call by hand (call detail, the API): the next version is the previous one plus this
+    item, so every version stays a snapshot. The item is marked `"source": "manual"` and later
+    exports from a queue carry it forward."""
+    labels = labels_validate(labels)
+    if expected_output is None or expected_output == "":
+        raise Invalid("expected_output", "the output this input should give")
+    if len(json.dumps(expected_output, default=str)) > 200_000:
+        raise Invalid("expected_output", "at most 200,000 characters")
+    if call.project_id != dataset.project_id:
+        raise Invalid("call_id", "no such call in this project")
+    payload = CallPayload.objects.filter(call_id=call.id).first()
+    metadata = {"source": "manual", "added_by": getattr(actor, "username", "") or None, "model": call.model,
+                "feature": call.feature, "prompt_name": call.prompt_name, "prompt_version": call.prompt_version,
+                "environment": call.environment}
+    with transaction.atomic():
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()  # one new version at a time
+        previous = dataset.versions.order_by("-version").first()
+        version = DatasetVersion.objects.create(dataset=dataset, version=(previous.version if previous else 0) + 1,
+                                                created_at=timezone.now(),
+                                                created_by=actor if getattr(actor, "pk", None) else None)
+        position = _carry(old=previous, new=version, start=0, manual_only=False)
+        DatasetItem.objects.create(version=version, position=position, call_id=call.id,
+                                   call_external_id=call.external_id, input=payload.input if payload else None,
+                                   expected_output=expected_output, labels=labels, metadata=metadata)
+        version.item_count = position + 1
+        version.save(update_fields=["item_count"])
+        _audit(actor=actor, action="review.dataset.add", project=dataset.project, target=dataset, before=None,
+               after={"version": version.version, "call": call.external_id})
     return version
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from review.models import OPEN_STATUSES, Dataset, DatasetItem, DatasetVersion, Item, Queue, RoutingRule, Verdict
 from review.rubric import Agreement, agreement
+from telemetry.models import Call
 
 HEALTH_DAYS = 7
 AGREEMENT_ITEMS = 500  # the latest completed items with several verdicts that agreement is computed over
@@ -178,6 +179,10 @@ def progress(*, queue: Queue) -> dict[str, int]:
     remaining = Item.objects.filter(queue=queue).filter(Q(status__in=OPEN_STATUSES)).count()
     total = done + remaining
     return {"done": done, "remaining": remaining, "percent": round(done * 100 / total) if total else 0}
+
+
+def call_by_external_id(*, project_id: int, external_id: str) -> Call | None:
+    return Call.objects.filter(project_id=project_id, external_id=external_id).first() if external_id else None
 
 
 def dataset_by_name(*, project_id: int, name: str) -> Dataset | None:

@@ -44,6 +44,7 @@ urlpatterns = [
     path("projects/<int:project_id>/review/", views.queues, name="review-queues"),
     path("projects/<int:project_id>/review/new", views.queue_edit, name="review-queue-new"),
     path("projects/<int:project_id>/review/add", views.add_call, name="review-add-call"),
+    path("projects/<int:project_id>/review/datasets/add", views.add_to_dataset, name="review-add-to-dataset"),
     path("projects/<int:project_id>/review/<int:queue_id>/", views.queue_page, name="review-queue"),
     path("projects/<int:project_id>/review/<int:queue_id>/edit", views.queue_edit, name="review-queue-edit"),
     path("projects/<int:project_id>/review/<int:queue_id>/rules", views.rule_add, name="review-rule-add"),

@@ -350,3 +350,43 @@ def add_call(request: HttpRequest, page: Page) -> HttpResponse:
             messages.error(request, f"{exc.field}: {exc.message}")
     back = link("call-detail", page.project.id, call_id)
     return redirect(back) if back else redirect("review-queues", page.project.id)
+
+
+def _labels(raw: str) -> dict[str, str]:
+    """"topic=billing, verdict=correct" to {"topic": "billing", ...}; Invalid names `labels`."""
+    from review.errors import Invalid
+
+    labels: dict[str, str] = {}
+    for part in raw.replace("\n", ",").split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise Invalid("labels", f"'{part.strip()[:40]}' is not name=value")
+        labels[name.strip()] = value.strip()
+    return labels
+
+
+@require_POST
+@project_page(manage=True)
+def add_to_dataset(request: HttpRequest, page: Page) -> HttpResponse:
+    """"Add to a dataset" on call detail (owners and admins): the dataset's next version holds the call."""
+    _refuse_nul(request)
+    call_id = request.POST.get("call_id", "")
+    back = link("call-detail", page.project.id, call_id)
+    call = selectors.call_by_external_id(project_id=page.project.id, external_id=call_id)
+    if call is None:
+        raise Http404("No such call in this project.")
+    name = request.POST.get("dataset", "").strip()
+    try:
+        labels = _labels(request.POST.get("labels", ""))
+        dataset = selectors.dataset_by_name(project_id=page.project.id, name=name) or datasets.dataset_create(
+            project=page.project, actor=request.user, name=name)
+        version = datasets.dataset_item_add(dataset=dataset, call=call, actor=request.user, labels=labels,
+                                            expected_output=datasets.expected_from_form(
+                                                call, request.POST.get("expected_output", "")))
+        messages.success(request, f"Added to {dataset.name}: version {version.version}, {version.item_count} "
+                                  f"item{'s' if version.item_count != 1 else ''}.")
+    except ReviewError as exc:
+        messages.error(request, f"Not added to the dataset: {exc.field}: {exc.message}")
+    return redirect(back) if back else redirect("review-queues", page.project.id)
