@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dashboards.views import call_detail, calls, cost, home, latency, overview, people, project_settings, quality
+from review import explorer as review_explorer  # the explorer's "add to a review queue" (review/explorer.py)
 
 P = "projects/<int:project_id>/"
 
@@ -16,6 +17,9 @@ urlpatterns = [
     path(P + "latency/", latency.latency, name="latency"),
     path(P + "quality/", quality.quality, name="quality"),
     path(P + "calls/", calls.explorer, name="calls"),
+    # Not under calls/: any path there is a call id.
+    path(P + "explorer/count", calls.count, name="calls-count"),
+    path(P + "explorer/review", review_explorer.add, name="calls-review-add"),
     path(P + "calls/<path:external_id>", call_detail.detail, name="call-detail"),
     path(P + "traces/<path:trace_id>", call_detail.trace, name="trace"),
     path(P + "people/", people.people, name="people"),

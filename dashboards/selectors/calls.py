@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db import OperationalError, connection, transaction
+from django.db.models import BooleanField, Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Left
+from django.db.models.functions import Coalesce, Left
 
 from quality.models import Flag
 from telemetry.models import Call, CallPayload, Feedback, Score
@@ -37,7 +37,11 @@ PAGE_SIZE = 50
 SCAN_BUDGET = 30_000  # calls a page may walk when a filter is checked call by call
 SEARCH_BUDGET = 2_000  # the same with a search: each call's payload is probed by primary key
 SEARCH_HITS = 2_000  # searches matching at most this many payloads look those calls up directly (~25 ms)
-PREVIEW_CHARS = 160
+PREVIEW_CHARS = 500  # a row shows one line of it; the rest is on hover and when the row is expanded
+# The total of a list is counted up to COUNT_CAP calls ("more than 10,000" beyond) and for at most
+# COUNT_TIMEOUT_MS: a rare filter checked call by call would otherwise count the whole range.
+COUNT_CAP = 10_000
+COUNT_TIMEOUT_MS = 300
 ROW_FIELDS = ["id", "external_id", "trace_id", "kind", "name", "start_time", "latency_ms", "provider", "model",
               "status", "error_type", "input_tokens", "output_tokens", "total_tokens", "cost_total_usd",
               "cost_source", "prompt_name", "prompt_version", "feature", "user_id", "session_id"]
@@ -61,6 +65,13 @@ PREVIEW_SQL = f"""left(CASE jsonb_typeof(output)
     WHEN 'array' THEN coalesce(output -> -1 ->> 'content', output -> -1 #>> '{{}}')
     WHEN 'object' THEN coalesce(output ->> 'content', output ->> 'text', output::text)
     ELSE output::text END, {PREVIEW_CHARS + 1})"""
+# The same for an input: the text of a string, of the last user message (the question), or JSON text.
+INPUT_PREVIEW_SQL = f"""left(CASE jsonb_typeof(input)
+    WHEN 'string' THEN input #>> '{{}}'
+    WHEN 'array' THEN coalesce(jsonb_path_query_array(input, '$[*] ? (@.role == "user").content') -> -1 #>> '{{}}',
+                               input -> -1 ->> 'content', input -> -1 #>> '{{}}')
+    WHEN 'object' THEN coalesce(input ->> 'content', input ->> 'text', input::text)
+    ELSE input::text END, {PREVIEW_CHARS + 1})"""
 
 
 @dataclass(frozen=True)
@@ -171,8 +182,9 @@ def _floor(project_id: int, start: datetime, end: datetime, filters: ExplorerFil
 
 
 def calls_page(*, project_id: int, start: datetime, end: datetime, filters: ExplorerFilters,
-               cursor: str | None = None, limit: int = PAGE_SIZE) -> CallsPage:
-    """A page of calls, newest first; `cursor` (from a previous page) continues after its last row."""
+               cursor: str | None = None, limit: int = PAGE_SIZE, decorate: bool = True) -> CallsPage:
+    """A page of calls, newest first; `cursor` (from a previous page) continues after its last row.
+    `decorate=False` leaves out what only the table shows (previews, flags, scores, feedback)."""
     hits = _search_hits(filters.q) if filters.q else None
     # A short list of search hits bounds the page by itself; otherwise walking filters get a budget
     # (a small one with a search: checking a payload against the query costs ~0.1 ms).
@@ -188,36 +200,89 @@ def calls_page(*, project_id: int, start: datetime, end: datetime, filters: Expl
                          searched=budget)
     else:
         page = CallsPage(rows=rows, next_cursor=None)
-    _decorate(page.rows, score=filters.score)
+    if decorate:
+        _decorate(page.rows, score=filters.score)
     return page
 
 
+def _cut(text: str | None) -> str:
+    return (text[:PREVIEW_CHARS] + "…") if text and len(text) > PREVIEW_CHARS else (text or "")
+
+
 def _decorate(rows: list[dict[str, Any]], *, score: str) -> None:
-    """Adds preview, flags, thumbs up/down and the filtered score to each row: one query each."""
+    """Adds input and output previews, flags, scores, thumbs up/down and the latest feedback
+    comment to each row: one query each, whatever the number of rows."""
     ids = [row["id"] for row in rows]
     if not ids:
         return
-    previews = dict(CallPayload.objects.filter(call_id__in=ids)
-                    .annotate(preview=RawSQL(PREVIEW_SQL, [])).values_list("call_id", "preview"))
+    previews = {call_id: (output, text_in) for call_id, output, text_in in CallPayload.objects.filter(
+        call_id__in=ids).annotate(preview=RawSQL(PREVIEW_SQL, []), input_preview=RawSQL(INPUT_PREVIEW_SQL, []))
+        .values_list("call_id", "preview", "input_preview")}
     flags: dict[int, list[dict[str, str]]] = defaultdict(list)
     for call_id, name, severity in (Flag.objects.filter(call_id__in=ids).order_by("name")
                                     .values_list("call_id", "name", "severity")):
         flags[call_id].append({"name": name, "severity": severity})
     thumbs: dict[int, dict[str, int]] = defaultdict(lambda: {"up": 0, "down": 0})
-    for call_id, value in Feedback.objects.filter(call_id__in=ids, thumbs__isnull=False).values_list(
-            "call_id", "thumbs"):
-        thumbs[call_id]["up" if value > 0 else "down"] += 1
+    comments: dict[int, str] = {}
+    for call_id, value, comment in (Feedback.objects.filter(call_id__in=ids)
+                                    .filter(Q(thumbs__isnull=False) | ~Q(comment=""))
+                                    .order_by("created_at", "id").values_list("call_id", "thumbs", "comment")):
+        if value:
+            thumbs[call_id]["up" if value > 0 else "down"] += 1
+        if comment:
+            comments[call_id] = comment  # the latest wins
     scores: dict[int, list[float]] = defaultdict(list)
-    if score:
-        for call_id, value in Score.objects.filter(call_id__in=ids, name=score, value__isnull=False).values_list(
-                "call_id", "value"):
+    all_scores: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for call_id, name, value in (Score.objects.filter(call_id__in=ids, value__isnull=False).order_by("name", "id")
+                                 .values_list("call_id", "name", "value")):
+        all_scores[call_id].append((name, value))
+        if score and name == score:
             scores[call_id].append(value)
     for row in rows:
-        text = previews.get(row["id"])
-        row["preview"] = (text[:PREVIEW_CHARS] + "…") if text and len(text) > PREVIEW_CHARS else (text or "")
+        output, text_in = previews.get(row["id"], (None, None))
+        row["preview"] = _cut(output)
+        row["input_preview"] = _cut(text_in)
         row["flags"] = flags.get(row["id"], [])
         row["thumbs"] = thumbs.get(row["id"], {"up": 0, "down": 0})
+        row["comment"] = _cut(comments.get(row["id"]))
+        row["scores"] = all_scores.get(row["id"], [])
         row["score_values"] = scores.get(row["id"], [])
+
+
+def calls_count(*, project_id: int, start: datetime, end: datetime, filters: ExplorerFilters,
+                cap: int = COUNT_CAP) -> int | None:
+    """How many calls match, up to cap + 1 (the caller says "more than cap"), or None when counting
+    would cost too much: a common search word (every payload probed), or a count still running
+    after COUNT_TIMEOUT_MS (a rare filter checked call by call over a long range)."""
+    hits = _search_hits(filters.q) if filters.q else None
+    if filters.q and hits is None:
+        return None
+    qs = calls_queryset(project_id=project_id, start=start, end=end, filters=filters, hits=hits)
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            # Local to this savepoint's transaction, and put back after: the page's other queries
+            # keep the connection's own limit.
+            cur.execute("SELECT current_setting('statement_timeout')")
+            (previous,) = cur.fetchone()
+            cur.execute("SELECT set_config('statement_timeout', %s, true)", [str(COUNT_TIMEOUT_MS)])
+            found = qs[: cap + 1].count()
+            cur.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+            return found
+    except OperationalError:  # canceled by the timeout; the savepoint's rollback restores the limit
+        return None
+
+
+def trace_totals(*, project_id: int, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each trace's spans, tokens, cost, errors and duration, for the explorer's "group by trace"
+    mode: one grouped query through call_project_trace over the traces of one page."""
+    if not trace_ids:
+        return {}
+    rows = (Call.objects.filter(project_id=project_id, trace_id__in=trace_ids).values("trace_id")
+            .annotate(spans=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_total_usd"),
+                      errors=Count("id", filter=Q(status="error")), first=Min("start_time"),
+                      last=Max(Coalesce("end_time", "start_time"))))
+    return {row["trace_id"]: {**row, "duration_ms": (row["last"] - row["first"]).total_seconds() * 1000}
+            for row in rows}
 
 
 def flag_names(*, project_id: int) -> list[str]:

@@ -14,7 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone as djtz
 
-from dashboards.selectors.calls import SEARCH_SQL, ExplorerFilters, calls_queryset
+from dashboards.selectors.calls import PREVIEW_CHARS, SEARCH_SQL, ExplorerFilters, calls_queryset
 from quality.models import Flag
 from telemetry.models import Call
 from telemetry.services import project_process
@@ -44,14 +44,23 @@ def ingest(full_api: Any, project: Any, events: list[dict[str, Any]]) -> None:
 
 
 def test_it_lists_the_range_newest_first(owner_client: Client, seeded: Any) -> None:
-    page, rows = explore(owner_client, seeded, "range=24h")
+    page, rows = explore(owner_client, seeded, "range=24h&kind=all")
     expected = list(Call.objects.filter(project_id=seeded.id).order_by("-start_time", "-id")
                     .values_list("external_id", flat=True))
     assert rows == expected and len(rows) == 43
     assert "50 calls per page" in page and older_link(page) is None
     assert 'href="/projects/%d/calls/c-0?range=24h"' % seeded.id in page  # each row links to its detail
-    _, last_hour = explore(owner_client, seeded, "range=1h")
+    _, last_hour = explore(owner_client, seeded, "range=1h&kind=all")
     assert set(last_hour) == {"c-0", "xss-call", "agent-root", "agent-retrieve", "agent-llm"}
+
+
+def test_llm_calls_only_by_default_with_spans_one_click_away(owner_client: Client, seeded: Any) -> None:
+    page, rows = explore(owner_client, seeded, "range=1h")
+    assert set(rows) == {"c-0", "xss-call", "agent-llm"}
+    spans = re.search(r'href="([^"]+)" data-testid="show-spans"', page).group(1)
+    _, everything = explore(owner_client, seeded, htmllib.unescape(spans).lstrip("?"))
+    assert set(everything) == {"c-0", "xss-call", "agent-root", "agent-retrieve", "agent-llm"}
+    assert 'data-testid="clear-filters-top"' not in page  # the default kind is not a filter to clear
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -126,8 +135,9 @@ def test_a_huge_payload_is_still_ingested_and_searchable(owner_client: Client, s
     _, rows = explore(owner_client, seeded, f"q={hashlib.md5(b'5').hexdigest()}")
     assert rows == ["huge"]
     page, _ = explore(owner_client, seeded, "q=summarize")
-    preview = re.search(r'data-call="huge">.*?<td class="preview">(.*?)</td>', page, re.S).group(1)
-    assert len(preview) <= 161 and preview.endswith("…")
+    preview = re.search(r'data-call="huge">.*?<td class="col-output preview"><span class="clip wide" title="[^"]*">'
+                        r'(.*?)</span>', page, re.S).group(1)
+    assert len(preview) <= PREVIEW_CHARS + 1 and preview.endswith("…")
 
 
 def test_pages_follow_each_other_without_overlap_and_keep_filters(owner_client: Client, seeded: Any,
@@ -193,7 +203,7 @@ def test_bad_filter_values_say_why_instead_of_failing(owner_client: Client, seed
     assert set(rows) == {cid(i) for i in range(0, 40, 3)}  # the valid part (score name) still applies
     page, _ = explore(owner_client, seeded, "score_max=0.5")
     assert "A score threshold needs a score name" in page
-    page, rows = explore(owner_client, seeded, "cursor=not-a-cursor")
+    page, rows = explore(owner_client, seeded, "cursor=not-a-cursor&kind=all")
     assert "not valid any more" in page and len(rows) == 43
 
 
