@@ -138,8 +138,9 @@ class ChannelForm(forms.Form):
     kind = forms.ChoiceField(choices=ChannelKind.choices)
     name = forms.CharField(max_length=200)
     to = forms.CharField(required=False, label="Email addresses", help_text="comma-separated (email)")
-    url = forms.CharField(required=False, label="URL", help_text="Slack incoming webhook or your endpoint "
-                                                                 "(kept encrypted; leave empty to keep the stored one)",
+    url = forms.CharField(required=False, label="URL", help_text="Slack incoming webhook, your endpoint or an "
+                                                                 "Apprise URL (kept encrypted; leave empty to keep the "
+                                                                 "stored one)",
                           widget=forms.PasswordInput(render_value=False))
     routing_key = forms.CharField(required=False, label="PagerDuty routing key",
                                   widget=forms.PasswordInput(render_value=False),

@@ -180,6 +180,7 @@ class ChannelKind(models.TextChoices):
     SLACK = "slack", "Slack"
     WEBHOOK = "webhook", "Signed webhook"
     PAGERDUTY = "pagerduty", "PagerDuty"
+    APPRISE = "apprise", "Apprise (Discord, Teams, Telegram, ntfy…)"
 
 
 class Channel(models.Model):

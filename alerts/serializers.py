@@ -77,7 +77,8 @@ class ChannelInputSerializer(serializers.Serializer):
     config = serializers.DictField(required=False, help_text="email: {to: [addresses]}")
     secrets = serializers.DictField(required=False, help_text=(
         "slack: {url}; webhook: {url, secret?} (a whsec_ secret is generated and returned once when left out); "
-        "pagerduty: {routing_key}. Stored encrypted, never returned."))
+        "pagerduty: {routing_key}; apprise: {url} (an Apprise URL: discord://…, ntfy://…, json://…). Stored encrypted, "
+        "never returned."))
 
 
 class ChannelUpdateSerializer(serializers.Serializer):
