@@ -443,6 +443,28 @@ class VersionListApi(_DatasetApi):
         return Response(version_dict(version), status=201)
 
 
+class DatasetItemAddApi(_DatasetApi):
+    @extend_schema(operation_id="review_dataset_items_add", tags=["review"],
+                   summary="Add one call by hand: the next version is the previous one plus this item",
+                   parameters=[PROJECT], request=inline_serializer("DatasetItemBody", {
+                       "call_id": serializers.CharField(help_text="the id your app sent"),
+                       "expected_output": serializers.JSONField(help_text="default: the call's output"),
+                       "labels": serializers.DictField(required=False)}),
+                   responses={201: _OBJECT, **_WRITE_ERRORS})
+    def post(self, request: Request, name: str) -> Response:
+        dataset = self.dataset(request, name, write="manage")
+        body = self.body(request)
+        call_id = body.get("call_id")
+        call = selectors.call_by_external_id(project_id=dataset.project_id, external_id=call_id) \
+            if isinstance(call_id, str) else None
+        if call is None:
+            raise ValidationError({"call_id": "no call with this id in the project"})
+        expected = body["expected_output"] if "expected_output" in body else datasets.call_output(call)
+        version = datasets.dataset_item_add(dataset=dataset, call=call, actor=request.user,
+                                            expected_output=expected, labels=body.get("labels", {}))
+        return Response(version_dict(version), status=201)
+
+
 class VersionItemsApi(_DatasetApi):
     @extend_schema(operation_id="review_dataset_items_list", tags=["review"],
                    summary="A version's items in order, paged (for CI jobs)",

@@ -152,6 +152,11 @@ def labels_validate(labels: Any) -> dict[str, Any]:
     return labels
 
 
+def call_output(call: Any) -> Any:
+    payload = CallPayload.objects.filter(call_id=call.id).only("output").first()
+    return payload.output if payload else None
+
+
 def expected_from_form(call: Any, text: str) -> Any:
     """The expected output typed on call detail: the text, or JSON again when the call's output was
     structured (a message list, an object) and the text still parses."""

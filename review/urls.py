@@ -35,6 +35,7 @@ urlpatterns = [
          name="api-review-resolve"),
     path("api/v1/datasets", apis.DatasetListApi.as_view(), name="api-datasets"),
     path("api/v1/datasets/<seg:name>", apis.DatasetApi.as_view(), name="api-dataset"),
+    path("api/v1/datasets/<seg:name>/items", apis.DatasetItemAddApi.as_view(), name="api-dataset-item-add"),
     path("api/v1/datasets/<seg:name>/versions", apis.VersionListApi.as_view(), name="api-dataset-versions"),
     path("api/v1/datasets/<seg:name>/versions/<seg:version>/items", apis.VersionItemsApi.as_view(),
          name="api-dataset-items"),

@@ -87,3 +87,24 @@ def test_an_export_from_a_queue_keeps_the_items_added_by_hand(api: Api, project:
         datasets.dataset_item_add(dataset=dataset, call=Call.objects.get(external_id="c-1"), actor=owner,
                                   expected_output="", labels={})
     assert raised.value.field == "expected_output"
+
+
+def test_the_api_adds_a_call_to_a_dataset(api: Api, project: Any, owner: Any, member: Any, read_key: str) -> None:
+    from django.test import Client
+
+    feed(api, project, [call(1, output="Open Settings.")], evaluate=False)
+    datasets.dataset_create(project=project, actor=owner, name="golden")
+    path = f"/api/v1/datasets/golden/items?project={project.id}"
+
+    def post(client: Client, body: Any) -> Any:
+        return client.post(path, data=json.dumps(body), content_type="application/json")
+
+    created = post(signed_in(owner), {"call_id": "c-1", "labels": {"topic": "settings"}})
+    assert created.status_code == 201, created.content
+    assert created.json()["version"] == 1 and created.json()["items"] == 1
+    rows = signed_in(owner).get(f"/api/v1/datasets/golden/versions/1/items?project={project.id}").json()["data"]
+    assert rows[0]["expected_output"] == "Open Settings." and rows[0]["labels"] == {"topic": "settings"}
+    assert post(signed_in(owner), {"call_id": "c-9"}).json()["error"]["details"].keys() == {"call_id"}
+    assert "labels" in post(signed_in(owner), {"call_id": "c-1", "labels": ["x"]}).json()["error"]["details"]
+    assert post(signed_in(member), {"call_id": "c-1"}).status_code == 403
+    assert post(Client(HTTP_AUTHORIZATION=f"Bearer {read_key}"), {"call_id": "c-1"}).status_code == 403
