@@ -78,3 +78,41 @@ def register_metric_source(source: MetricSource) -> None:
 
 def register_action(name: str, action: Action) -> None:
     ACTIONS[name] = action
+
+
+# App events (STYLE.md point 14: channels are also how other apps send their own events, such as a
+# prompt label moving). The publishing app chooses the channels (it keeps its own subscriptions);
+# alerts queues one outbox row per enabled channel of a kind that can carry a free-form event, in
+# the caller's transaction, and delivers them like any notification (same retries, same
+# signature, same delivery log). Notification.kind is "event"; the message's `type` names it.
+EVENT_CHANNEL_KINDS = ("webhook", "slack")
+
+
+@dataclass(frozen=True)
+class AppEvent:
+    project_id: int
+    type: str  # dotted, owned by the publishing app: "prompt.label_moved"
+    summary: str  # one line for people (Slack's text); escaped by each transport
+    data: dict[str, Any] = field(default_factory=dict)
+    url: str = ""  # where to look (absolute), optional
+
+
+def publish_event(event: AppEvent, channel_ids: list[int]) -> int:
+    """Queue `event` for the project's enabled webhook and Slack channels among `channel_ids`;
+    delivery is enqueued on commit. Returns how many notifications were queued."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from alerts.delivery import _enqueue_delivery
+    from alerts.models import Channel, Notification
+
+    channels = list(Channel.objects.filter(project_id=event.project_id, id__in=channel_ids, disabled_reason="",
+                                           kind__in=EVENT_CHANNEL_KINDS))
+    message = {"type": event.type, "summary": event.summary, "data": event.data,
+               "project": {"id": event.project_id}, "incident": {"id": None, "url": event.url}}
+    now = timezone.now()
+    Notification.objects.bulk_create([Notification(project_id=event.project_id, channel=channel, kind="event",
+                                                   message=message, next_attempt_at=now) for channel in channels])
+    if channels:
+        transaction.on_commit(_enqueue_delivery)
+    return len(channels)

@@ -406,10 +406,14 @@ class ExperimentResultsApi(PromptApiBase):
                  "end": serializers.DateTimeField(), "arms": serializers.ListField(child=serializers.DictField()),
                  "srm": serializers.DictField(allow_null=True, help_text="chi2, p, mismatch (p < srm_alpha)"),
                  "comparisons": serializers.ListField(child=serializers.DictField(), help_text=(
-                     "metric, arm, version, control, treatment, difference, z, p, p_adjusted (Benjamini–"
-                     "Hochberg), verdict (better | worse | inconclusive), n_control, n_treatment")),
+                     "metric, test (z | welch), lower_is_better, arm, version, control, treatment, difference,"
+                     " z (or t), p (fixed-horizon), low and high (the always-valid interval on the difference),"
+                     " p_sequential (always-valid), p_adjusted (Benjamini–Hochberg on p_sequential), verdict"
+                     " (better | worse | inconclusive), n_control, n_treatment")),
                  "min_sample": serializers.IntegerField(), "alpha": serializers.FloatField(),
-                 "srm_alpha": serializers.FloatField()})})
+                 "srm_alpha": serializers.FloatField(),
+                 "sequential_tuning": serializers.IntegerField(help_text="N*, the total sample at which the "
+                                                                         "always-valid intervals are tightest")})})
     def get(self, request: Request, name: str, experiment_id: int) -> Response:
         prompt = selectors.prompt_get(project=project_for_request(request), name=name)
         experiment = prompt.experiments.filter(pk=experiment_id).first()

@@ -179,6 +179,12 @@ class GuardMetric(models.TextChoices):
     THUMBS_DOWN_RATE = "thumbs_down_rate", "Thumbs-down rate"
     LATENCY_P95 = "latency_p95", "p95 latency (ms)"
     COST_PER_CALL = "cost_per_call", "Cost per call (USD)"
+    SCORE_AVG = "score_avg", "Score average"
+
+
+class GuardCompare(models.TextChoices):
+    THRESHOLD = "threshold", "Above a threshold"
+    PREVIOUS = "previous", "Worse than the previous version"
 
 
 class GuardState(models.TextChoices):
@@ -196,6 +202,12 @@ class Guard(models.Model):
     label = models.CharField(max_length=64)
     metric = models.CharField(max_length=24, choices=GuardMetric.choices)
     flag = models.CharField(max_length=115, blank=True, default="")  # for flag_rate
+    score = models.CharField(max_length=120, blank=True, default="")  # for score_avg (a rollup score name)
+    # threshold: trip when the metric's confidence bound passes `threshold`. previous: trip when the
+    # one-sided always-valid bound says the version is worse than the one the label pointed at
+    # before by more than `threshold` (a margin, in the metric's unit; 0 for "any worse").
+    compare = models.CharField(max_length=16, choices=GuardCompare.choices, default=GuardCompare.THRESHOLD,
+                               db_default=GuardCompare.THRESHOLD)
     threshold = models.FloatField()
     min_sample = models.PositiveIntegerField(default=100)
     window_minutes = models.PositiveIntegerField(default=60)
@@ -212,4 +224,23 @@ class Guard(models.Model):
             models.Index(fields=["state"], name="guard_state_idx", condition=Q(state="armed")),
             # The prompt page lists a prompt's guards.
             models.Index(fields=["prompt", "label"], name="guard_prompt_label_idx"),
+        ]
+
+
+class EventSubscription(models.Model):
+    """An alerts channel (webhook or Slack) that receives a project's prompt change events: new
+    versions, label moves and removals, rollbacks, experiments started, shipped or stopped. The
+    channel is kept by id, not a foreign key, so prompts' schema does not depend on the alerts app;
+    alerts ignores ids that are gone or disabled (alerts.registry.publish_event)."""
+
+    project = models.ForeignKey("tenancy.Project", on_delete=models.CASCADE, related_name="+")
+    channel_id = models.BigIntegerField()
+    kinds = ArrayField(models.CharField(max_length=24, choices=EventKind.choices), default=list, blank=True)  # [] every
+    created_by = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # One subscription per channel; its prefix serves "the subscriptions of project P" (each event).
+            models.UniqueConstraint(fields=["project", "channel_id"], name="prompt_eventsub_unique"),
         ]

@@ -236,14 +236,18 @@ def version_metrics(*, project_id: int, name: str, versions: list[int], start: d
 
 def experiment_results(experiment: Experiment, *, now: datetime | None = None) -> dict[str, Any]:
     """Each arm's figures over the experiment's time (calls recorded with the prompt's name and the
-    arm's version, from the rollups), the SRM check on the split of calls, and every treatment arm
-    against the first arm (the control): error rate, thumbs-down rate and each flag's rate with a
-    two-proportion z-test, Benjamini–Hochberg across all of them, and a verdict. No verdict while
-    the split fails the SRM check or an arm is under the minimum sample."""
+    arm's version, from the rollups): calls, errors, cost per call with its variance, p50/p95
+    latency with 95% intervals from the merged sketches, feedback, flags and scores. Then the SRM
+    check on the split of calls, and every treatment arm against the first arm (the control):
+    rates with the two-proportion z-test, score means and cost per call with Welch's t-test, each
+    with its always-valid interval; Benjamini–Hochberg across all of them on the always-valid
+    p-values, and a verdict. No verdict while the split fails the SRM check or an arm is under the
+    minimum sample."""
     from django.utils import timezone
 
     from prompts import stats
-    from rollups.selectors import Query, aggregate, flag_totals
+    from rollups.selectors import Query, aggregate, flag_totals, score_totals
+    from rollups.selectors.scores import cost_moments, histograms_of
 
     arms = list(experiment.arms.select_related("version").order_by("position"))
     project_id = experiment.prompt.project_id
@@ -252,25 +256,39 @@ def experiment_results(experiment: Experiment, *, now: datetime | None = None) -
     numbers = [str(a.version.version) for a in arms]
     base = Query(project_id=project_id, start=start, end=end, group_by=("prompt_version",),
                  filters={"prompt_name": [name], "prompt_version": numbers})
-    calls = {str(k[-1]): row for k, row in aggregate(base, ["count", "errors", "cost", "latency_p50",
-                                                             "latency_p95"]).items()}
+    calls = {str(k[-1]): row for k, row in aggregate(base, ["count", "errors"]).items()}
+    costs = {str(k[-1]): row for k, row in cost_moments(base).items()}
+    latency = {str(k[-1]): hist for k, hist in histograms_of(base).items()}
     feedback = {str(k[-1]): row for k, row in aggregate(base, ["thumbs_down", "thumbs_count"]).items()}
     rows = []
     for arm, number in zip(arms, numbers, strict=True):
-        c, f = calls.get(number, {}), feedback.get(number, {})
+        c, f, m = calls.get(number, {}), feedback.get(number, {}), costs.get(number, {})
         n = c.get("count") or 0
-        flags = flag_totals(Query(project_id=project_id, start=start, end=end,
-                                  filters={"prompt_name": [name], "prompt_version": [number]})) if n else {}
+        one = Query(project_id=project_id, start=start, end=end,
+                    filters={"prompt_name": [name], "prompt_version": [number]})
+        flags = flag_totals(one) if n else {}
+        scores = {}
+        for score, row in sorted(score_totals(one).items()) if n else []:
+            spread = stats.moments(row["count"], row["sum"], row["sumsq"])
+            scores[score] = {"count": row["count"], "mean": row["avg"], "variance": spread[1] if spread else None}
+        cost_spread = stats.moments(n, m.get("cost", 0.0), m.get("cost_sumsq", 0.0)) if n else None
+        quantiles = {}
+        for q in (0.5, 0.95):
+            found = stats.quantile_interval(*latency[number], q) if number in latency else None
+            quantiles[q] = found or (None, None, None)
         rows.append({"position": arm.position, "version": arm.version.version, "weight": arm.weight, "calls": n,
                      "errors": c.get("errors") or 0, "error_rate": (c.get("errors") or 0) / n if n else None,
-                     "cost_per_call": float(c["cost"]) / n if n and c.get("cost") is not None else None,
-                     "latency_p50": c.get("latency_p50"), "latency_p95": c.get("latency_p95"),
+                     "cost_per_call": m["cost"] / n if n and m else None,
+                     "cost_variance": cost_spread[1] if cost_spread else None,
+                     "latency_p50": quantiles[0.5][0], "latency_p50_interval": list(quantiles[0.5][1:]),
+                     "latency_p95": quantiles[0.95][0], "latency_p95_interval": list(quantiles[0.95][1:]),
                      "thumbs_down": f.get("thumbs_down") or 0, "thumbs_count": f.get("thumbs_count") or 0,
-                     "flags": flags})
+                     "flags": flags, "scores": scores})
     split = stats.srm([r["calls"] for r in rows], [r["weight"] for r in rows])
     mismatch = bool(split and split.mismatch)
     comparisons: list[dict[str, Any]] = []
     flag_names = sorted({flag for r in rows for flag in r["flags"]})
+    score_names = sorted({score for r in rows for score in r["scores"]})
     control = rows[0] if rows else None
     for treatment in rows[1:]:
         pairs = [("error_rate", control["errors"], control["calls"], treatment["errors"], treatment["calls"]),
@@ -281,20 +299,31 @@ def experiment_results(experiment: Experiment, *, now: datetime | None = None) -
             pairs.append((f"flag_rate:{flag}", a.get("count", 0), a.get("evaluated", 0), b.get("count", 0),
                           b.get("evaluated", 0)))
         for metric, x1, n1, x2, n2 in pairs:
-            comparisons.append({"metric": metric, "arm": treatment["position"], "version": treatment["version"],
-                                "n_control": int(n1), "n_treatment": int(n2),
+            comparisons.append({"metric": metric, "test": "z", "lower_is_better": True, "arm": treatment["position"],
+                                "version": treatment["version"], "n_control": int(n1), "n_treatment": int(n2),
                                 "result": stats.two_proportions(int(x1), int(n1), int(x2), int(n2))})
-    adjusted = iter(stats.benjamini_hochberg([c["result"].p for c in comparisons if c["result"] is not None]))
+        means = [("cost_per_call", True, control["cost_per_call"], control["cost_variance"], control["calls"],
+                  treatment["cost_per_call"], treatment["cost_variance"], treatment["calls"])]
+        for score in score_names:
+            a, b = control["scores"].get(score, {}), treatment["scores"].get(score, {})
+            means.append((f"score_avg:{score}", False, a.get("mean"), a.get("variance"), a.get("count", 0),
+                          b.get("mean"), b.get("variance"), b.get("count", 0)))
+        for metric, lower, m1, v1, n1, m2, v2, n2 in means:
+            ready = None not in (m1, v1, m2, v2)
+            comparisons.append({"metric": metric, "test": "welch", "lower_is_better": lower,
+                                "arm": treatment["position"], "version": treatment["version"],
+                                "n_control": int(n1), "n_treatment": int(n2),
+                                "result": stats.welch(m1, v1, int(n1), m2, v2, int(n2)) if ready else None})
+    judged = stats.judge([(c["result"], c["lower_is_better"], c["n_control"], c["n_treatment"]) for c in comparisons],
+                         srm_mismatch=mismatch)
     out = []
-    for c in comparisons:
-        result = c.pop("result")
-        p_adjusted = next(adjusted) if result is not None else None
-        out.append({**c, "control": result.control if result else None,
-                    "treatment": result.treatment if result else None,
-                    "difference": result.difference if result else None, "z": result.z if result else None,
-                    "p": result.p if result else None, "p_adjusted": p_adjusted,
-                    "verdict": stats.verdict(result, p_adjusted, lower_is_better=True, n_control=c["n_control"],
-                                             n_treatment=c["n_treatment"], srm_mismatch=mismatch)})
+    for c, (p_adjusted, verdict) in zip(comparisons, judged, strict=True):
+        r = c.pop("result")
+        out.append({**c, "control": r.control if r else None, "treatment": r.treatment if r else None,
+                    "difference": r.difference if r else None, "z": r.z if r else None, "p": r.p if r else None,
+                    "low": r.low if r else None, "high": r.high if r else None,
+                    "p_sequential": r.p_sequential if r else None, "p_adjusted": p_adjusted, "verdict": verdict})
     return {"experiment": experiment.pk, "start": start.isoformat(), "end": end.isoformat(), "arms": rows,
             "srm": {"chi2": split.chi2, "p": split.p, "mismatch": split.mismatch} if split else None,
-            "comparisons": out, "min_sample": stats.MIN_SAMPLE, "alpha": stats.ALPHA, "srm_alpha": stats.SRM_ALPHA}
+            "comparisons": out, "min_sample": stats.MIN_SAMPLE, "alpha": stats.ALPHA, "srm_alpha": stats.SRM_ALPHA,
+            "sequential_tuning": stats.SEQUENTIAL_TUNING}

@@ -156,10 +156,14 @@ def validate_tags(tags: Any) -> list[str] | None:
 
 def _event(prompt: Prompt, actor: Actor, kind: str, *, label: str = "", from_version: int | None = None,
            to_version: int | None = None, reason: str = "", details: dict[str, Any] | None = None) -> LabelEvent:
-    return LabelEvent.objects.create(
+    event = LabelEvent.objects.create(
         prompt=prompt, kind=kind, label=label, from_version=from_version, to_version=to_version,
         actor_user_id=getattr(actor.user, "pk", None), actor_label=actor.label[:255], reason=reason,
         details=details or {})
+    from prompts.events import publish
+
+    publish(event)  # to the subscribed alerts channels, in this transaction
+    return event
 
 
 def audit(prompt: Prompt, actor: Actor, action: str, *, before: dict[str, Any] | None,

@@ -3,7 +3,7 @@ may hold '/' (folders), so the routes with a suffix come before the bare name.""
 from django.urls import path
 
 from observatory.api import ANY_ID
-from prompts import apis, langfuse_apis, views
+from prompts import apis, langfuse_apis, subscription_apis, views
 
 N = f"<{ANY_ID}:name>"
 A = "api/v1/prompts"
@@ -12,6 +12,7 @@ P = "projects/<int:project_id>/prompts/"
 
 urlpatterns = [
     path(A, apis.PromptListApi.as_view(), name="prompts-api-list"),
+    path("api/v1/prompt-subscriptions", subscription_apis.SubscriptionsApi.as_view(), name="prompts-api-subscriptions"),
     path(f"{A}/{N}/versions/<int:version>", apis.PromptVersionApi.as_view(), name="prompts-api-version"),
     path(f"{A}/{N}/versions", apis.PromptVersionsApi.as_view(), name="prompts-api-versions"),
     path(f"{A}/{N}/labels/<str:label>", apis.PromptLabelApi.as_view(), name="prompts-api-label"),

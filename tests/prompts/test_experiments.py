@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pytest
 from django.test import Client
+from scipy import stats as sps
 
 from prompts import selectors
 from prompts.models import Experiment
@@ -16,6 +18,11 @@ from tests.conftest import Api, call_event
 from tests.prompts.conftest import OWNER
 
 pytestmark = pytest.mark.django_db
+RNG = np.random.default_rng(16)
+# Per call i: cost (v2 about 20% dearer), latency, and a human helpfulness score (equal in both arms).
+COSTS = np.round(RNG.gamma(2.0, 0.0005, 400) * np.where(np.arange(400) % 2, 1.2, 1.0), 6)
+LATENCIES = np.round(RNG.lognormal(6.2, 0.5, 400), 1)
+HELPFUL = np.round(RNG.beta(4, 2, 400), 3)
 
 
 @pytest.fixture
@@ -30,7 +37,10 @@ def running(project: Any, greeting: Any, full_api: Api, prices: None) -> Experim
         failed = (i // 2) % 20 == 0 if version == 1 else (i // 2) % 10 < 3
         fields = {"status": "error", "error": "boom"} if failed else {}
         events.append(call_event(i, trace_id=f"t{i}", timestamp=(now - timedelta(minutes=30, seconds=i)).isoformat(),
-                                 prompt={"name": "greeting", "version": str(version)}, **fields))
+                                 prompt={"name": "greeting", "version": str(version)}, cost_usd=float(COSTS[i]),
+                                 latency_ms=float(LATENCIES[i]), **fields))
+        events.append({"type": "score", "call_id": f"call-{i}", "name": "helpfulness", "value": float(HELPFUL[i]),
+                       "source": "human"})
     # Calls of another prompt with the same version numbers never count.
     events += [call_event(1000 + i, trace_id="o", timestamp=(now - timedelta(minutes=20)).isoformat(),
                           prompt={"name": "other", "version": "2"}) for i in range(50)]
@@ -51,6 +61,27 @@ def test_results_compare_the_arms(running: Experiment) -> None:
     assert error["verdict"] == "worse" and error["p_adjusted"] < 0.001
     thumbs = next(c for c in results["comparisons"] if c["metric"] == "thumbs_down_rate")
     assert thumbs["verdict"] == "inconclusive" and thumbs["p"] is None  # no feedback at all
+    assert error["low"] < error["difference"] < error["high"] and error["p_sequential"] >= error["p"]
+
+
+def test_score_means_and_cost_per_call_get_welchs_test_as_scipy_on_the_raw_calls(running: Experiment) -> None:
+    results = selectors.experiment_results(running)
+    control, treatment = np.arange(400) % 2 == 0, np.arange(400) % 2 == 1
+    for metric, raw in (("cost_per_call", COSTS), ("score_avg:human:helpfulness", HELPFUL)):
+        found = next(c for c in results["comparisons"] if c["metric"] == metric)
+        expected = sps.ttest_ind(raw[treatment], raw[control], equal_var=False)
+        assert found["test"] == "welch" and found["n_control"] == found["n_treatment"] == 200
+        assert found["control"] == pytest.approx(raw[control].mean(), rel=1e-6)
+        assert found["z"] == pytest.approx(expected.statistic, rel=1e-5)
+        assert found["p"] == pytest.approx(expected.pvalue, rel=1e-5)
+    helpful = next(c for c in results["comparisons"] if c["metric"] == "score_avg:human:helpfulness")
+    assert helpful["verdict"] == "inconclusive" and helpful["lower_is_better"] is False
+    # p50 and p95 per arm from the merged sketches, with intervals around numpy's on the raw latencies.
+    for arm, pick in zip(results["arms"], (control, treatment), strict=True):
+        for q in (0.5, 0.95):
+            low, high = arm[f"latency_p{round(q * 100)}_interval"]
+            assert arm[f"latency_p{round(q * 100)}"] == pytest.approx(np.quantile(LATENCIES[pick], q), rel=0.03)
+            assert low * 0.99 <= np.quantile(LATENCIES[pick], q) <= high * 1.01 and low < high
 
 
 def test_results_api_page_and_ship(running: Experiment, reader: Api, owner: Any, project: Any) -> None:
