@@ -6,7 +6,7 @@ whole scope: one read)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,9 +31,14 @@ WIDTH, HEIGHT, PAD = 120.0, 28.0, 2.0
 class Sparkline:
     values: list[float | None]  # one per hour, oldest first
     level: float | None  # a threshold rule's critical (else warning) level, drawn as a dashed line
-    path: str  # SVG path data in a WIDTH × HEIGHT box; "" when there is no value at all
+    path: str  # SVG path data in a WIDTH × HEIGHT box (runs of two hours or more)
     level_y: float | None
     label: str  # what a screen reader hears
+    dots: list[tuple[float, float]] = field(default_factory=list)  # lone hours (no neighbour to join)
+
+    @property
+    def drawn(self) -> bool:
+        return bool(self.path or self.dots)
 
     @property
     def last(self) -> float | None:
@@ -64,7 +69,7 @@ def _number(value: Any) -> float | None:
 
 def draw(values: list[float | None], level: float | None, measure: str) -> Sparkline:
     """A pure function (values in, SVG geometry out): one path of line segments broken where an
-    hour has no value; lone points are drawn as tiny dashes so they stay visible."""
+    hour has no value; lone hours are dots."""
     known = [v for v in values if v is not None] + ([level] if level is not None else [])
     if not [v for v in values if v is not None]:
         return Sparkline(values, level, "", None, f"{measure}: no data in the last {HOURS} hours")
@@ -76,19 +81,22 @@ def draw(values: list[float | None], level: float | None, measure: str) -> Spark
         return round(HEIGHT - PAD - (v - low) / span * (HEIGHT - 2 * PAD), 1)
 
     parts: list[str] = []
+    dots: list[tuple[float, float]] = []
     pen_down = False
     for i, v in enumerate(values):
         if v is None:
             pen_down = False
             continue
         x = round(PAD + i * step, 1)
-        lone = not pen_down and (i + 1 >= len(values) or values[i + 1] is None)
-        parts.append(f"{'L' if pen_down else 'M'}{x},{y(v)}" + (" h1.5" if lone else ""))
+        if not pen_down and (i + 1 >= len(values) or values[i + 1] is None):
+            dots.append((x, y(v)))  # a lone hour: a dot, a path of one point draws nothing
+            continue
+        parts.append(f"{'L' if pen_down else 'M'}{x},{y(v)}")
         pen_down = True
     present = [v for v in values if v is not None]
     label = (f"{measure} per hour, last {HOURS} hours: min {min(present):.4g}, max {max(present):.4g}, "
              f"latest {present[-1]:.4g}" + (f"; level {level:.4g}" if level is not None else ""))
-    return Sparkline(values, level, " ".join(parts), y(level) if level is not None else None, label)
+    return Sparkline(values, level, " ".join(parts), y(level) if level is not None else None, label, dots)
 
 
 def rule_sparklines(rules: list[Rule], now: datetime) -> dict[int, Sparkline]:

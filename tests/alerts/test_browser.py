@@ -1,7 +1,7 @@
 """Alerts in a real headless Chromium (Debian's /usr/bin/chromium via Playwright, never
 downloaded): create a rule with the form (partly keyboard-only) while its preview redraws live as
-the threshold changes, see it fire after the evaluation
-service runs, acknowledge the incident, silence a group, create a webhook channel and send a test
+the threshold changes, see it fire after the evaluation service runs (its sparkline, the Overview's
+panel), acknowledge the incident, silence a group, create a webhook channel and send a test
 that a local receiver gets signed."""
 from __future__ import annotations
 
@@ -103,8 +103,15 @@ def test_create_a_rule_see_it_fire_acknowledge_silence_and_send_a_test(
     tab.reload()
     expect(tab.get_by_test_id("rule-state")).to_have_text("firing")
     expect(tab.get_by_test_id("firing")).to_contain_text("Slow answers")
+    # The rule's sparkline: its measure over the last 24 hours, with the threshold.
+    expect(tab.get_by_test_id("sparkline")).to_be_visible()
+    assert "latency_p95 per hour" in (tab.get_by_test_id("sparkline").get_attribute("aria-label") or "")
     shoot(tab, "firing")
-    tab.get_by_test_id("firing").get_by_role("link", name="Slow answers").click()
+    # The Overview says what is firing and links to the incident.
+    tab.get_by_role("link", name="Overview", exact=True).click()
+    expect(tab.get_by_test_id("overview-firing")).to_contain_text("1 firing")
+    shoot(tab, "overview-firing")
+    tab.get_by_test_id("overview-firing").get_by_role("link", name="Slow answers").click()
     # plotly.js (several MB, for the incident's chart) loads first: allow it time on a busy machine.
     expect(tab.get_by_test_id("timeline")).to_contain_text("ok → firing", timeout=20000)
     expect(tab.get_by_test_id("chart-incident-metric").locator(".main-svg").first).to_be_visible()
