@@ -409,7 +409,10 @@ def demo_seed(*, project_id: int, calls: int, days: float, seed: int, process: b
 
     demo_queue(project_id=project_id)
     generator = _Generator(seed=seed, days=days, now=timezone.now())
-    events = sorted(generator.run(calls), key=lambda e: e["timestamp"])  # the order an SDK would send them in
+    from drift.demo import demo_drift_run, shift_events  # a real shift for the drift page (docs/drift.md)
+
+    events = sorted(generator.run(calls) + shift_events(seed=seed, calls=calls, days=days, end=generator.end),
+                    key=lambda e: e["timestamp"])  # the order an SDK would send them in
     accepted = duplicates = 0
     size = min(CHUNK, limits.MAX_EVENTS)
     for first in range(0, len(events), size):
@@ -421,6 +424,7 @@ def demo_seed(*, project_id: int, calls: int, days: float, seed: int, process: b
         progress(f"ingested {min(first + size, len(events))}/{len(events)} events")
     if process:
         pipeline_run(project_id=project_id, progress=progress)
+        demo_drift_run(project_id=project_id)
     kinds = [e["type"] for e in events]
     return Seeded(calls=generator.calls, spans=generator.spans, scores=kinds.count("score"),
                   feedback=kinds.count("feedback"), accepted=accepted, duplicates=duplicates)

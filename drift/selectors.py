@@ -9,6 +9,7 @@ import numpy as np
 from django.db.models import QuerySet, Sum
 
 from drift.models import DriftRun, Finding, RunStatus
+from rollups.dists import FINISH_REASON_PREFIX
 from rollups.models import ErrorRollup
 from rollups.selectors import Query, aggregate, distribution, score_totals
 from rollups.signals import FEEDBACK_PREFIX
@@ -41,6 +42,12 @@ def score_names(project_id: int, window: tuple[datetime, datetime]) -> list[str]
 
 def flag_names(project_id: int, window: tuple[datetime, datetime]) -> list[str]:
     return sorted(name.removeprefix("flag:") for name in score_totals(_query(project_id, window), prefix="flag:"))
+
+
+def finish_reasons(project_id: int, window: tuple[datetime, datetime]) -> list[str]:
+    """The finish reasons model calls reported in the window (rollups/dists.py's mix rows)."""
+    return sorted(name.removeprefix(FINISH_REASON_PREFIX)
+                  for name in score_totals(_query(project_id, window), prefix=FINISH_REASON_PREFIX))
 
 
 def rates(project_id: int, window: tuple[datetime, datetime], dims: tuple[str, ...], hits: str, total: str, *,

@@ -20,6 +20,7 @@ from django.utils import timezone as dj_timezone
 
 from drift import selectors, stats, topics
 from drift.models import Baseline, DriftRun, DriftSettings, Finding, RunStatus, default_comparisons
+from rollups.dists import DISTS, FINISH_REASON_PREFIX
 from tenancy.models import Project
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ QUEUED_STALE = timedelta(minutes=10)  # a queued run not started by then: its me
 RUNNING_STALE = timedelta(hours=1)  # a running run not finished by then: its worker died
 
 NUMERIC_SIGNALS = ("latency", "ttft")
+# Per-call distributions kept as reserved score rows (rollups/dists.py): signal -> rollup score name.
+DIST_SIGNALS = dict(DISTS)
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,12 @@ def _scopes(project_id: int, comparison: Comparison) -> list[tuple[tuple[str, ..
 
 
 def _numeric(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...], tuple[str, ...]]], kind: str,
-             minimum: int, score: str = "") -> Iterator[Item]:
+             minimum: int, score: str = "", signal: str = "") -> Iterator[Item]:
     """One numeric signal for every scope. Counts come first (one grouped query per dimension), so a
-    group with too few values on a side is "not enough data" without reading its histograms."""
+    group with too few values on a side is "not enough data" without reading its histograms.
+    `score` names the rollup score rows read (an evaluator's, or a reserved dist:* name with `signal`)."""
     measure = "score_count" if score else "count"
+    signal = signal or (f"score:{score}" if score else kind)
     counts: dict[tuple[str, ...], tuple[int, int]] = {}
     for dims in {dims for dims, _ in scopes}:
         base = selectors.group_counts(project_id, c.baseline, dims, score=score, measure=measure)
@@ -106,14 +111,14 @@ def _numeric(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...],
         n_b, n_c = counts.get((*dims, "=", *values), (0, 0))
         group = dict(zip(dims, values, strict=True))
         if n_b < minimum or n_c < minimum:
-            yield kind if not score else f"score:{score}", group, stats.Result(
+            yield signal, group, stats.Result(
                 "wasserstein", stats.NOT_ENOUGH, threshold=stats.WASSERSTEIN_THRESHOLD, n_baseline=n_b,
                 n_current=n_c, details={"min_samples": minimum})
             continue
         hist_kind = "score" if score else kind
         base = selectors.histogram(project_id, c.baseline, hist_kind, _filters(dims, values), score=score)
         now = selectors.histogram(project_id, c.current, hist_kind, _filters(dims, values), score=score)
-        yield kind if not score else f"score:{score}", group, stats.numeric_compare(base, now, min_samples=minimum)
+        yield signal, group, stats.numeric_compare(base, now, min_samples=minimum)
 
 
 def _rate(signal: str, scopes: list[tuple[tuple[str, ...], tuple[str, ...]]], minimum: int,
@@ -136,6 +141,9 @@ def comparison_findings(project_id: int, c: Comparison, minimums: dict[str, int]
         if kind == "ttft" and not any(len(keys) for keys, _ in whole):
             continue  # nothing streamed: no TTFT to compare
         items += _numeric(project_id, c, scopes, kind, minimums["numeric"])
+    for signal, name in DIST_SIGNALS.items():
+        if any(selectors.group_counts(project_id, w, (), score=name, measure="score_count") for w in windows):
+            items += _numeric(project_id, c, scopes, "score", minimums["numeric"], score=name, signal=signal)
     names = sorted(set(selectors.score_names(project_id, c.baseline)) | set(selectors.score_names(project_id, c.current)))
     for name in names:
         items += _numeric(project_id, c, scopes, "score", minimums["numeric"], score=name)
@@ -151,6 +159,7 @@ def comparison_findings(project_id: int, c: Comparison, minimums: dict[str, int]
         items += _rate("thumbs_down_rate", scopes, minimums["rate"],
                        lambda i, dims: selectors.thumbs(project_id, windows[i], dims))
     items += _mixes(project_id, c, scopes, minimums["mix"])
+    items += _finish_reasons(project_id, c, scopes, minimums)
     if settings.OBSERVATORY_DRIFT_TOPICS:
         items.append(("topics", {}, topics.topic_compare(topics.sample_inputs(project_id, c.baseline),
                                                          topics.sample_inputs(project_id, c.current))))
@@ -183,6 +192,33 @@ def _mixes(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...], t
             if dims in ((), ("model",)):
                 yield "error_type_mix", dict(zip(dims, values, strict=True)), stats.mix_compare(
                     base_errors.get(values, {}), now_errors.get(values, {}), min_samples=minimum)
+
+
+def _finish_reasons(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...], tuple[str, ...]]],
+                    minimums: dict[str, int]) -> Iterator[Item]:
+    """The finish-reason mix of every scope, and the truncation rate (finish reason `length` over the
+    calls that reported one), from the mix:finish_reason:* rows (rollups/dists.py)."""
+    reasons = sorted(set(selectors.finish_reasons(project_id, c.baseline))
+                     | set(selectors.finish_reasons(project_id, c.current)))
+    if not reasons:
+        return
+    sides = []
+    for window in (c.baseline, c.current):
+        by_scope: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, int]] = {}
+        for dims in {dims for dims, _ in scopes}:
+            for reason in reasons:
+                counts = selectors.group_counts(project_id, window, dims, score=FINISH_REASON_PREFIX + reason,
+                                                measure="score_count")
+                for values, n in counts.items():
+                    by_scope.setdefault((dims, values), {})[reason] = n
+        sides.append(by_scope)
+    for dims, values in scopes:
+        base, now = sides[0].get((dims, values), {}), sides[1].get((dims, values), {})
+        group = dict(zip(dims, values, strict=True))
+        yield "finish_reason_mix", group, stats.mix_compare(base, now, min_samples=minimums["mix"])
+        yield "truncation_rate", group, stats.rate_compare(base.get("length", 0), sum(base.values()),
+                                                           now.get("length", 0), sum(now.values()),
+                                                           min_samples=minimums["rate"])
 
 
 # --- Runs -------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Drift findings as an alerts metric source ("drift on signal S for group G above T"), registered
 from DriftConfig.ready(): alerts/ never imports drift.
 
-A rule with source "drift" names the signal in `measure` (latency, ttft, error_rate, thumbs_down_rate,
-model_mix, error_type_mix; or "score" with `score`, "flag" with `flag`), filters and groups by the
+A rule with source "drift" names the signal in `measure` (latency, ttft, input_tokens, output_tokens, cost,
+input_chars, output_chars, error_rate, thumbs_down_rate, truncation_rate, model_mix, error_type_mix,
+finish_reason_mix; or "score" with `score`, "flag" with `flag`), filters and groups by the
 finding's group dimensions, and reads the statistic (W1/σ, Cohen's h, Jensen-Shannon) of the newest
 finished run inside its window, for the first comparison (24 h against the 7 days before by default).
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from drift.models import DriftRun, Finding, RunStatus, Verdict
-from drift.services import GROUP_DIMENSIONS, NUMERIC_SIGNALS
+from drift.services import DIST_SIGNALS, GROUP_DIMENSIONS, NUMERIC_SIGNALS
 
 if TYPE_CHECKING:
     from alerts.models import Rule
     from alerts.registry import Reading, Window
 
-SIGNALS = {*NUMERIC_SIGNALS, "error_rate", "thumbs_down_rate", "model_mix", "error_type_mix"}
+SIGNALS = {*NUMERIC_SIGNALS, *DIST_SIGNALS, "error_rate", "thumbs_down_rate", "truncation_rate", "model_mix",
+           "error_type_mix", "finish_reason_mix"}
 DIMENSIONS = {dim for dims in GROUP_DIMENSIONS for dim in dims}
 
 

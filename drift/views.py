@@ -43,7 +43,11 @@ def signal_label(signal: str) -> str:
         return f"Flag rate {name}"
     return {"latency": "Latency", "ttft": "Time to first token", "error_rate": "Error rate",
             "thumbs_down_rate": "Thumbs-down rate", "model_mix": "Model mix",
-            "error_type_mix": "Error-type mix", "topics": "Topics of inputs"}.get(signal, signal)
+            "error_type_mix": "Error-type mix", "topics": "Topics of inputs",
+            "input_tokens": "Input tokens per call", "output_tokens": "Output tokens per call",
+            "cost": "Cost per call", "input_chars": "Input length (characters)",
+            "output_chars": "Output length (characters)", "finish_reason_mix": "Finish-reason mix",
+            "truncation_rate": "Truncation rate (finish reason length)"}.get(signal, signal)
 
 
 def group_label(group: dict[str, str]) -> str:
@@ -56,7 +60,11 @@ def _value(finding: Finding, value: float | None) -> str:
     if value is None:
         return "–"
     if finding.method == "wasserstein":
-        return duration(value) if finding.signal in ("latency", "ttft") else f"{value:.3f}"
+        if finding.signal in ("latency", "ttft"):
+            return duration(value)
+        if finding.signal == "cost":  # stored in micro-dollars (rollups/dists.py)
+            return f"${value / 1e6:.6f}"
+        return f"{value:,.0f}" if finding.signal in services.DIST_SIGNALS else f"{value:.3f}"
     return f"{value:.1%}"
 
 
@@ -126,6 +134,15 @@ def drift_context(page: Page, request: HttpRequest) -> dict[str, Any]:
     return context
 
 
+def overview_findings(page: Page, limit: int = 5) -> dict[str, Any]:
+    """The newest run's top drift findings, for the overview (templates/drift/_overview_findings.html)."""
+    run = selectors.latest_run(project_id=page.project.id)
+    if run is None:
+        return {"run": None, "rows": []}
+    rows = [finding_row(page, f) for f in selectors.findings_ranked(run=run).filter(verdict=Verdict.DRIFT)[:limit]]
+    return {"run": run, "rows": rows}
+
+
 @project_page()
 def drift_page(request: HttpRequest, page: Page) -> HttpResponse:
     return render_page(request, page, "drift/drift.html", drift_context(page, request), active="drift",
@@ -148,12 +165,14 @@ def _figures(finding: Finding) -> dict[str, Any]:
     title = f"{signal_label(finding.signal)}: baseline and current"
     if finding.method == "wasserstein":
         kind, _, score = finding.signal.partition(":")
+        if finding.signal in services.DIST_SIGNALS:
+            kind, score = "score", services.DIST_SIGNALS[finding.signal]
         filters = {dim: [value] for dim, value in finding.group.items()}
         sides = []
         for window in ((finding.baseline_start, finding.baseline_end), (finding.current_start, finding.current_end)):
             keys, counts = selectors.histogram(finding.project_id, window, kind, filters, score=score)
             sides.append((key_values(keys).tolist(), counts.tolist()))
-        unit = "ms" if kind in ("latency", "ttft") else "score"
+        unit = "ms" if kind in ("latency", "ttft") else ("count" if score.startswith("dist:") else "score")
         bins = charts.shared_bins(sides[0], sides[1], unit=unit)
         return {"comparison": charts.distribution_overlay(title, bins, unit=unit) if bins else None}
     if finding.method == "two_proportion_z":

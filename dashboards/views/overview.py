@@ -53,6 +53,15 @@ def _firing(page: Page) -> Any:
     return firing_now(project_id=page.project.id)
 
 
+def _drift(page: Page) -> Any:
+    """The newest drift run's top findings (drift/views.py), or None where the drift app is not installed."""
+    if not apps.is_installed("drift"):
+        return None
+    from drift.views import overview_findings
+
+    return overview_findings(page)
+
+
 @project_page()
 def overview(request: HttpRequest, page: Page) -> HttpResponse:
     if request.session.get(LAST_PROJECT) != page.project.id:  # a session write only when it changes
@@ -83,5 +92,5 @@ def overview(request: HttpRequest, page: Page) -> HttpResponse:
                                               [r["cost"] for r in by_cost], unit="usd")})
     return render_page(request, page, "dashboards/overview.html",
                        {"now": current, "before": previous, "figures": figures, "tops": tops,
-                        "firing": _firing(page)},
+                        "firing": _firing(page), "drift": _drift(page)},
                        active="overview", title="Overview")

@@ -47,7 +47,7 @@ def _figures(project_id: int) -> tuple[dict[str, Any], list[dict[str, Any]], lis
 
 def _duplicate_keys(project_id: int) -> int:
     keys = ["grain", "cube", "bucket", "kind", "provider", "model", "prompt_name", "prompt_version", "feature",
-            "team", "environment", "status"]
+            "team", "environment", "status", "score"]  # score rows (dist:*, mix:*) share the call cubes
     return Rollup.objects.filter(project_id=project_id).values(*keys).annotate(n=Count("id")).filter(n__gt=1).count()
 
 

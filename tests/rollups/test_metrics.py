@@ -169,7 +169,7 @@ def test_calls_without_timings_stay_out_of_the_distributions(api: Api, project: 
     assert figures["count"] == 2
     assert figures["latency_p50"] == pytest.approx(250, rel=0.01)
     assert figures["ttft_p50"] == pytest.approx(40, rel=0.01)
-    assert Rollup.objects.get(project=project, grain="d", cube="total").latency_count == 1
+    assert Rollup.objects.get(project=project, grain="d", cube="total", score="").latency_count == 1
 
 
 def test_a_failing_fold_leaves_no_partial_rollup(api: Api, project: Any, prices: None) -> None:
@@ -186,7 +186,7 @@ def test_a_failing_fold_leaves_no_partial_rollup(api: Api, project: Any, prices:
     assert not Rollup.objects.filter(project=project).exists()
     assert PendingCall.objects.filter(call_id=Call.objects.get(project=project).id).exists()
     assert project_process(project_id=project.id) == 1
-    assert Rollup.objects.filter(project=project, cube="total", grain="d").get().calls == 1
+    assert Rollup.objects.filter(project=project, cube="total", grain="d", score="").get().calls == 1
 
 
 def test_decompose_covers_the_range_once() -> None:

@@ -1,0 +1,69 @@
+"""Drift on the per-call distributions and mixes of rollups/dists.py, through ingest → processing →
+rollups → drift_run: output length doubled after a prompt version change; truncation up."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from drift.models import DriftRun, Finding
+from drift.services import drift_run
+from tests.conftest import Api
+from tests.drift.conftest import calls, run_end, send
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_topics")]
+
+
+def finding(run: DriftRun, signal: str, group: dict[str, str] | None = None, comparison: str = "24h") -> Finding:
+    return Finding.objects.get(run=run, signal=signal, group=group or {}, comparison=comparison)
+
+
+def answers(prefix: str, n: int, *, current: bool, seed: int, chars: float, **fields: Any) -> list[dict[str, Any]]:
+    """Calls whose answers are lognormal around `chars` characters, tokens a quarter of that."""
+    rng = np.random.default_rng(seed + 1000)
+    lengths = np.maximum(rng.lognormal(np.log(chars), 0.35, n).astype(int), 1)
+    events = calls(prefix, n, current=current, seed=seed, **fields)
+    for event, length in zip(events, lengths.tolist(), strict=True):
+        event["output"] = [{"role": "assistant", "content": "w" * length}]
+        event["usage"] = {"input_tokens": 100, "output_tokens": max(length // 4, 1)}
+    return events
+
+
+def test_output_length_doubled_after_a_prompt_version_change_is_found(full_api: Api, project: Any) -> None:
+    events = (answers("b", 200, current=False, seed=1, chars=400, prompt={"name": "answer", "version": "3"})
+              + answers("c", 200, current=True, seed=2, chars=800, prompt={"name": "answer", "version": "4"}))
+    send(full_api, project, events)
+    run = drift_run(project=project, now=run_end())
+    longer = finding(run, "output_chars")
+    assert longer.verdict == "drift" and longer.severity == "major"
+    assert longer.current_value / longer.baseline_value == pytest.approx(2.0, rel=0.1)
+    assert longer.low <= longer.statistic <= longer.high
+    assert finding(run, "output_tokens").verdict == "drift"
+    # The new version has no baseline of its own: not enough data there, never "no drift".
+    assert finding(run, "output_chars", {"prompt_name": "answer", "prompt_version": "4"}).verdict == "not_enough_data"
+    assert finding(run, "input_chars").verdict == "no_drift"  # "question i": the same on both sides
+    # It ranks among the first findings of its comparison.
+    top = [f.signal for f in run.findings.filter(comparison="24h").order_by("-score")[:4]]
+    assert "output_chars" in top
+
+
+def test_truncation_up_is_found_as_a_rate_and_in_the_finish_reason_mix(full_api: Api, project: Any) -> None:
+    rng = np.random.default_rng(7)
+
+    def reasons(n: int, share: float) -> list[str]:
+        return ["length" if x < share else "stop" for x in rng.random(n)]
+
+    base = calls("b", 400, current=False, seed=1)
+    now = calls("c", 400, current=True, seed=2)
+    for events, share in ((base, 0.02), (now, 0.10)):
+        for event, reason in zip(events, reasons(len(events), share), strict=True):
+            event["metadata"] = {"finish_reasons": [reason]}
+    send(full_api, project, base + now)
+    run = drift_run(project=project, now=run_end())
+    truncation = finding(run, "truncation_rate")
+    assert truncation.verdict == "drift" and truncation.method == "two_proportion_z"
+    assert truncation.baseline_value < 0.04 and truncation.current_value > 0.07
+    mix = finding(run, "finish_reason_mix")
+    assert mix.method == "jensen_shannon" and mix.details["moved"][0]["category"] in ("length", "stop")
+    assert finding(run, "output_chars").verdict == "no_drift"
