@@ -35,12 +35,22 @@ class _DuplicateSerializer(serializers.Serializer):
     type = serializers.CharField()
 
 
+class _ChangedSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    id = serializers.CharField()
+    type = serializers.CharField()
+    changes = _ItemErrorSerializer(many=True, help_text="What was stored differently from what was sent "
+                                                        "(a payload over the limit, truncated)")
+
+
 class IngestResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     rejected = serializers.IntegerField()
+    changed = serializers.IntegerField(help_text="Accepted events stored with a change, listed in changed_items")
     duplicate_items = _DuplicateSerializer(many=True)
     rejected_items = _RejectedSerializer(many=True)
+    changed_items = _ChangedSerializer(many=True)
 
 
 EXAMPLE = {"events": [
@@ -61,11 +71,13 @@ class IngestApi(APIView):
     @extend_schema(
         operation_id="ingest_events",
         summary="Send a batch of telemetry events",
-        description="202 when every event was stored (or was a duplicate), 207 when any was refused: "
-                    "`rejected_items` names each refused event and its fields. Optionally `Content-Encoding: "
-                    "gzip`.",
+        description="202 when every event was stored (or was a duplicate), 207 when some were refused, 422 "
+                    "when every event was refused: `rejected_items` names each refused event and every error "
+                    "of it. An input, output or context over OBSERVATORY_INGEST_MAX_PAYLOAD_BYTES is stored "
+                    "truncated (the call is kept) and listed in `changed_items`. Optionally "
+                    "`Content-Encoding: gzip`.",
         request={"application/json": required_body(openapi.REQUEST)},
-        responses={202: IngestResultSerializer, 207: IngestResultSerializer,
+        responses={202: IngestResultSerializer, 207: IngestResultSerializer, 422: IngestResultSerializer,
                    **errors(400, 413, 415, described={
                        400: "The body is not JSON, not {\"events\": [...]}, or not valid gzip",
                        413: "Body over OBSERVATORY_INGEST_MAX_BODY_BYTES (after gunzip), or more events than "

@@ -16,7 +16,7 @@ OTHER = "other"
 EVENT_TYPES = frozenset({"call", "span", "feedback", "score", "any", "unknown"})
 EVENT_OUTCOMES = frozenset({"accepted", "rejected", "duplicate"})
 # Every status the ingest endpoints (JSON, OTLP, Langfuse) answer with.
-REQUEST_STATUSES = frozenset({"200", "202", "207", "400", "401", "403", "404", "405", "409", "413", "415", "429",
+REQUEST_STATUSES = frozenset({"200", "202", "207", "400", "401", "403", "404", "405", "409", "413", "415", "422", "429",
                               "500", "503"})
 ENQUEUE_OUTCOMES = frozenset({"failed", "skipped"})
 

@@ -27,14 +27,20 @@ class BatchResult:
     accepted: int = 0
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)  # accepted, not as sent (a payload cut)
 
     @property
     def status_code(self) -> int:
+        # Nothing stored and nothing already there: the whole batch failed, which a client must not
+        # mistake for a partial success (422, with the same body naming each event's errors).
+        if self.rejected and not self.accepted and not self.duplicates:
+            return 422
         return 207 if self.rejected else 202
 
     def as_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "duplicates": len(self.duplicates), "rejected": len(self.rejected),
-                "duplicate_items": self.duplicates, "rejected_items": self.rejected}
+                "changed": len(self.changed), "duplicate_items": self.duplicates, "rejected_items": self.rejected,
+                "changed_items": self.changed}
 
 
 def parse_envelope(body: bytes) -> list[msgspec.Raw]:
@@ -122,6 +128,9 @@ def items_ingest(*, project_id: int, items: list[Item], received_at: datetime,
                 item.errors.append(ItemError("$", refused[external_id]))
             elif external_id in inserted[kind]:
                 result.accepted += 1
+                if item.changes:
+                    result.changed.append({"index": item.index, "id": item.id, "type": item.type, "changes": [
+                        {"field": c.field, "message": c.message} for c in item.changes]})
                 counts[(item.type, "accepted")] = counts.get((item.type, "accepted"), 0) + 1
             else:
                 result.duplicates.append({"index": item.index, "id": item.id, "type": item.type})
@@ -135,6 +144,7 @@ def items_ingest(*, project_id: int, items: list[Item], received_at: datetime,
         metrics.EVENTS.labels(event_type, outcome).inc(count)
     result.rejected.sort(key=lambda r: r["index"])
     result.duplicates.sort(key=lambda r: r["index"])
+    result.changed.sort(key=lambda r: r["index"])
     metrics.EVENTS.labels("any", "duplicate").inc(len(result.duplicates))
     metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
     return result

@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 
 from ingest import limits
+from ingest.answers import event_errors, short
+from ingest.payloads import cut_message, raw_marker
 from ingest.schema import CallEvent, FeedbackEvent, ScoreEvent, event_decoder
 
 # A JSON "\u0000" escape (not preceded by an escaping backslash): PostgreSQL cannot store NUL.
@@ -112,6 +114,7 @@ class Item:
     id: str | None = None
     row: dict[str, Any] = field(default_factory=dict)
     errors: list[ItemError] = field(default_factory=list)
+    changes: list[ItemError] = field(default_factory=list)  # accepted, but not as sent (a payload cut)
 
 
 def _msgspec_error(exc: Exception) -> ItemError:
@@ -138,7 +141,9 @@ def _best_effort_identity(data: bytes) -> tuple[str, str | None]:
     except (msgspec.DecodeError, RecursionError):
         return "", None
     kind, ident = loose.type, loose.id
-    return (kind if isinstance(kind, str) else ""), (ident if isinstance(ident, str) else None)
+    # An over-long id is refused for its length: the answer names it in short, not in full.
+    ident = (short(ident) if len(ident) > limits.MAX_ID else ident) if isinstance(ident, str) else None
+    return (short(kind) if isinstance(kind, str) else ""), ident
 
 
 def _when(value: datetime | float | None) -> datetime | None:
@@ -149,13 +154,13 @@ def _when(value: datetime | float | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=timezone.utc)
 
 
-def _payload(raw: msgspec.Raw, name: str, errors: list[ItemError]) -> msgspec.Raw | None:
+def _payload(raw: msgspec.Raw, name: str, changes: list[ItemError]) -> msgspec.Raw | None:
     data = bytes(raw).strip()
     if data in _EMPTY:
         return None
-    if len(data) > limits.MAX_PAYLOAD_BYTES:
-        errors.append(ItemError(name, f"is {len(data)} bytes of JSON; the limit is {limits.MAX_PAYLOAD_BYTES} "
-                                      "bytes (OBSERVATORY_INGEST_MAX_PAYLOAD_BYTES)"))
+    if len(data) > limits.MAX_PAYLOAD_BYTES:  # cut, not refused: the call keeps its metrics (ingest.payloads)
+        changes.append(ItemError(name, cut_message(len(data))))
+        return msgspec.Raw(raw_marker(data))
     return raw
 
 
@@ -173,7 +178,9 @@ def parse_item(index: int, raw: msgspec.Raw, received_at: datetime) -> Item:
         item.errors.append(ItemError("$", DEPTH_MESSAGE))
         return item
     except msgspec.ValidationError as exc:
-        item.errors.append(_msgspec_error(exc))
+        # The decoder stops at the first error; the slow path (ingest.answers) finds them all.
+        found = event_errors(data)
+        item.errors += [ItemError(f, m) for f, m in found] if found else [_msgspec_error(exc)]
         item.type, item.id = _best_effort_identity(data)
         return item
     except msgspec.DecodeError as exc:
@@ -266,9 +273,9 @@ def _call_row(ev: CallEvent, item: Item, received_at: datetime) -> None:
         "params": _encode_object(ev.params, "params", errors),
         "tags": ev.tags or [],
         "metadata": _encode_object(ev.metadata, "metadata", errors),
-        "input": _payload(ev.input, "input", errors),
-        "output": _payload(ev.output, "output", errors),
-        "context": _payload(ev.context, "context", errors),
+        "input": _payload(ev.input, "input", item.changes),
+        "output": _payload(ev.output, "output", item.changes),
+        "context": _payload(ev.context, "context", item.changes),
     }
 
 

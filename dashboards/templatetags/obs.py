@@ -16,19 +16,20 @@ DASH = "–"
 
 @register.filter
 def usd(value: Any) -> str:
+    """One precision everywhere: two decimals ($0.50, $12.35, $1,234.00), and two significant
+    digits below a dollar where two decimals would hide the amount ($0.012, $0.000034): LLM calls
+    cost fractions of a cent, and a cost must never read as "$0.00" when it is not zero."""
     if value is None:
         return DASH
     amount = float(value)
-    if amount == 0:
-        return "$0"
-    if abs(amount) < 0.0001:  # an embedding or a cached call: two significant digits, never "$0"
-        decimals = -math.floor(math.log10(abs(amount))) + 1
-        return f"${amount:.{decimals}f}".rstrip("0").rstrip(".")
-    if abs(amount) < 1:  # LLM costs are often fractions of a cent: keep four decimals
-        return f"${amount:.4f}".rstrip("0").rstrip(".")
-    if abs(amount) < 1000:
-        return f"${amount:,.2f}"
-    return f"${amount:,.0f}"
+    if amount == 0 or not math.isfinite(amount):
+        return "$0.00" if amount == 0 else DASH
+    decimals = max(2, -math.floor(math.log10(abs(amount))) + 1)
+    text = f"{amount:,.{decimals}f}"
+    if decimals > 2:  # a rounding carry (0.0996 -> 0.100) leaves zeros the rule does not need
+        whole, _, fraction = text.partition(".")
+        text = f"{whole}.{fraction[:2]}{fraction[2:].rstrip('0')}"
+    return f"-${text[1:]}" if text.startswith("-") else f"${text}"
 
 
 @register.filter
@@ -109,3 +110,19 @@ def chart(fig: dict[str, Any], chart_id: str) -> dict[str, Any]:
     """{% chart figure "cost-by-model" %}: a figure from dashboards.charts, drawn by app.js."""
     return {"fig": fig, "id": chart_id, "data_id": f"{chart_id}-data",
             "title": fig.get("layout", {}).get("title", {}).get("text", "chart")}
+
+
+@register.filter
+def truncation(value: Any) -> dict[str, Any] | None:
+    """The marker of a payload cut at ingest (ingest.payloads), or None: {% with cut=p|truncation %}."""
+    from ingest.payloads import is_marker
+
+    return value if is_marker(value) else None
+
+
+@register.filter
+def payload_shape(value: Any) -> dict[str, Any]:
+    """A payload shaped for _calls_payload.html, as the call detail view shapes its own."""
+    from dashboards.views.call_detail import shape
+
+    return shape(value)

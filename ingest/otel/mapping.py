@@ -31,6 +31,7 @@ from ingest.otel.tables import (
     STRING_LIMITS,
     TAG_KEYS,
 )
+from ingest.payloads import marker as payload_marker
 
 _encode = msgspec.json.encode
 _MAX_INT32 = limits.MAX_INT32
@@ -401,11 +402,9 @@ def bound_payloads(event: dict[str, Any], warnings: list[str], encoded: dict[str
             continue
         data = _encode(event[name])
         size = len(data)
-        if size > limits.MAX_PAYLOAD_BYTES:
-            value, keep = text(event[name]), limits.MAX_PAYLOAD_BYTES // 2
-            while len(_encode(value[:keep])) > limits.MAX_PAYLOAD_BYTES - 256:  # escapes and UTF-8 grow text
-                keep //= 2
-            event[name] = {"truncated": True, "original_bytes": size, "preview": value[:keep]}
-            warnings.append(f"{name} of {size} bytes cut to the {limits.MAX_PAYLOAD_BYTES}-byte payload limit")
+        if size > limits.MAX_PAYLOAD_BYTES:  # the marker the native API stores too (ingest.payloads)
+            event[name] = payload_marker(text(event[name]), size)
+            warnings.append(f"{name} of {size} bytes cut to the {limits.MAX_PAYLOAD_BYTES}-byte payload limit "
+                            "(stored with \"truncated\": true)")
         else:
             encoded[name] = data

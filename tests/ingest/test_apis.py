@@ -26,8 +26,8 @@ def test_it_accepts_a_batch_and_stores_calls_with_payloads_apart(api: Api, proje
               call_event(2, kind="tool", name="search", model="", provider="", usage=None)]
     response = api.ingest(events)
     assert response.status_code == 202, response.content
-    assert response.json() == {"accepted": 2, "duplicates": 0, "rejected": 0, "duplicate_items": [],
-                               "rejected_items": []}
+    assert response.json() == {"accepted": 2, "duplicates": 0, "rejected": 0, "changed": 0, "duplicate_items": [],
+                               "rejected_items": [], "changed_items": []}
     call = Call.objects.get(project=project, external_id="call-1")
     assert (call.user_id, call.session_id, call.feature, call.team, call.environment, call.release) == (
         "u-1", "s-1", "chat", "growth", "prod", "1.2.3")
@@ -64,12 +64,59 @@ def test_it_keeps_valid_items_and_explains_each_rejected_one(api: Api, project: 
     assert (by_index[1]["id"], by_index[1]["type"]) == ("call-2", "call")
     assert by_index[1]["errors"][0]["field"] == "usage.input_tokens"
     assert "got `str`" in by_index[1]["errors"][0]["message"]
-    assert "unknown field `usr_id`" in by_index[2]["errors"][0]["message"]
+    assert by_index[2]["errors"] == [{"field": "usr_id", "message": "is not a field of a `call` event; did you mean "
+                                                                    "`user_id`?"}]
     assert by_index[3]["errors"][0]["field"] == "type"
     assert by_index[4]["errors"][0]["field"] == "model" and "length <= 200" in by_index[4]["errors"][0]["message"]
     assert "thumbs" in by_index[5]["errors"][0]["message"]
     assert by_index[6]["errors"][0]["field"] == "timestamp"
     assert set(Call.objects.filter(project=project).values_list("external_id", flat=True)) == {"call-1", "call-5"}
+
+
+def test_every_error_of_an_event_is_named_with_valid_values_and_near_misses(api: Api) -> None:
+    event = call_event(1, kind="robot", status="fine", latencyms=3, usage={"input_tokens": -1, "outptu_tokens": 2},
+                       prompt={"name": "p", "version": [1]})
+    response = api.ingest([event, {"type": "score", "call_id": "c", "name": "q", "value": 1, "source": "robot"}])
+    body = response.json()
+    errors = {(e["field"], e["message"]) for e in body["rejected_items"][0]["errors"]}
+    assert ("kind", "'robot' is not allowed; valid values: llm, embedding, retrieval, tool, chain, agent, "
+                    "other") in errors
+    assert ("status", "'fine' is not allowed; valid values: ok, error") in errors
+    assert ("latencyms", "is not a field of a `call` event; did you mean `latency_ms`?") in errors
+    assert ("usage.outptu_tokens", "is not a field of `usage`; did you mean `output_tokens`?") in errors
+    assert ("usage.input_tokens", "Expected `int` >= 0") in errors
+    assert "prompt.version" in {field for field, _ in errors} and len(errors) == 6
+    assert body["rejected_items"][1]["errors"] == [
+        {"field": "source", "message": "'robot' is not allowed; valid values: heuristic, model, judge, human, "
+                                       "user, api"}]
+
+
+def test_a_wrong_event_type_lists_the_valid_ones(api: Api) -> None:
+    response = api.ingest([{"type": "calls", "id": "a"}, {"id": "b"}])
+    assert [item["errors"] for item in response.json()["rejected_items"]] == [
+        [{"field": "type", "message": "'calls' is not an event type; valid values: call, span, feedback, score; "
+                                      "did you mean `call`?"}],
+        [{"field": "type", "message": "is required; valid values: call, span, feedback, score"}]]
+
+
+def test_a_batch_with_every_event_refused_is_422_with_the_same_body(api: Api, project: Any) -> None:
+    response = api.ingest([call_event(1, kind="robot"), {"type": "feedback"}])
+    assert response.status_code == 422, response.content
+    body = response.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (0, 0, 2)
+    assert [item["index"] for item in body["rejected_items"]] == [0, 1]
+    assert body["rejected_items"][1]["errors"] == [{"field": "call_id", "message": "is required"}]
+    assert not Call.objects.filter(project=project).exists()
+
+
+def test_an_over_long_id_is_not_echoed_in_full(api: Api) -> None:
+    long_id = "i" * 5000
+    response = api.ingest([call_event(1, id=long_id), call_event(2)])
+    assert response.status_code == 207
+    rejected = response.json()["rejected_items"][0]
+    assert rejected["id"].startswith("iiii") and rejected["id"].endswith("… (5000 characters)")
+    assert len(response.content) < 1000
+    assert rejected["errors"][0]["field"] == "id"
 
 
 def test_a_resent_event_is_a_duplicate_and_stores_nothing_new(api: Api, project: Any) -> None:
@@ -124,13 +171,33 @@ def test_too_many_events_is_413(api: Api, monkeypatch: pytest.MonkeyPatch, proje
     assert Call.objects.filter(project=project).count() == 0
 
 
-def test_oversized_payload_is_a_per_item_error(api: Api, monkeypatch: pytest.MonkeyPatch, project: Any) -> None:
+def test_an_oversized_payload_is_cut_and_the_call_kept_with_its_metrics(api: Api, monkeypatch: pytest.MonkeyPatch,
+                                                                         project: Any) -> None:
     monkeypatch.setattr(limits, "MAX_PAYLOAD_BYTES", 1000)
-    response = api.ingest([call_event(1, output="y" * 2000), call_event(2)])
-    assert response.status_code == 207
-    error = response.json()["rejected_items"][0]["errors"][0]
-    assert error["field"] == "output" and "limit is 1000 bytes" in error["message"]
-    assert list(Call.objects.filter(project=project).values_list("external_id", flat=True)) == ["call-2"]
+    response = api.ingest([call_event(1, output="y" * 2000, input=[{"role": "user", "content": "é" * 900}],
+                                      cost_usd=0.25), call_event(2)])
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["accepted"], body["rejected"], body["changed"]) == (2, 0, 1)
+    changed = body["changed_items"][0]
+    assert (changed["index"], changed["id"], changed["type"]) == (0, "call-1", "call")
+    assert [c["field"] for c in changed["changes"]] == ["input", "output"]
+    assert "2002 bytes" in changed["changes"][1]["message"] and "1000-byte limit" in changed["changes"][1]["message"]
+    call = Call.objects.get(project=project, external_id="call-1")
+    assert (call.latency_ms, call.input_tokens, call.cost_total_usd) == (501, 100, Decimal("0.25"))
+    payload = CallPayload.objects.get(call=call)
+    assert payload.output["truncated"] is True and payload.output["original_bytes"] == 2002
+    assert payload.output["limit_bytes"] == 1000 and payload.output["preview"].startswith("yyy")
+    assert len(json.dumps(payload.output)) <= 1000 and len(json.dumps(payload.input, ensure_ascii=False)) <= 1100
+    assert payload.input["preview"].startswith('[{"role":"user","content":"éé')
+
+
+def test_a_five_megabyte_output_keeps_the_call(api: Api, project: Any) -> None:
+    response = api.ingest([call_event(1, output="z" * (5 * 1024 * 1024))])
+    assert response.status_code == 202 and response.json()["changed"] == 1
+    payload = CallPayload.objects.get(call__project=project, call__external_id="call-1")
+    assert payload.output["original_bytes"] == 5 * 1024 * 1024 + 2
+    assert len(json.dumps(payload.output)) <= limits.MAX_PAYLOAD_BYTES
 
 
 @pytest.mark.parametrize("raw, code", [
@@ -182,7 +249,7 @@ def test_semantic_errors_name_the_field(api: Api, event: dict[str, Any], field: 
     if event.get("latency_ms", 0) is None:
         event.pop("latency_ms")
     response = api.ingest([event])
-    assert response.status_code == 207, response.content
+    assert response.status_code == 422, response.content
     errors = response.json()["rejected_items"][0]["errors"]
     assert errors[0]["field"] == field, errors
 

@@ -104,7 +104,7 @@ def test_cost_is_rounded_to_the_columns_twelve_decimals_half_to_even(api: Api, p
 def test_a_cost_out_of_range_is_refused_and_named(api: Api, cost: Any) -> None:
     event = json.dumps(call_event(1))[:-1] + f', "cost_usd": {cost}}}'
     response = api.ingest(raw=body(event))
-    assert response.status_code == 207, response.content
+    assert response.status_code == 422, response.content
     assert response.json()["rejected_items"][0]["errors"][0]["field"] == "cost_usd"
 
 

@@ -77,7 +77,7 @@ def test_otlp_takes_and_answers_protobuf_or_json(document: dict[str, Any]) -> No
 
 def test_ingest_states_its_batch_limits_and_statuses(document: dict[str, Any]) -> None:
     operation = document["paths"]["/api/v1/ingest"]["post"]
-    assert set(operation["responses"]) == {"202", "207", "400", "401", "403", "413", "415", "429", "503"}
+    assert set(operation["responses"]) == {"202", "207", "422", "400", "401", "403", "413", "415", "429", "503"}
     body = operation["requestBody"]
     assert body["required"] is True and set(body["content"]) == {"application/json"}
     events = body["content"]["application/json"]["schema"]["properties"]["events"]

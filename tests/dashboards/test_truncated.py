@@ -1,0 +1,39 @@
+"""A payload cut at ingest (over OBSERVATORY_INGEST_MAX_PAYLOAD_BYTES) reads as truncated on the call
+page, in a real browser: the marker is never shown as if it were what the model said."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from playwright.sync_api import Browser, expect  # noqa: E402
+
+from ingest import limits  # noqa: E402
+from tests.conftest import Api, call_event  # noqa: E402
+from tests.dashboards.phone import signed_in_context  # noqa: E402
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cut_output_says_so_on_the_call_page(browser: Browser, live_server: Any, full_api: Api, project: Any,
+                                               owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_PAYLOAD_BYTES", 2048)
+    response = full_api.ingest([call_event(1, output="The answer begins here. " + "x" * 5000, cost_usd=0.5)])
+    assert response.json()["changed"] == 1
+    context = signed_in_context(browser, live_server, owner)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{live_server.url}/projects/{project.id}/calls/call-1")
+        note = tab.get_by_test_id("output-truncated")
+        expect(note).to_be_visible()
+        expect(note).to_contain_text("truncated")
+        expect(note).to_contain_text("4.9 KB were sent, over the 2.0 KB payload limit")
+        output = tab.get_by_test_id("call-output")
+        expect(output).to_contain_text("The answer begins here.")
+        expect(output).not_to_contain_text("original_bytes")  # the preview, not the marker's JSON
+        expect(tab.get_by_test_id("call-input").get_by_test_id("input-truncated")).to_have_count(0)
+        expect(tab.get_by_test_id("cost")).to_contain_text("$0.50")
+    finally:
+        context.close()
