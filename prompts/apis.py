@@ -424,14 +424,17 @@ class ExperimentResultsApi(PromptApiBase):
 
 _GUARD = inline_serializer("PromptGuard", {
     "id": serializers.IntegerField(), "label": serializers.CharField(), "metric": serializers.CharField(),
-    "flag": serializers.CharField(), "threshold": serializers.FloatField(), "min_sample": serializers.IntegerField(),
+    "flag": serializers.CharField(), "score": serializers.CharField(),
+    "compare": serializers.ChoiceField(choices=["threshold", "previous"]),
+    "threshold": serializers.FloatField(), "min_sample": serializers.IntegerField(),
     "window_minutes": serializers.IntegerField(), "state": serializers.ChoiceField(choices=["armed", "tripped"]),
     "tripped_at": serializers.DateTimeField(allow_null=True), "last_checked_at": serializers.DateTimeField(
         allow_null=True), "last_value": serializers.DictField()})
 
 
 def guard_dict(g: Any) -> dict[str, Any]:
-    return {"id": g.pk, "label": g.label, "metric": g.metric, "flag": g.flag, "threshold": g.threshold,
+    return {"id": g.pk, "label": g.label, "metric": g.metric, "flag": g.flag, "score": g.score,
+            "compare": g.compare, "threshold": g.threshold,
             "min_sample": g.min_sample, "window_minutes": g.window_minutes, "state": g.state,
             "tripped_at": g.tripped_at.isoformat() if g.tripped_at else None,
             "last_checked_at": g.last_checked_at.isoformat() if g.last_checked_at else None,
@@ -451,8 +454,13 @@ class GuardsApi(PromptApiBase):
                  "type": "object", "required": ["label", "metric", "threshold"], "properties": {
                      "label": {"type": "string"},
                      "metric": {"type": "string", "enum": ["error_rate", "flag_rate", "thumbs_down_rate",
-                                                           "latency_p95", "cost_per_call"]},
+                                                           "latency_p95", "cost_per_call", "score_avg"]},
                      "flag": {"type": "string", "description": "flag_rate: the flag"},
+                     "score": {"type": "string", "description": "score_avg: the score (`human:helpfulness` for "
+                                                                "client scores)"},
+                     "compare": {"type": "string", "enum": ["threshold", "previous"], "default": "threshold",
+                                 "description": "threshold: the bound passes `threshold`; previous: worse than the "
+                                                "previous version by more than `threshold` (a margin)"},
                      "threshold": {"type": "number", "minimum": 0},
                      "min_sample": {"type": "integer", "minimum": 1, "default": 100},
                      "window_minutes": {"type": "integer", "minimum": 1, "maximum": 10080, "default": 60}}})})
@@ -464,6 +472,7 @@ class GuardsApi(PromptApiBase):
         prompt = selectors.prompt_get(project=project, name=name)
         guard = guard_create(prompt=prompt, label=body.get("label"), metric=body.get("metric"),
                              threshold=body.get("threshold"), flag=str(body.get("flag") or ""),
+                             score=str(body.get("score") or ""), compare=str(body.get("compare") or "threshold"),
                              min_sample=body.get("min_sample", 100), window_minutes=body.get("window_minutes", 60),
                              actor=actor_for(request, project))
         return Response(guard_dict(guard), status=201)

@@ -375,6 +375,25 @@ def experiment_stop(*, experiment: Experiment, actor: Actor, reason: str = "") -
 # --- rollback (the alerts action) ---------------------------------------------------------------
 
 
+def previous_version(current: Label) -> PromptVersion | None:
+    """The version `current` pointed at before its present one (its last move's `from`), else the
+    newest older version; None when there is none. What a rollback goes back to, and what a guard
+    "worse than the previous version" compares with."""
+    prompt_id = current.prompt_id
+    last_move = (LabelEvent.objects.filter(prompt_id=prompt_id, label=current.name,
+                                           to_version=current.version.version,
+                                           kind__in=[EventKind.LABEL_MOVED, EventKind.EXPERIMENT_SHIPPED,
+                                                     EventKind.ROLLBACK])
+                 .exclude(from_version=None).order_by("-at", "-id").first())
+    target = None
+    if last_move is not None:
+        target = PromptVersion.objects.filter(prompt_id=prompt_id, version=last_move.from_version).first()
+    if target is None:
+        target = (PromptVersion.objects.filter(prompt_id=prompt_id, version__lt=current.version.version)
+                  .order_by("-version").first())
+    return target
+
+
 def label_rollback(*, prompt: Prompt, label: str, actor: Actor, reason: str,
                    details: dict[str, Any] | None = None) -> Label | None:
     """Move `label` back to the version it pointed at before its current one (its last move's
@@ -382,16 +401,7 @@ def label_rollback(*, prompt: Prompt, label: str, actor: Actor, reason: str,
     current = Label.objects.select_related("version").filter(prompt=prompt, name=label).first()
     if current is None:
         return None
-    last_move = (LabelEvent.objects.filter(prompt=prompt, label=label, to_version=current.version.version,
-                                           kind__in=[EventKind.LABEL_MOVED, EventKind.EXPERIMENT_SHIPPED,
-                                                     EventKind.ROLLBACK])
-                 .exclude(from_version=None).order_by("-at", "-id").first())
-    target = None
-    if last_move is not None:
-        target = PromptVersion.objects.filter(prompt=prompt, version=last_move.from_version).first()
-    if target is None:
-        target = (PromptVersion.objects.filter(prompt=prompt, version__lt=current.version.version)
-                  .order_by("-version").first())
+    target = previous_version(current)
     if target is None:
         return None
     return label_move(prompt=prompt, label=label, version=target, actor=actor, reason=reason,

@@ -98,3 +98,60 @@ def test_the_written_out_one_sided_95_quantile_is_scipys() -> None:
     from prompts.guards import Z_ONE_SIDED_95
 
     assert Z_ONE_SIDED_95 == pytest.approx(float(stats.norm.ppf(0.95)), abs=1e-12)
+
+
+def _errors(api: Api, project: Any, version: int, count: int, *, every: int, start: int,
+            minutes_ago: float = 1) -> None:
+    """`count` calls of `version`, one in `every` an error (every=0: none)."""
+    now = datetime.now(timezone.utc)
+    events = [call_event(i, trace_id=f"e{i}", timestamp=(now - timedelta(minutes=minutes_ago, seconds=i % 50))
+                         .isoformat(), prompt={"name": "greeting", "version": str(version)},
+                         **({"status": "error", "error": "boom"} if every and i % every == 0 else {}))
+              for i in range(start, start + count)]
+    assert api.ingest(events).status_code == 202
+    while project_process(project_id=project.id):
+        pass
+
+
+def test_worse_than_the_previous_version_trips_on_the_always_valid_bound(project: Any, greeting: Any,
+                                                                        full_api: Api, prices: None) -> None:
+    """v1 served production with 5% errors; v2 took over. Equal to v1, v2 never trips however often
+    the guard looks; once clearly worse (30%), the next check rolls production back to v1."""
+    _errors(full_api, project, 1, 400, every=20, start=0, minutes_ago=40)
+    label_move(prompt=greeting, label="production", version=greeting.versions.get(version=2), actor=OWNER)
+    Label.objects.filter(prompt=greeting).update(updated_at=datetime.now(timezone.utc) - timedelta(minutes=30))
+    guard = guard_create(prompt=greeting, label="production", metric="error_rate", compare="previous",
+                         threshold=0.0, min_sample=100, actor=OWNER)
+    for batch in range(4):  # four looks at a v2 as good as v1
+        _errors(full_api, project, 2, 100, every=20, start=1000 + 100 * batch)
+        assert guards_evaluate() == 0
+    guard.refresh_from_db()
+    figures = guard.last_value
+    assert figures["previous"] == {"version": 1, "n": 400, "value": pytest.approx(0.05)}
+    assert figures["n"] == 400 and figures["bound"] < 0
+    _errors(full_api, project, 2, 400, every=2, start=2000)  # now 225 of 800 fail
+    assert guards_evaluate() == 1
+    event = greeting.events.order_by("-id").first()
+    assert (event.kind, event.from_version, event.to_version) == ("rollback", 2, 1)
+    assert "worse than v1" in event.reason and event.details["bound"] > 0
+
+
+def test_a_score_guard_trips_on_the_upper_bound(project: Any, greeting: Any, full_api: Api) -> None:
+    label_move(prompt=greeting, label="production", version=greeting.versions.get(version=2), actor=OWNER)
+    Label.objects.filter(prompt=greeting).update(updated_at=datetime.now(timezone.utc) - timedelta(minutes=30))
+    guard = guard_create(prompt=greeting, label="production", metric="score_avg", score="human:helpfulness",
+                         threshold=0.7, min_sample=20, actor=OWNER)
+    now = datetime.now(timezone.utc)
+    values = [0.5 + 0.1 * (i % 3) for i in range(40)]  # mean 0.6, well under 0.7
+    events = [call_event(i, timestamp=(now - timedelta(minutes=2)).isoformat(),
+                         prompt={"name": "greeting", "version": "2"}) for i in range(40)]
+    events += [{"type": "score", "call_id": f"call-{i}", "name": "helpfulness", "value": v, "source": "human"}
+               for i, v in enumerate(values)]
+    assert full_api.ingest(events).status_code == 202
+    while project_process(project_id=project.id):
+        pass
+    assert guards_evaluate() == 1
+    guard.refresh_from_db()
+    assert guard.last_value["value"] == pytest.approx(sum(values) / 40) and guard.last_value["bound"] < 0.7
+    with pytest.raises(PromptError, match="score"):
+        guard_create(prompt=greeting, label="production", metric="score_avg", threshold=0.7, actor=OWNER)
