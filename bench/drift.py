@@ -5,8 +5,12 @@ bench's data (bench/pages.py's loader: 10 million calls over 30 days, payloads o
 (≤ 5,000 sampled inputs per side). Targets (issue 15): under 10 s without topics, under 30 s with.
 
 The data folder is kept (bench/.data/drift) and later runs only measure; `--fresh` starts over.
+With DATABASE_URL and `--project ORG/PROJECT`, it measures a project already loaded there (a copy
+of a shared seed); `--rebuild-days N` first rebuilds that project's last N days of rollups from its
+raw calls (rows folded before rollups/dists.py have no per-call distributions), timed apart.
 
     .venv/bin/python bench/drift.py [--calls 10000000] [--days 35] [--fresh]
+    DATABASE_URL=... .venv/bin/python bench/drift.py --project bench-pages/bench [--rebuild-days 36]
 
 The last line is the total.
 """
@@ -52,7 +56,11 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=35, help="35 covers the 7 days and the 4 weeks before")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--fresh", action="store_true", help="delete the kept data folder and load again")
+    parser.add_argument("--project", help="ORG/PROJECT already loaded in DATABASE_URL: measure it, load nothing")
+    parser.add_argument("--rebuild-days", type=int, default=0, help="with --project: rebuild this many days first")
     args = parser.parse_args()
+    if args.project:
+        return _existing(args.project, args.rebuild_days)
     if args.fresh:
         shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True, exist_ok=True)
@@ -78,6 +86,51 @@ def main() -> int:
         with_topics, counts = _run(project_id, topics=True)
         print(f"drift run with topics: {with_topics:.1f} s ({counts}) (target < 30 s)", flush=True)
     print(f"total: {plain:.1f} s without topics, {with_topics:.1f} s with topics, {args.calls:,} calls")
+    return 0
+
+
+def _existing(spec: str, rebuild_days: int) -> int:
+    """Measure a project already in DATABASE_URL (migrated first by harness.servers)."""
+    from harness import servers
+
+    if not os.environ.get("DATABASE_URL"):
+        raise SystemExit("--project needs DATABASE_URL (a copy of the seeded database: never the shared one)")
+    with servers():
+        import django
+
+        django.setup()
+        from datetime import timedelta
+
+        from django.db import connection
+        from django.utils import timezone
+
+        from rollups.services import rollups_rebuild
+        from tenancy.models import Project
+
+        org, _, slug = spec.partition("/")
+        project = Project.objects.get(organization__slug=org, slug=slug)
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM telemetry_call WHERE project_id = %s", [project.id])
+            calls = cur.fetchone()[0]
+        if rebuild_days:
+            now = timezone.now()
+            started = time.perf_counter()
+            lo, hi, folded = rollups_rebuild(project_id=project.id, start=now - timedelta(days=rebuild_days), end=now)
+            rebuild = time.perf_counter() - started
+            print(f"rollups rebuilt {lo:%Y-%m-%d}..{hi:%Y-%m-%d} from {folded:,} calls in {rebuild:.0f} s "
+                  f"({folded / rebuild:,.0f} calls/s)", flush=True)
+            from rollups.compact import project_compact
+
+            started = time.perf_counter()
+            buckets = project_compact(project_id=project.id, max_chunks=100_000)
+            print(f"compacted {buckets:,} buckets in {time.perf_counter() - started:.0f} s", flush=True)
+            with connection.cursor() as cur:
+                cur.execute("VACUUM ANALYZE rollups_rollup")
+        plain, counts = _run(project.id, topics=False)
+        print(f"drift run without topics: {plain:.1f} s ({counts}) (target < 10 s)", flush=True)
+        with_topics, counts = _run(project.id, topics=True)
+        print(f"drift run with topics: {with_topics:.1f} s ({counts}) (target < 30 s)", flush=True)
+    print(f"total: {plain:.1f} s without topics, {with_topics:.1f} s with topics, {calls:,} calls")
     return 0
 
 

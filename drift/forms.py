@@ -37,6 +37,10 @@ class DriftSettingsForm(forms.Form):
             self.fields[f"c{i}_baseline_hours"] = forms.IntegerField(
                 required=False, min_value=1, max_value=MAX_HOURS,
                 label=f"Comparison {i + 1}: baseline length (hours, for “the window just before”)")
+            self.fields[f"c{i}_prompt_name"] = forms.CharField(
+                required=False, max_length=200, label=f"Comparison {i + 1}: pinned prompt (for a pinned prompt version)")
+            self.fields[f"c{i}_prompt_version"] = forms.CharField(
+                required=False, max_length=64, label=f"Comparison {i + 1}: pinned prompt version")
 
     @classmethod
     def initial_for(cls, row: DriftSettings | None) -> dict[str, Any]:
@@ -49,7 +53,9 @@ class DriftSettingsForm(forms.Form):
         for i, item in enumerate(comparisons[:SLOTS]):
             initial.update({f"c{i}_name": item.get("name"), f"c{i}_current_hours": item.get("current_hours"),
                             f"c{i}_baseline": item.get("baseline", Baseline.PREVIOUS),
-                            f"c{i}_baseline_hours": item.get("baseline_hours")})
+                            f"c{i}_baseline_hours": item.get("baseline_hours"),
+                            f"c{i}_prompt_name": item.get("prompt_name", ""),
+                            f"c{i}_prompt_version": item.get("prompt_version", "")})
         return initial
 
     def comparisons(self) -> list[dict[str, Any]]:
@@ -62,6 +68,9 @@ class DriftSettingsForm(forms.Form):
                     "baseline": self.cleaned_data.get(f"c{i}_baseline") or Baseline.PREVIOUS.value}
             if self.cleaned_data.get(f"c{i}_baseline_hours"):
                 item["baseline_hours"] = self.cleaned_data[f"c{i}_baseline_hours"]
+            if item["baseline"] == Baseline.PROMPT_VERSION:
+                item["prompt_name"] = (self.cleaned_data.get(f"c{i}_prompt_name") or "").strip()
+                item["prompt_version"] = (self.cleaned_data.get(f"c{i}_prompt_version") or "").strip()
             out.append(item)
         return out
 

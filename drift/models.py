@@ -16,6 +16,9 @@ class Baseline(models.TextChoices):
     WEEK_AGO = "week_ago", "the same window a week earlier"
     TRAILING_4W = "trailing_4w", "the 4 weeks before"
     PINNED = "pinned", "a pinned range"
+    # The calls of one prompt version (over baseline_hours before the current window's end) against the
+    # current window's calls of the same prompt. Release is not a rollup dimension: no baseline by release.
+    PROMPT_VERSION = "prompt_version", "a pinned prompt version"
 
 
 def default_comparisons() -> list[dict[str, Any]]:
@@ -31,7 +34,8 @@ class DriftSettings(models.Model):
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="drift_settings")
     enabled = models.BooleanField(default=True)
-    # [{"name", "current_hours", "baseline" (Baseline), "baseline_hours"}]; "pinned" uses the range below.
+    # [{"name", "current_hours", "baseline" (Baseline), "baseline_hours"}]; "pinned" uses the range below;
+    # "prompt_version" names its "prompt_name" and "prompt_version" in the item.
     comparisons = models.JSONField(default=default_comparisons)
     pinned_start = models.DateTimeField(null=True, blank=True)
     pinned_end = models.DateTimeField(null=True, blank=True)
@@ -53,6 +57,12 @@ class DriftSettings(models.Model):
         if any(c.get("baseline") == Baseline.PINNED for c in self.comparisons) and not (
                 self.pinned_start and self.pinned_end and self.pinned_start < self.pinned_end):
             raise ValidationError({"pinned_start": "a pinned baseline needs a start before its end"})
+        for c in self.comparisons:
+            if c.get("baseline") == Baseline.PROMPT_VERSION and not (
+                    isinstance(c.get("prompt_name"), str) and c["prompt_name"].strip() and len(c["prompt_name"]) <= 200
+                    and isinstance(c.get("prompt_version"), str) and c["prompt_version"].strip()
+                    and len(c["prompt_version"]) <= 64):
+                raise ValidationError({"comparisons": "a pinned prompt version names its prompt and version"})
 
 
 class RunStatus(models.TextChoices):

@@ -11,15 +11,17 @@ from django.db.models import QuerySet, Sum
 from drift.models import DriftRun, Finding, RunStatus
 from rollups.dists import FINISH_REASON_PREFIX
 from rollups.models import ErrorRollup
-from rollups.selectors import Query, aggregate, distribution, score_totals
+from rollups.selectors import Query, aggregate, distribution, distributions, score_totals
 from rollups.signals import FEEDBACK_PREFIX
 
 Histogram = tuple[np.ndarray, np.ndarray]
 EMPTY: Histogram = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
-def _query(project_id: int, window: tuple[datetime, datetime], **kwargs: Any) -> Query:
-    return Query(project_id=project_id, start=window[0], end=window[1], **kwargs)
+def _query(project_id: int, window: tuple[Any, ...], **kwargs: Any) -> Query:
+    """A window is (start, end), or (start, end, filters) for a side restricted to some calls."""
+    filters = {**(window[2] if len(window) > 2 else {}), **kwargs.pop("filters", {})}
+    return Query(project_id=project_id, start=window[0], end=window[1], filters=filters, **kwargs)
 
 
 def group_counts(project_id: int, window: tuple[datetime, datetime], dims: tuple[str, ...], *, score: str = "",
@@ -33,6 +35,12 @@ def histogram(project_id: int, window: tuple[datetime, datetime], kind: str, fil
               score: str = "") -> Histogram:
     """The merged sketch histogram (keys, counts) of latency, ttft or one score over the window."""
     return distribution(_query(project_id, window, filters=filters, score=score), kind)
+
+
+def histograms(project_id: int, window: tuple[datetime, datetime], kind: str, dims: tuple[str, ...], *,
+               score: str = "") -> dict[tuple[str, ...], Histogram]:
+    """The merged histogram of every group of `dims` over the window, in one query: {group values: (keys, counts)}."""
+    return distributions(_query(project_id, window, group_by=dims, score=score), kind)
 
 
 def score_names(project_id: int, window: tuple[datetime, datetime]) -> list[str]:

@@ -40,15 +40,26 @@ DIST_SIGNALS = dict(DISTS)
 
 @dataclass(frozen=True)
 class Comparison:
+    """`baseline` and `current` are (start, end), or (start, end, filters) when a side is restricted to
+    some calls (a pinned prompt version): the selectors apply the filters to every read of that side."""
     name: str
     baseline_kind: str
-    baseline: tuple[datetime, datetime]
-    current: tuple[datetime, datetime]
+    baseline: tuple[Any, ...]
+    current: tuple[Any, ...]
 
-    def as_json(self) -> dict[str, str]:
-        return {"name": self.name, "baseline": self.baseline_kind,
-                "baseline_start": self.baseline[0].isoformat(), "baseline_end": self.baseline[1].isoformat(),
-                "current_start": self.current[0].isoformat(), "current_end": self.current[1].isoformat()}
+    @property
+    def filtered(self) -> bool:
+        return len(self.baseline) > 2 or len(self.current) > 2
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name, "baseline": self.baseline_kind,
+            "baseline_start": self.baseline[0].isoformat(), "baseline_end": self.baseline[1].isoformat(),
+            "current_start": self.current[0].isoformat(), "current_end": self.current[1].isoformat()}
+        if self.filtered:
+            out["baseline_filters"] = self.baseline[2] if len(self.baseline) > 2 else {}
+            out["current_filters"] = self.current[2] if len(self.current) > 2 else {}
+        return out
 
 
 def comparisons_for(row: DriftSettings | None, now: datetime) -> list[Comparison]:
@@ -69,6 +80,11 @@ def comparisons_for(row: DriftSettings | None, now: datetime) -> list[Comparison
             if not (row and row.pinned_start and row.pinned_end):
                 continue  # pinned without a range: nothing to compare with
             baseline = (row.pinned_start, row.pinned_end)
+        elif kind == Baseline.PROMPT_VERSION:
+            prompt = {"prompt_name": [str(item["prompt_name"])]}
+            span = timedelta(hours=int(item.get("baseline_hours") or 24 * 28))  # the version's last 4 weeks
+            baseline = (end - span, end, {**prompt, "prompt_version": [str(item["prompt_version"])]})
+            current = (*current, prompt)
         else:
             baseline = (current[0] - span, current[0])
         out.append(Comparison(str(item["name"]), str(kind), baseline, current))
@@ -80,13 +96,13 @@ def comparisons_for(row: DriftSettings | None, now: datetime) -> list[Comparison
 Item = tuple[str, dict[str, str], stats.Result]  # (signal, group, result)
 
 
-def _filters(dims: tuple[str, ...], values: tuple[str, ...]) -> dict[str, list[str]]:
-    return {dim: [value] for dim, value in zip(dims, values, strict=True)}
-
-
 def _scopes(project_id: int, comparison: Comparison) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """(dims, values) of the project (no dims) and each dimension's busiest groups now."""
+    """(dims, values) of the project (no dims) and each dimension's busiest groups now. A comparison of
+    one prompt's calls (a pinned version) is one group already: scores are rolled up by one dimension
+    at a time, so it is not split further."""
     scopes: list[tuple[tuple[str, ...], tuple[str, ...]]] = [((), ())]
+    if comparison.filtered:
+        return scopes
     for dims in GROUP_DIMENSIONS:
         counts = selectors.group_counts(project_id, comparison.current, dims)
         busiest = sorted((v for v in counts if any(v)), key=lambda v: (-counts[v], v))[:MAX_GROUPS]
@@ -107,6 +123,8 @@ def _numeric(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...],
         now = selectors.group_counts(project_id, c.current, dims, score=score, measure=measure)
         for values in set(base) | set(now):
             counts[(*dims, "=", *values)] = (base.get(values, 0), now.get(values, 0))
+    hist_kind = "score" if score else kind
+    read: dict[tuple[str, ...], tuple[dict[tuple[str, ...], Any], dict[tuple[str, ...], Any]]] = {}
     for dims, values in scopes:
         n_b, n_c = counts.get((*dims, "=", *values), (0, 0))
         group = dict(zip(dims, values, strict=True))
@@ -115,9 +133,10 @@ def _numeric(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...],
                 "wasserstein", stats.NOT_ENOUGH, threshold=stats.WASSERSTEIN_THRESHOLD, n_baseline=n_b,
                 n_current=n_c, details={"min_samples": minimum})
             continue
-        hist_kind = "score" if score else kind
-        base = selectors.histogram(project_id, c.baseline, hist_kind, _filters(dims, values), score=score)
-        now = selectors.histogram(project_id, c.current, hist_kind, _filters(dims, values), score=score)
+        if dims not in read:  # every group of the dimension in one query per window, once one has enough data
+            read[dims] = tuple(selectors.histograms(project_id, w, hist_kind, dims, score=score)
+                               for w in (c.baseline, c.current))
+        base, now = (side.get(values, selectors.EMPTY) for side in read[dims])
         yield signal, group, stats.numeric_compare(base, now, min_samples=minimum)
 
 
@@ -160,9 +179,12 @@ def comparison_findings(project_id: int, c: Comparison, minimums: dict[str, int]
                        lambda i, dims: selectors.thumbs(project_id, windows[i], dims))
     items += _mixes(project_id, c, scopes, minimums["mix"])
     items += _finish_reasons(project_id, c, scopes, minimums)
-    if settings.OBSERVATORY_DRIFT_TOPICS:
+    if settings.OBSERVATORY_DRIFT_TOPICS and not c.filtered:
         items.append(("topics", {}, topics.topic_compare(topics.sample_inputs(project_id, c.baseline),
                                                          topics.sample_inputs(project_id, c.current))))
+    if c.filtered:  # the findings are about the calls both sides share a filter on (the prompt)
+        shared = {dim: values[0] for dim, values in c.current[2].items()} if len(c.current) > 2 else {}
+        items = [(signal, {**shared, **group}, result) for signal, group, result in items]
     return items
 
 
@@ -185,6 +207,8 @@ def _mixes(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...], t
         if dims == ("feature",):
             yield "model_mix", {"feature": values[0]}, stats.mix_compare(
                 base.get(values[0], {}), now.get(values[0], {}), min_samples=minimum)
+    if c.filtered:
+        return  # the error rollup is kept by model only: it cannot be restricted to one prompt
     base_errors = selectors.error_types(project_id, c.baseline)
     now_errors = selectors.error_types(project_id, c.current)
     if base_errors or now_errors:

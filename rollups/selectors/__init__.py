@@ -19,6 +19,7 @@ from rollups.selectors.core import (
     aggregate_calls,
     decompose,
     distribution,
+    distributions,
     parse_measure,
     top_entities,
     unit_of,
@@ -63,5 +64,5 @@ def summary(query: Query) -> dict[str, Any]:
 
 
 __all__ = ["DAY", "DIMENSIONS", "EVALUATED_ANY", "MetricsError", "Query", "_EPOCH", "_Sql", "_ceil", "_floor",
-           "aggregate", "decompose", "distribution", "evaluated_name", "flag_totals", "parse_measure",
+           "aggregate", "decompose", "distribution", "distributions", "evaluated_name", "flag_totals", "parse_measure",
            "register_flag_denominator", "score_totals", "series", "summary", "top_entities", "unit_of"]

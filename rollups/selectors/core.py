@@ -322,6 +322,18 @@ def distribution(query: Query, kind: str = "latency") -> tuple[np.ndarray, np.nd
     return keys[kept], np.rint(counts[kept]).astype(np.int64)
 
 
+def distributions(query: Query, kind: str = "latency") -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
+    """`distribution` for every group of query.group_by at once, in one query: {group values: (keys,
+    counts)} over the whole range (drift reads each dimension's groups this way)."""
+    if kind not in ("latency", "ttft", "score"):
+        raise MetricsError("kind", f"unknown distribution '{kind}'; use latency, ttft or score")
+    out = {}
+    for (_, *group), (keys, counts) in _merged(_Sql(Query(**{**query.__dict__, "interval": None})), kind).items():
+        kept = counts != 0
+        out[tuple(group)] = keys[kept], np.rint(counts[kept]).astype(np.int64)
+    return out
+
+
 def top_entities(*, project_id: int, entity: str, start: datetime, end: datetime, order_by: str,
                  limit: int) -> list[dict[str, Any]]:
     """Top users or sessions by cost, calls or errors over whole UTC days covering [start, end)."""
@@ -336,5 +348,6 @@ def top_entities(*, project_id: int, entity: str, start: datetime, end: datetime
                 for key, calls, errors, tokens, cost in cur.fetchall()]
 
 
-__all__ = ["DIMENSIONS", "MetricsError", "Query", "aggregate_calls", "decompose", "distribution", "parse_measure",
+__all__ = ["DIMENSIONS", "MetricsError", "Query", "aggregate_calls", "decompose", "distribution", "distributions",
+           "parse_measure",
            "top_entities", "unit_of"]

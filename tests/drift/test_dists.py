@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from drift.models import DriftRun, Finding
+from drift.models import DriftRun, DriftSettings, Finding
 from drift.services import drift_run
 from tests.conftest import Api
 from tests.drift.conftest import calls, run_end, send
@@ -67,3 +67,21 @@ def test_truncation_up_is_found_as_a_rate_and_in_the_finish_reason_mix(full_api:
     mix = finding(run, "finish_reason_mix")
     assert mix.method == "jensen_shannon" and mix.details["moved"][0]["category"] in ("length", "stop")
     assert finding(run, "output_chars").verdict == "no_drift"
+
+
+def test_a_pinned_prompt_version_is_the_baseline_of_that_prompts_calls(full_api: Api, project: Any) -> None:
+    events = (answers("b", 200, current=False, seed=1, chars=400, prompt={"name": "answer", "version": "3"})
+              + answers("c", 200, current=True, seed=2, chars=800, prompt={"name": "answer", "version": "4"})
+              # Another prompt's calls, on both sides: outside the comparison.
+              + answers("ob", 150, current=False, seed=3, chars=5000, prompt={"name": "other", "version": "1"})
+              + answers("oc", 150, current=True, seed=4, chars=50, prompt={"name": "other", "version": "1"}))
+    send(full_api, project, events)
+    DriftSettings.objects.create(project=project, comparisons=[
+        {"name": "vs v3", "current_hours": 24, "baseline": "prompt_version", "prompt_name": "answer",
+         "prompt_version": "3"}])
+    run = drift_run(project=project, now=run_end())
+    assert run.windows[0]["baseline_filters"] == {"prompt_name": ["answer"], "prompt_version": ["3"]}
+    longer = finding(run, "output_chars", {"prompt_name": "answer"}, comparison="vs v3")
+    assert longer.verdict == "drift" and (longer.n_baseline, longer.n_current) == (200, 200)
+    assert longer.current_value / longer.baseline_value == pytest.approx(2.0, rel=0.1)
+    assert not run.findings.exclude(group={"prompt_name": "answer"}).exists()  # one group: the prompt's calls
