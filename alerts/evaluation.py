@@ -10,6 +10,7 @@ evaluated for that minute.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,11 +20,13 @@ from django.db import connection, transaction
 from alerts.conditions import Outcome, Values, condition_for
 from alerts.models import Incident, Rule, RuleInstance, Silence, State, StateEvent
 from alerts.registry import ACTIONS, METRIC_SOURCES, GroupValue, Reading, RuleInvalid, Transition, Window
-from alerts.state import Current, Timing, step
+from alerts.state import Current, Step, Timing, step
 
 log = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
-CLAIM_BATCH = 100
+# Rules evaluated per claim: one transaction, and rules of a batch asking the same rollup question
+# share one query (alerts/sources.py), so bigger batches read less.
+CLAIM_BATCH = 500
 _LOCK_NAMESPACE = 7_013  # pg_advisory_xact_lock(namespace, rule id): "alerts rule" locks
 
 
@@ -55,12 +58,14 @@ def rules_evaluate_due(*, now: datetime | None = None) -> int:
     at = minute_of(now or datetime.now(timezone.utc))
     done = 0
     while ids := rules_claim(at=at):
-        for rule in Rule.objects.filter(id__in=ids).select_related("project"):
-            try:
-                rule_evaluate(rule=rule, at=at)
-            except Exception:  # one broken rule must not stop the others; it is retried next minute
-                log.exception("alerts: evaluating rule %s failed", rule.id)
-            done += 1
+        rules = list(Rule.objects.filter(id__in=ids).select_related("project"))
+        try:
+            reads = _read_all(rules, at)
+        except Exception:  # a source failing as a whole: its rules read one by one
+            log.exception("alerts: reading %d rules at once failed", len(rules))
+            reads = {}
+        rules_evaluate(rules=rules, at=at, reads=reads)
+        done += len(rules)
     return done
 
 
@@ -70,16 +75,50 @@ class _Read:
     baselines: list[Reading]
 
 
-def _read(rule: Rule, at: datetime) -> tuple[_Read | None, str, Any]:
-    try:
-        source = METRIC_SOURCES[rule.source]
-        condition = condition_for(rule.condition, rule.condition_config)
-        window = Window(at - timedelta(seconds=rule.window_seconds), at)
-        current = source.read(rule, window)
-        baselines = [source.read(rule, w) for w in condition.baselines(window)]
-        return _Read(current, baselines), "", condition
-    except (KeyError, RuleInvalid, ValueError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:300], None
+_Planned = tuple[_Read | None, str, Any]  # (the readings, or None with the error; the condition)
+
+
+def _failed(exc: Exception) -> _Planned:
+    return None, f"{type(exc).__name__}: {exc}"[:300], None
+
+
+def _read(rule: Rule, at: datetime) -> _Planned:
+    return _read_all([rule], at)[rule.id]
+
+
+def _read_all(rules: list[Rule], at: datetime) -> dict[int, _Planned]:
+    """Every rule's windows, read together per metric source: a source with `read_many` (the
+    rollups) answers rules asking the same question with one query (alerts/sources.py)."""
+    out: dict[int, _Planned] = {}
+    plans: dict[str, list[tuple[Rule, Any, list[Window]]]] = {}
+    for rule in rules:
+        try:
+            source = METRIC_SOURCES[rule.source]
+            condition = condition_for(rule.condition, rule.condition_config)
+            window = Window(at - timedelta(seconds=rule.window_seconds), at)
+            plans.setdefault(rule.source, []).append((rule, condition, [window, *condition.baselines(window)]))
+        except (KeyError, RuleInvalid, ValueError) as exc:
+            out[rule.id] = _failed(exc)
+    for name, planned in plans.items():
+        source = METRIC_SOURCES[name]
+        requests = [(rule, window) for rule, _, windows in planned for window in windows]
+        if hasattr(source, "read_many"):
+            results: list[Reading | Exception] = source.read_many(requests)
+        else:
+            results = []
+            for rule, window in requests:
+                try:
+                    results.append(source.read(rule, window))
+                except (KeyError, RuleInvalid, ValueError) as exc:
+                    results.append(exc)
+        position = 0
+        for rule, condition, windows in planned:
+            readings = results[position:position + len(windows)]
+            position += len(windows)
+            error = next((r for r in readings if isinstance(r, Exception)), None)
+            out[rule.id] = _failed(error) if error is not None else (
+                _Read(readings[0], readings[1:]), "", condition)  # type: ignore[arg-type]
+    return out
 
 
 def _enough(value: GroupValue | None, min_count: int) -> GroupValue | None:
@@ -100,54 +139,109 @@ def _outcome(rule: Rule, condition: Any, read: _Read, key: tuple[str, ...], firi
     return condition.evaluate(values)
 
 
-def rule_evaluate(*, rule: Rule, at: datetime) -> list[StateEvent]:
-    """Evaluate one rule for the minute `at`; returns the state events written."""
-    read, error, condition = _read(rule, at)
-    group_dims = list(rule.group_by)
+def rule_evaluate(*, rule: Rule, at: datetime, planned: _Planned | None = None) -> list[StateEvent]:
+    """Evaluate one rule for the minute `at` (with its windows already read by `_read_all`, or read
+    now); returns the state events written."""
+    return rules_evaluate(rules=[rule], at=at, reads={rule.id: planned} if planned else None)
+
+
+def rules_evaluate(*, rules: list[Rule], at: datetime, reads: dict[int, _Planned] | None = None) -> list[StateEvent]:
+    """Evaluate rules for the minute `at` in one transaction: one commit and a handful of queries
+    per claimed batch, not per rule; a rule writes rows of its own only when an instance moves.
+    Rules already evaluated for `at` are skipped; a rule whose writes fail is rolled back alone (a
+    savepoint), logged, and evaluated again next minute. Returns the state events written."""
+    if not rules:
+        return []
+    reads = dict(reads) if reads is not None else _read_all(rules, at)
+    for rule in rules:
+        if rule.id not in reads:  # outside the transaction: a failed read must not abort it
+            try:
+                reads[rule.id] = _read(rule, at)
+            except Exception as exc:  # noqa: BLE001 - the rule's error, shown on its page
+                log.exception("alerts: reading rule %s failed", rule.id)
+                reads[rule.id] = _failed(exc)
+    ids = sorted(r.id for r in rules)
+    events: list[StateEvent] = []
     with transaction.atomic():
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, rule.id])
-        if Rule.objects.filter(pk=rule.pk, last_evaluated_at__gte=at).exists():
-            return []  # another tick or worker already evaluated this minute
-        instances = {i.group_key: i for i in RuleInstance.objects.select_for_update().filter(rule=rule)}
-        keys: dict[str, tuple[str, ...]] = {}
-        if not group_dims:
-            keys[""] = ()
-        elif read is not None:
-            readings = [read.current] if condition.reads_current else read.baselines
-            for reading in readings:
-                for key in reading.groups:
-                    keys[RuleInstance.key_of(dict(zip(group_dims, key, strict=True)))] = key
-        for group_key, instance in instances.items():
-            keys.setdefault(group_key, tuple(instance.group.get(d, "") for d in group_dims))
-        silences = list(Silence.objects.filter(project_id=rule.project_id, starts_at__lte=at, ends_at__gt=at))
-        timing = Timing(rule.pending_seconds, rule.renotify_seconds, rule.no_data_policy, rule.severity)
-        events: list[StateEvent] = []
-        for group_key, key in keys.items():
-            instance = instances.get(group_key)
-            firing = instance.severity if instance is not None and instance.state == State.FIRING else ""
-            outcome = Outcome("error", note=error) if read is None else _outcome(rule, condition, read, key, firing)
-            if instance is None:
-                if outcome.status not in ("breach",):
-                    continue  # groups get an instance when they first breach: not one per value ever seen
-                group = dict(zip(group_dims, key, strict=True))
-                instance = RuleInstance.objects.create(rule=rule, group_key=group_key, group=group, state=State.OK,
-                                                       since=at)
-            event = _apply(rule, instance, outcome, timing, at, silences)
-            if event is not None:
-                events.append(event)
-        Rule.objects.filter(pk=rule.pk).update(last_evaluated_at=at, last_error=error)
+            # In id order, so two evaluations of overlapping rules cannot deadlock.
+            cur.execute("SELECT pg_advisory_xact_lock(%s, id) FROM (SELECT unnest(%s::int4[]) AS id ORDER BY 1) ids",
+                        [_LOCK_NAMESPACE, ids])
+        done = set(Rule.objects.filter(id__in=ids, last_evaluated_at__gte=at).values_list("id", flat=True))
+        todo = [r for r in rules if r.id not in done]  # the others: another tick or worker evaluated this minute
+        instances: dict[int, dict[str, RuleInstance]] = defaultdict(dict)
+        for instance in RuleInstance.objects.select_for_update().filter(rule_id__in=[r.id for r in todo]):
+            instances[instance.rule_id][instance.group_key] = instance
+        silences = list(Silence.objects.filter(project_id__in={r.project_id for r in todo}, starts_at__lte=at,
+                                               ends_at__gt=at))
+        quiet: list[RuleInstance] = []  # instances that stay as they are: only their last value is written
+        evaluated: dict[str, list[int]] = defaultdict(list)  # last_error → rules
+        for rule in todo:
+            read, error, condition = reads[rule.id]
+            try:
+                moves = _moves(rule, read, error, condition, instances[rule.id], at, quiet)
+                written: list[StateEvent] = []
+                if moves:
+                    with transaction.atomic():
+                        rule_silences = [s for s in silences if s.project_id == rule.project_id]
+                        for instance, outcome, result in moves:
+                            if event := _apply(rule, instance, outcome, result, at, rule_silences):
+                                written.append(event)
+            except Exception:  # one broken rule must not undo the others; it is evaluated again next minute
+                log.exception("alerts: evaluating rule %s failed", rule.id)
+                continue
+            events.extend(written)
+            evaluated[error].append(rule.id)
+        if quiet:
+            RuleInstance.objects.bulk_update(quiet, ["last_evaluated_at", "last_value"])
+        for error, rule_ids in evaluated.items():
+            Rule.objects.filter(pk__in=rule_ids).update(last_evaluated_at=at, last_error=error)
     return events
 
 
-def _apply(rule: Rule, instance: RuleInstance, outcome: Outcome, timing: Timing, at: datetime,
+def _moves(rule: Rule, read: _Read | None, error: str, condition: Any, instances: dict[str, RuleInstance],
+           at: datetime, quiet: list[RuleInstance]) -> list[tuple[RuleInstance, Outcome, Step]]:
+    """The rule's outcome per group and the state machine's step for each: instances that move (or
+    are new: a group gets an instance when it first breaches, not one per value ever seen) are
+    returned; the others get their last value set and are added to `quiet`."""
+    group_dims = list(rule.group_by)
+    keys: dict[str, tuple[str, ...]] = {}
+    if not group_dims:
+        keys[""] = ()
+    elif read is not None:
+        readings = [read.current] if condition.reads_current else read.baselines
+        for reading in readings:
+            for key in reading.groups:
+                keys[RuleInstance.key_of(dict(zip(group_dims, key, strict=True)))] = key
+    for group_key, instance in instances.items():
+        keys.setdefault(group_key, tuple(instance.group.get(d, "") for d in group_dims))
+    timing = Timing(rule.pending_seconds, rule.renotify_seconds, rule.no_data_policy, rule.severity)
+    moves = []
+    for group_key, key in keys.items():
+        instance = instances.get(group_key)
+        firing = instance.severity if instance is not None and instance.state == State.FIRING else ""
+        outcome = Outcome("error", note=error) if read is None else _outcome(rule, condition, read, key, firing)
+        if instance is None:
+            if outcome.status != "breach":
+                continue
+            instance = RuleInstance(rule=rule, group_key=group_key, group=dict(zip(group_dims, key, strict=True)),
+                                    state=State.OK, since=at)
+        result = step(Current(instance.state, instance.severity, instance.since, instance.last_notified_at,
+                              has_incident=instance.incident_id is not None), outcome, timing, at)
+        instance.last_evaluated_at = at
+        if outcome.value is not None:
+            instance.last_value = outcome.value
+        if result.changed or instance.pk is None:
+            moves.append((instance, outcome, result))
+        else:
+            quiet.append(instance)
+    return moves
+
+
+def _apply(rule: Rule, instance: RuleInstance, outcome: Outcome, result: Step, at: datetime,
            silences: list[Silence]) -> StateEvent | None:
-    cur = Current(instance.state, instance.severity, instance.since, instance.last_notified_at,
-                  has_incident=instance.incident_id is not None)
-    result = step(cur, outcome, timing, at)
-    instance.last_evaluated_at = at
-    if outcome.value is not None:
-        instance.last_value = outcome.value
+    if instance.pk is None:
+        instance.save()
     event = None
     if result.changed:
         if result.open_incident:

@@ -33,12 +33,15 @@ from rollups.selectors.scores import (
     register_flag_denominator,
     score_totals,
 )
+from rollups.selectors.slo import aggregate_over
 
 
 def aggregate(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
     """{(point, *group values): {measure: value}} for every requested measure. Call, feedback and
     quality (score_*, or flag_*) measures are each read from their own rows: not mixed in one call."""
     kinds = {parse_measure(m)[0] for m in measures}
+    if "over" in kinds:
+        return _with_shares_over(query, measures, kinds)
     if "feedback" in kinds:
         if len(kinds) > 1:
             raise MetricsError("measure", "feedback measures do not mix with other measures in one request")
@@ -46,6 +49,21 @@ def aggregate(query: Query, measures: list[str]) -> dict[tuple[Any, ...], dict[s
     if kinds & {"score", "flag"}:
         return aggregate_quality(query, measures, kinds)
     return aggregate_calls(query, measures)
+
+
+def _with_shares_over(query: Query, measures: list[str], kinds: set[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Share-over measures (latency_over_N: rollups/selectors/slo.py), beside call measures only."""
+    if kinds - {"over", "sum", "derived", "latency", "ttft"}:
+        raise MetricsError("measure", "latency_over_N and ttft_over_N mix with call measures only")
+    over = [m for m in measures if parse_measure(m)[0] == "over"]
+    rest = [m for m in measures if m not in over]
+    out = aggregate_calls(query, rest) if rest else {}
+    for key, values in aggregate_over(query, over).items():
+        out.setdefault(key, {}).update(values)
+    for row in out.values():  # no timed call in a group: its share is null, not missing
+        for measure in over:
+            row.setdefault(measure, None)
+    return out
 
 
 def series(query: Query, measure: str) -> list[dict[str, Any]]:

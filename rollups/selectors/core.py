@@ -40,6 +40,7 @@ FLAG_MEASURES = {"flag_count", "flag_rate", "flag_evaluated"}
 FEEDBACK_MEASURES = {"feedback_count", "thumbs_up", "thumbs_down", "thumbs_count", "thumbs_up_rate",
                      "thumbs_down_rate", "rating_count", "rating_avg"}
 _PERCENTILE = re.compile(r"^(latency|ttft|score|rating)_p(\d{1,2}(?:\.\d{1,3})?)$")
+_OVER = re.compile(r"^(latency|ttft)_over_\d{1,7}$")
 _EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly bins start on Mondays
 
 
@@ -52,7 +53,7 @@ class MetricsError(ValueError):
 
 
 def parse_measure(measure: str) -> tuple[str, float | None]:
-    """('sum'|'derived'|'latency'|'ttft'|'score'|'flag'|'feedback', quantile or None)."""
+    """('sum'|'derived'|'latency'|'ttft'|'score'|'flag'|'feedback'|'over', quantile or None)."""
     if measure in SUM_MEASURES:
         return "sum", None
     if measure in DERIVED_MEASURES:
@@ -61,16 +62,20 @@ def parse_measure(measure: str) -> tuple[str, float | None]:
         return measure.split("_")[0], None
     if measure in FEEDBACK_MEASURES:
         return "feedback", None
+    if _OVER.match(measure):  # the share of calls slower than N ms: rollups/selectors/slo.py
+        return "over", None
     match = _PERCENTILE.match(measure)
     if match and 0 < float(match.group(2)) < 100:
         kind = "feedback" if match.group(1) == "rating" else match.group(1)
         return kind, float(match.group(2)) / 100
     names = sorted([*SUM_MEASURES, *DERIVED_MEASURES, *SCORE_MEASURES, *FLAG_MEASURES, *FEEDBACK_MEASURES]) + [
-        "latency_pNN", "ttft_pNN", "score_pNN", "rating_pNN"]
+        "latency_pNN", "ttft_pNN", "score_pNN", "rating_pNN", "latency_over_N", "ttft_over_N"]
     raise MetricsError("measure", f"unknown measure '{measure}'; use one of {', '.join(names)}")
 
 
 def unit_of(measure: str) -> str:
+    if _OVER.match(measure):
+        return "ratio"
     if measure.startswith(("latency", "ttft")):
         return "ms"
     if measure.endswith("_rate"):
