@@ -97,6 +97,16 @@ def queue_agreement(*, queue: Queue) -> list[Agreement]:
     return out
 
 
+def _alert_rule_name(rule_id: int | None) -> str:
+    from django.apps import apps
+
+    if rule_id is None or not apps.is_installed("alerts"):
+        return "(none)"
+    from alerts.models import Rule
+
+    return Rule.objects.filter(pk=rule_id).values_list("name", flat=True).first() or f"{rule_id} (deleted)"
+
+
 def rule_describe(rule: RoutingRule) -> str:
     """A rule in words, for the queue page and an item's "why it is here"."""
     if rule.kind == "flag":
@@ -110,8 +120,8 @@ def rule_describe(rule: RoutingRule) -> str:
     elif rule.kind == "error":
         text = "error status"
     elif rule.kind == "incident":
-        take = f"{rule.sample_rate * 100:g}%" if rule.sample_rate else f"{rule.sample_count} calls"
-        text = f"{take} of the calls behind each incident of alert rule {rule.alert_rule_id}"
+        take = f"{rule.sample_rate * 100:g}% of the calls" if rule.sample_rate else f"{rule.sample_count} calls"
+        text = f"{take} behind each incident of alert rule '{_alert_rule_name(rule.alert_rule_id)}'"
     else:
         text = f"random {rule.sample_rate * 100:g}%" if rule.sample_rate else "random sample"
     filters = [f"{name} {', '.join(values)}" for name, values in (

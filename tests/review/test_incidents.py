@@ -53,8 +53,8 @@ def test_an_opening_incident_samples_n_calls_of_its_group_and_window_once(api: A
     item = Item.objects.filter(queue=queue).first()
     assert item.reason["rules"][0]["kind"] == "incident" and item.reason["rules"][0]["incident"] == incident.id
     assert item_reasons(item) == [
-        f"4 calls of the calls behind each incident of alert rule {alert.id}: incident {incident.id} of "
-        "'slow answers' (model=slow-model)"]
+        f"4 calls behind each incident of alert rule 'slow answers': incident {incident.id} of 'slow answers' "
+        "(model=slow-model)"]
 
     # A reminder two minutes later (still firing): the incident was sampled when it opened.
     assert [e.note for e in rule_evaluate(rule=alert, at=at + timedelta(minutes=2))] == ["still firing (reminder)"]
@@ -128,3 +128,18 @@ def test_an_incident_rule_is_not_applied_at_evaluation(api: Api, project: Any, q
     rule_create(queue=queue, actor=None, data={"kind": "incident", "alert_rule": alert.id, "rate": 1.0})
     feed(api, project, [call(i) for i in range(5)])
     assert not Item.objects.exists()
+
+
+def test_the_queue_page_adds_an_incident_rule(project: Any, queue: Any, owner: Any) -> None:
+    from tests.review.conftest import signed_in
+
+    alert = make_rule(project, name="slow answers", group_by=["model"], window_seconds=900)
+    client = signed_in(owner)
+    page = client.get(f"/projects/{project.id}/review/{queue.id}/").content.decode()
+    assert f'<option value="{alert.id}">slow answers</option>' in page
+    client.post(f"/projects/{project.id}/review/{queue.id}/rules", {"kind": "incident", "alert_rule": str(alert.id),
+                                                                    "count": "5"})
+    rule = queue.rules.get()
+    assert (rule.kind, rule.alert_rule_id, rule.sample_count, rule.sample_rate) == ("incident", alert.id, 5, None)
+    assert "5 calls behind each incident of alert rule &#x27;slow answers&#x27;" in client.get(f"/projects/{project.id}/review/{queue.id}/"
+                                                                   ).content.decode()
