@@ -280,3 +280,22 @@ def test_the_rule_form_previews_live_without_a_name_and_asks_for_a_metric_first(
                                                      HTTP_HX_REQUEST="true").content.decode()
     edit = client.get(f"/projects/{project.id}/alerts/rules/{firing.rule_id}").content.decode()
     assert 'hx-trigger="load, change delay:500ms"' in edit  # a saved rule's preview draws at once
+
+
+def test_firing_now_counts_every_open_incident_and_lists_the_newest_five(project: Any) -> None:
+    from datetime import timedelta
+
+    from alerts.firing import firing_now
+    from alerts.models import RuleInstance
+
+    rule = make_rule(project, group_by=["model"])
+    now = datetime.now(timezone.utc)
+    for i in range(7):
+        instance = RuleInstance.objects.create(rule=rule, group_key=f'["m{i}"]', group={"model": f"m{i}"},
+                                               state="firing", since=now)
+        Incident.objects.create(project=project, rule=rule, instance=instance, group=instance.group,
+                                severity="critical" if i < 2 else "warning", opened_at=now - timedelta(minutes=i),
+                                resolved_at=now if i == 6 else None)
+    firing = firing_now(project_id=project.id)
+    assert (firing.count, firing.critical, firing.more) == (6, 2, 1)
+    assert [i.group["model"] for i in firing.incidents] == ["m0", "m1", "m2", "m3", "m4"]
