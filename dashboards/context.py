@@ -88,11 +88,17 @@ class Page:
 
     @property
     def shared(self) -> str:
-        """Range and global filters only: what links to other pages carry."""
+        """Range, global filters and a time zone named in the URL: what links to other pages carry.
+        Filters are the URL's own values ("p@2" stays one value, not a prompt and a version)."""
         pairs: list[tuple[str, str]] = [("range", self.range_key)]
         if self.range_key == "custom" and self.params is not None:
             pairs += [("from", self.params.get("from", "")), ("to", self.params.get("to", ""))]
-        pairs += [(dim, value) for dim, values in self.filters.items() for value in values]
+        if self.params is not None:
+            pairs += [(dim, value) for dim in FILTER_DIMENSIONS for value in self.params.getlist(dim) if value]
+            if self.params.get("tz"):
+                pairs.append(("tz", self.tz))
+        else:
+            pairs += [(dim, value) for dim, values in self.filters.items() for value in values]
         return urlencode(pairs)
 
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from dashboards.context import FILTER_DIMENSIONS, RANGES, Page
 from dashboards.selectors import filter_options, group_label
@@ -33,7 +34,13 @@ def render_page(request: HttpRequest, page: Page, template: str, context: dict[s
         zone = ZoneInfo(page.tz)
         base["custom_from"] = f"{page.start.astimezone(zone):%Y-%m-%dT%H:%M}"
         base["custom_to"] = f"{page.end.astimezone(zone):%Y-%m-%dT%H:%M}"
-    return render(request, template, {**base, **context}, status=status)
+    response = render(request, template, {**base, **context}, status=status)
+    # The same URL answers a whole page or, to htmx, a body without the toolbar's choices: the
+    # browser must never show the latter on Back (it would, from its cache, without these).
+    patch_vary_headers(response, ["HX-Request"])
+    if getattr(request, "htmx", False):
+        patch_cache_control(response, no_store=True)
+    return response
 
 
 def _filter_field(page: Page, dim: str, offered: list[str]) -> dict[str, Any]:

@@ -66,12 +66,69 @@
     return !!box && box.checked && document.visibilityState === "visible";
   }
   window.observatoryRefreshOn = refreshOn;
+  // A refresh swaps the body, so it waits while someone edits: focus in a text field, or any field
+  // holding a value not yet applied (typed, then left). Selects apply at once, so they never wait.
+  var TEXT_TYPES = ["checkbox", "radio", "button", "submit", "reset", "hidden", "image", "file"];
+  function typing(el) {
+    return !!el && (el.tagName === "TEXTAREA" || (el.tagName === "INPUT" && TEXT_TYPES.indexOf(el.type) < 0));
+  }
+  function unapplied(el) {
+    if (el.id === "autorefresh" || el.disabled) { return false; }
+    if (el.tagName === "SELECT") {  // with no option marked selected, the first one is the default
+      var marked = Array.prototype.some.call(el.options, function (o) { return o.defaultSelected; });
+      return Array.prototype.some.call(el.options, function (o, i) {
+        return o.selected !== (o.defaultSelected || (!marked && !el.multiple && i === 0));
+      });
+    }
+    if (el.type === "checkbox" || el.type === "radio") { return el.checked !== el.defaultChecked; }
+    return typing(el) && el.value !== el.defaultValue;
+  }
+  function editing() {
+    var scope = [document.getElementById("toolbar"), document.querySelector("[data-autorefresh]")];
+    if (typing(document.activeElement) && scope.some(function (s) { return s && s.contains(document.activeElement); })) {
+      return true;
+    }
+    return Array.prototype.some.call(document.querySelectorAll("input, select, textarea"), function (el) {
+      return (el.form && el.form.id === "toolbar") || scope.some(function (s) { return s && s.contains(el); })
+        ? unapplied(el) : false;
+    });
+  }
+  function showPaused() {
+    var status = document.getElementById("autorefresh-status");
+    var box = document.getElementById("autorefresh");
+    if (!status || !box) { return; }
+    var text = box.checked && editing() ? "Auto-refresh paused while you edit a field" : "";
+    if (status.textContent !== text) { status.textContent = text; }
+  }
+  ["focusin", "focusout", "input", "change"].forEach(function (name) {
+    // After the event's own handlers (focusout fires before the next element takes focus).
+    document.addEventListener(name, function () { setTimeout(showPaused, 0); });
+  });
+  // What a swap applied is no longer an edit: the toolbar's own values (outside the swapped body,
+  // sent with every request of the page) become its defaults.
+  document.addEventListener("htmx:afterSettle", function () {
+    var form = document.getElementById("toolbar");
+    var body = document.querySelector("[data-autorefresh]");
+    if (!form) { return; }
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (body && body.contains(el)) { return; }  // rendered again by the server with its value
+      if (el.tagName === "SELECT") {
+        Array.prototype.forEach.call(el.options, function (o) { o.defaultSelected = o.selected; });
+      } else if (el.type === "checkbox" || el.type === "radio") {
+        el.defaultChecked = el.checked;
+      } else if (typing(el)) {
+        el.defaultValue = el.value;
+      }
+    });
+    showPaused();
+  });
   var refreshTimer = null;
   function scheduleRefresh() {
     if (refreshTimer) { clearTimeout(refreshTimer); }
     refreshTimer = setTimeout(function () {
       var body = document.querySelector("[data-autorefresh]");
-      if (body && window.htmx && refreshOn()) { window.htmx.trigger(body, "obs-refresh"); }
+      if (body && window.htmx && refreshOn() && !editing()) { window.htmx.trigger(body, "obs-refresh"); }
+      showPaused();
       scheduleRefresh();
     }, 60000);
   }
@@ -79,7 +136,10 @@
     var box = document.getElementById("autorefresh");
     if (!box) { return; }
     box.checked = localStorage.getItem("obs-autorefresh") !== "off";
-    box.addEventListener("change", function () { localStorage.setItem("obs-autorefresh", box.checked ? "on" : "off"); });
+    box.addEventListener("change", function () {
+      localStorage.setItem("obs-autorefresh", box.checked ? "on" : "off");
+      showPaused();
+    });
     scheduleRefresh();
   });
   // A swapped body (filters, refresh) waits a whole minute again, as htmx's own "every 60s" did.
