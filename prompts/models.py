@@ -244,3 +244,49 @@ class EventSubscription(models.Model):
             # One subscription per channel; its prefix serves "the subscriptions of project P" (each event).
             models.UniqueConstraint(fields=["project", "channel_id"], name="prompt_eventsub_unique"),
         ]
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class DatasetRun(models.Model):
+    """A prompt version run over a dataset (a review golden dataset, or uploaded JSONL items) through
+    an OpenAI-compatible endpoint, each answer recorded as telemetry (environment `experiment`,
+    feature `dataset-run-<id>-v<version>`) and scored by the project's evaluators and judges, then
+    compared with the production-labelled version and checked against gates (prompts/datasets.py).
+    The endpoint's key is read from the environment variable named here, never stored."""
+
+    project = models.ForeignKey("tenancy.Project", on_delete=models.CASCADE, related_name="+")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="runs")
+    version = models.PositiveIntegerField()
+    baseline_version = models.PositiveIntegerField(null=True, blank=True)  # production's, when another
+    dataset = models.CharField(max_length=100)  # a review dataset's name, or "upload"
+    dataset_version = models.PositiveIntegerField(null=True, blank=True)
+    items = models.JSONField(default=list, blank=True)  # uploaded items only ({input, expected_output})
+    base_url = models.CharField(max_length=500)
+    model = models.CharField(max_length=200, blank=True, default="")  # default: the version's config model
+    api_key_env = models.CharField(max_length=100, blank=True, default="")
+    concurrency = models.PositiveIntegerField(default=4)
+    max_cost_usd = models.FloatField(default=1.0)
+    gates = models.JSONField(default=list, blank=True)  # ["score_avg:helpfulness>=0.8", ...]
+    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.PENDING)
+    total = models.PositiveIntegerField(default=0)  # answers to get (items × versions)
+    done = models.PositiveIntegerField(default=0)
+    cost_usd = models.FloatField(default=0)
+    capped = models.BooleanField(default=False)  # stopped early at max_cost_usd
+    results = models.JSONField(default=dict, blank=True)  # {"<version>": {metric: value}, "gates": [...]}
+    error = models.TextField(blank=True, default="")
+    created_by = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # A prompt's runs, newest first (the prompt page and the API list).
+            models.Index(fields=["prompt", "-created_at"], name="datasetrun_prompt_idx"),
+        ]

@@ -38,7 +38,7 @@ MAX_CONFIG_BYTES = 64 * 1024
 MAX_ARMS = 10
 LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 # Native API routes end in these segments after the name, so a name may not contain them as a segment.
-RESERVED_SEGMENTS = frozenset({"versions", "labels", "diff", "render", "experiments", "guards"})
+RESERVED_SEGMENTS = frozenset({"versions", "labels", "diff", "render", "experiments", "guards", "dataset-runs"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

@@ -3,7 +3,7 @@ may hold '/' (folders), so the routes with a suffix come before the bare name.""
 from django.urls import path
 
 from observatory.api import ANY_ID
-from prompts import apis, langfuse_apis, subscription_apis, views
+from prompts import apis, dataset_apis, langfuse_apis, subscription_apis, views
 
 N = f"<{ANY_ID}:name>"
 A = "api/v1/prompts"
@@ -27,6 +27,8 @@ urlpatterns = [
     path(f"{A}/{N}/experiments", apis.ExperimentsApi.as_view(), name="prompts-api-experiments"),
     path(f"{A}/{N}/guards/<int:guard_id>/rearm", apis.GuardRearmApi.as_view(), name="prompts-api-guard-rearm"),
     path(f"{A}/{N}/guards", apis.GuardsApi.as_view(), name="prompts-api-guards"),
+    path(f"{A}/{N}/dataset-runs/<int:run_id>", dataset_apis.DatasetRunApi.as_view(), name="prompts-api-dataset-run"),
+    path(f"{A}/{N}/dataset-runs", dataset_apis.DatasetRunsApi.as_view(), name="prompts-api-dataset-runs"),
     path(f"{A}/{N}", apis.PromptApi.as_view(), name="prompts-api-prompt"),
     path(L, langfuse_apis.LangfusePromptsApi.as_view(), name="langfuse-prompts"),
     path(f"{L}/{N}/versions/<int:version>", langfuse_apis.LangfusePromptVersionApi.as_view(),
@@ -41,6 +43,7 @@ urlpatterns = [
     path(P + "<int:prompt_id>/preview", views.preview, name="prompts-preview"),
     path(P + "<int:prompt_id>/guards/<int:guard_id>/rearm", views.guard_rearm_view, name="prompts-guard-rearm"),
     path(P + "<int:prompt_id>/experiments/new", views.experiment_new, name="prompts-experiment-new"),
+    path(P + "<int:prompt_id>/runs/<int:run_id>/", views.dataset_run_page, name="prompts-dataset-run"),
     path(P + "<int:prompt_id>/experiments/<int:experiment_id>/", views.experiment_page, name="prompts-experiment"),
     path(P + "<int:prompt_id>/experiments/<int:experiment_id>/end", views.experiment_end,
          name="prompts-experiment-end"),

@@ -297,3 +297,16 @@ def experiment_new(request: HttpRequest, page: Page, prompt_id: int) -> HttpResp
         messages.error(request, "Check the experiment's fields: " + "; ".join(
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
     return redirect(reverse("prompts-detail", args=[page.project.id, prompt.id]) + "#experiments")
+
+
+@project_page()
+def dataset_run_page(request: HttpRequest, page: Page, prompt_id: int, run_id: int) -> HttpResponse:
+    """A dataset run's progress (the body reloads itself through htmx while it runs) and results."""
+    from prompts import datasets
+
+    prompt = _prompt(page, prompt_id)
+    run = get_object_or_404(prompt.runs, pk=run_id)
+    return _render(request, page, "prompts/dataset_run.html",
+                   {"prompt": prompt, "run": run, "rows": datasets.table(run) if run.status == "done" else [],
+                    "passed": datasets.passed(run), "running": run.status in ("pending", "running")},
+                   title=f"Dataset run {run.pk} · {prompt.name}")
