@@ -40,7 +40,7 @@ FLAG_MEASURES = {"flag_count", "flag_rate", "flag_evaluated"}
 FEEDBACK_MEASURES = {"feedback_count", "thumbs_up", "thumbs_down", "thumbs_count", "thumbs_up_rate",
                      "thumbs_down_rate", "rating_count", "rating_avg"}
 _PERCENTILE = re.compile(r"^(latency|ttft|score|rating)_p(\d{1,2}(?:\.\d{1,3})?)$")
-_OVER = re.compile(r"^(latency|ttft)_over_\d{1,7}$")
+_OVER = re.compile(r"^(latency|ttft)_over_[1-9]\d{0,6}$")
 _EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly bins start on Mondays
 
 

@@ -17,17 +17,13 @@ from rollups.selectors.core import MetricsError, Query, _merged, _Sql
 from rollups.sketch import MAPPING, value_of
 
 # latency_over_2000: the share of calls slower than 2,000 ms; ttft_over_500 for time to first token.
-OVER_MEASURE = re.compile(r"^(latency|ttft)_over_(\d{1,7})$")
+OVER_MEASURE = re.compile(r"^(latency|ttft)_over_([1-9]\d{0,6})$")
 
 
 def parse_over(measure: str) -> tuple[str, float] | None:
     """("latency" | "ttft", milliseconds) of a share-over measure, None for any other measure."""
     match = OVER_MEASURE.match(measure)
-    if match is None:
-        return None
-    if int(match.group(2)) <= 0:
-        raise MetricsError("measure", f"{measure}: the latency must be above 0 ms")
-    return match.group(1), float(match.group(2))
+    return None if match is None else (match.group(1), float(match.group(2)))
 
 
 @lru_cache(maxsize=256)

@@ -1,0 +1,110 @@
+"""Latency SLOs in alert rules ("99% of calls under 2 s" as latency_over_2000 with objective 0.99):
+the burn-rate condition reads the share of slow calls from the sketches, per group, and notes the
+error budget left; and a tick's rules are read together and written in one transaction."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from alerts.conditions import mad_normal
+from alerts.evaluation import rule_evaluate, rules_evaluate_due
+from alerts.models import Rule, RuleInstance, StateEvent
+from alerts.registry import ACTIONS, RuleInvalid
+from tests.alerts.conftest import at_minute, calls, ingest, make_rule
+from tests.conftest import Api
+
+pytestmark = pytest.mark.django_db
+
+
+def _slo_rule(project: Any, **fields: Any) -> Rule:
+    return make_rule(project, **{"name": "99% under 2 s", "measure": "latency_over_2000", "condition": "burn_rate",
+                                 "condition_config": {"objective": 0.99}, "window_seconds": 300, "min_count": 10,
+                                 **fields})
+
+
+def test_a_latency_slo_pages_the_model_burning_its_budget(api: Api, project: Any, prices: None) -> None:
+    at = at_minute(1)
+    start = at - timedelta(minutes=5)  # from `at`, so the 5-minute window holds them whenever the minute turns
+    # gpt-4o: 8 of 40 calls over 2 s (20%: 20x the 1% budget, a page); claude: 1 of 40 (2.5x: only
+    # the slow-burn tier, 1x over 3 days and 6 hours, here the same calls: a ticket).
+    ingest(api, project, calls(32, latency=900, start=start, prefix="a") + calls(8, latency=2600, start=start, prefix="b")
+           + calls(39, latency=800, start=start, prefix="c", model="claude") + calls(1, latency=4000, start=start,
+                                                                                   prefix="d", model="claude"))
+    rule = _slo_rule(project, group_by=["model"])
+    events = {e.instance.group["model"]: e for e in rule_evaluate(rule=rule, at=at)}
+    page, ticket = events["gpt-4o"], events["claude"]
+    assert (page.to_state, page.severity, page.threshold) == ("firing", "critical", 14.4)
+    assert page.value == pytest.approx(20.0)  # the 1 h burn rate: 20% slow / 1% allowed
+    assert page.note.startswith("error budget left (30 d): 0%")
+    assert (ticket.to_state, ticket.severity, ticket.threshold) == ("firing", "warning", 1.0)
+    assert ticket.value == pytest.approx(2.5)
+
+
+def test_a_latency_slo_under_its_budget_stays_quiet_and_below_min_count_is_no_data(
+        api: Api, project: Any, prices: None) -> None:
+    at = at_minute(1)
+    start = at - timedelta(minutes=5)
+    ingest(api, project, calls(199, latency=900, start=start) + calls(1, latency=3000, start=start, prefix="slow"))
+    rule = _slo_rule(project)
+    assert rule_evaluate(rule=rule, at=at) == []  # 0.5% slow: half the budget, burn 0.5
+    # 200 calls, 1 slow, burn 0.5 everywhere: ok. A rule also paging at 0.4x wants 500 calls first.
+    few = _slo_rule(project, name="few", min_count=500, condition_config={"objective": 0.99, "tiers": [
+        {"factor": 0.4, "long": 3600, "short": 300, "severity": "critical"}]})
+    assert rule_evaluate(rule=few, at=at) == []
+    assert rule_evaluate(rule=_slo_rule(project, name="enough", min_count=200, condition_config={
+        "objective": 0.99, "tiers": [{"factor": 0.4, "long": 3600, "short": 300}]}), at=at)[0].to_state == "firing"
+    assert list(RuleInstance.objects.values_list("rule__name", flat=True)) == ["enough"]
+
+
+def test_a_burn_rate_needs_a_bad_ratio_measure(project: Any) -> None:
+    with pytest.raises(RuleInvalid) as caught:
+        make_rule(project, measure="latency_p99", condition="burn_rate", condition_config={"objective": 0.99})
+    assert caught.value.field == "measure" and "latency_over_N" in str(caught.value)
+    with pytest.raises(RuleInvalid) as caught:
+        make_rule(project, measure="latency_over_0", condition="burn_rate", condition_config={"objective": 0.99})
+    assert caught.value.field == "measure"
+
+
+def test_the_mad_is_scipys() -> None:
+    from scipy.stats import median_abs_deviation
+
+    rng = np.random.default_rng(3)
+    for sample in (rng.normal(10, 3, 7), rng.lognormal(2, 1, 12), np.array([5.0, 5.0, 5.0]), np.array([1.0, 9.0])):
+        assert mad_normal(sample) == pytest.approx(float(median_abs_deviation(sample, scale="normal")), rel=1e-12)
+
+
+def test_rules_asking_the_same_question_share_one_rollup_query(api: Api, project: Any, prices: None) -> None:
+    ingest(api, project, calls(20, latency=2500, start=at_minute(-3)))
+    for i, (measure, level) in enumerate([("latency_avg", 1000), ("error_rate", 0.5), ("count", 5), ("cost", 100)]):
+        make_rule(project, name=f"r{i}", measure=measure, condition_config={"op": "above", "critical": level},
+                  min_count=1)
+    with CaptureQueriesContext(connection) as queries:
+        assert rules_evaluate_due(now=at_minute(1)) == 4
+    sums = [q["sql"] for q in queries.captured_queries if "FROM rollups_rollup" in q["sql"]]
+    assert len(sums) == 1  # four rules, one window, one scope: one read of the sums
+    assert sorted(RuleInstance.objects.filter(state="firing").values_list("rule__name", flat=True)) == ["r0", "r2"]
+
+
+def test_a_rule_whose_writes_fail_is_rolled_back_alone(api: Api, project: Any, prices: None) -> None:
+    def explode(transition: Any) -> None:
+        raise RuntimeError("an action failed")
+
+    ACTIONS["test-explode"] = explode
+    try:
+        ingest(api, project, calls(20, latency=2500, start=at_minute(-3)))
+        good = make_rule(project, name="good")
+        bad = make_rule(project, name="bad", actions=["test-explode"])
+        assert rules_evaluate_due(now=at_minute(1)) == 2
+    finally:
+        del ACTIONS["test-explode"]
+    assert list(StateEvent.objects.values_list("rule__name", flat=True)) == ["good"]
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.last_evaluated_at == at_minute(1) and bad.last_evaluated_at is None
+    assert not RuleInstance.objects.filter(rule=bad).exists()  # its new instance went with the savepoint
+
