@@ -163,3 +163,40 @@ def budgets_status(*, project_id: int, now: datetime) -> list[dict[str, Any]]:
                     "period_start": start, "period_end": end, "amount": condition.amount,
                     "over": any(g["over"] for g in groups), "groups": groups})
     return out
+
+
+def slo_status(*, rule: Rule, now: datetime) -> list[dict[str, Any]]:
+    """A burn-rate rule's SLO per group, read now: the bad ratio and burn rate of each tier's
+    windows and of the last 30 days, and the error budget left (1 − the 30-day burn rate, at
+    least 0). Empty for other conditions. One read_many of the rule's windows (alerts/sources.py)."""
+    from alerts.conditions import BurnRate, condition_for
+    from alerts.registry import METRIC_SOURCES, Window
+
+    if rule.condition != "burn_rate":
+        return []
+    condition = condition_for(rule.condition, rule.condition_config)
+    assert isinstance(condition, BurnRate)
+    source = METRIC_SOURCES[rule.source]
+    windows = condition.baselines(Window(now - timedelta(seconds=rule.window_seconds), now))
+    if hasattr(source, "read_many"):
+        readings = source.read_many([(rule, w) for w in windows])
+    else:
+        readings = [source.read(rule, w) for w in windows]
+    for reading in readings:
+        if isinstance(reading, Exception):
+            raise reading
+    allowed = 1 - condition.objective
+    out = []
+    for key in sorted({k for reading in readings for k in reading.groups}):
+        values = [reading.groups.get(key) for reading in readings]
+        ratios = [None if v is None or v.value is None or v.count < max(rule.min_count, 1) else v.value
+                  for v in values]
+        period = ratios[-1]
+        tiers = [{"factor": factor, "severity": severity, "long_seconds": long_s, "short_seconds": short_s,
+                  "long_burn": None if ratios[2 * i] is None else ratios[2 * i] / allowed,
+                  "short_burn": None if ratios[2 * i + 1] is None else ratios[2 * i + 1] / allowed}
+                 for i, (factor, long_s, short_s, severity) in enumerate(condition.tiers)]
+        out.append({"group": dict(zip(rule.group_by, key, strict=False)), "objective": condition.objective,
+                    "bad_ratio_30d": period, "calls_30d": values[-1].count if values[-1] is not None else 0,
+                    "budget_left": None if period is None else max(0.0, 1 - period / allowed), "tiers": tiers})
+    return out

@@ -15,6 +15,7 @@ from alerts.conditions import mad_normal
 from alerts.evaluation import rule_evaluate, rules_evaluate_due
 from alerts.models import Rule, RuleInstance, StateEvent
 from alerts.registry import ACTIONS, RuleInvalid
+from alerts.selectors import slo_status
 from tests.alerts.conftest import at_minute, calls, ingest, make_rule
 from tests.conftest import Api
 
@@ -108,3 +109,21 @@ def test_a_rule_whose_writes_fail_is_rolled_back_alone(api: Api, project: Any, p
     assert good.last_evaluated_at == at_minute(1) and bad.last_evaluated_at is None
     assert not RuleInstance.objects.filter(rule=bad).exists()  # its new instance went with the savepoint
 
+
+
+def test_slo_status_shows_the_error_budget_left_per_group(api: Api, project: Any, prices: None) -> None:
+    at = at_minute(1)
+    start = at - timedelta(minutes=5)
+    # 30-day SLO of 99% under 2 s; gpt-4o: 1 slow call of 400 (0.25%: a quarter of the budget spent);
+    # claude: 12 of 400 (3%: three times the budget, none left).
+    ingest(api, project, calls(399, latency=900, start=start, prefix="a") + calls(1, latency=2600, start=start, prefix="b")
+           + calls(388, latency=800, start=start, prefix="c", model="claude")
+           + calls(12, latency=4000, start=start, prefix="d", model="claude"))
+    rule = _slo_rule(project, group_by=["model"])
+    status = {s["group"]["model"]: s for s in slo_status(rule=rule, now=at)}
+    assert status["gpt-4o"]["budget_left"] == pytest.approx(0.75)
+    assert status["gpt-4o"]["bad_ratio_30d"] == pytest.approx(1 / 400) and status["gpt-4o"]["calls_30d"] == 400
+    assert status["claude"]["budget_left"] == 0.0
+    assert status["claude"]["tiers"][0]["long_burn"] == pytest.approx(3.0)
+    assert [t["factor"] for t in status["claude"]["tiers"]] == [14.4, 6.0, 1.0]
+    assert slo_status(rule=make_rule(project, name="plain"), now=at) == []
