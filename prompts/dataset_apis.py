@@ -3,6 +3,8 @@ uploaded items) and read its progress and results (prompts/datasets.py). Startin
 `prompts` scope or a member; the run itself goes to a worker."""
 from __future__ import annotations
 
+import json
+
 from django.db import transaction
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
@@ -49,7 +51,7 @@ class DatasetRunsApi(PromptApiBase):
                      "base_url": {"type": "string"}, "model": {"type": "string"},
                      "api_key_env": {"type": "string", "description": "Name of an OBSERVATORY_JUDGE_KEY_* variable"},
                      "concurrency": {"type": "integer", "minimum": 1},
-                     "max_cost_usd": {"type": "number", "exclusiveMinimum": 0}}})})
+                     "max_cost_usd": {"type": "number", "minimum": 0, "description": "above 0"}}})})
     def post(self, request: Request, name: str) -> Response:
         from prompts.tasks import run_dataset
 
@@ -58,21 +60,29 @@ class DatasetRunsApi(PromptApiBase):
         body = _body(request)
         actor = actor_for(request, project)
         version, items, gates = body.get("version"), body.get("items"), body.get("gates") or []
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise PromptError(400, "invalid", "version: an integer", {"version": "an integer"})
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
+            raise PromptError(400, "invalid", "version: a positive integer", {"version": "an integer"})
         if items is not None and (not isinstance(items, list) or not all(
-                isinstance(i, dict) and "input" in i for i in items)):
-            raise PromptError(400, "invalid", "items: a list of {input, expected_output}", {"items": "invalid"})
+                isinstance(i, dict) and "input" in i for i in items) or "\\u0000" in json.dumps(items)):
+            raise PromptError(400, "invalid", "items: a list of {input, expected_output} (no NUL characters)",
+                              {"items": "invalid"})
         if not isinstance(gates, list) or len(gates) > 20:
             raise PromptError(400, "invalid", "gates: a list of at most 20", {"gates": "invalid"})
         text = {k: body.get(k) or "" for k in ("dataset", "base_url", "model", "api_key_env")}
-        if not all(isinstance(v, str) for v in text.values()):
-            raise PromptError(400, "invalid", "dataset, base_url, model and api_key_env are strings")
+        if not all(isinstance(v, str) and "\x00" not in v and len(v) <= 500 for v in text.values()):
+            raise PromptError(400, "invalid", "dataset, base_url, model and api_key_env are strings (500 at most, "
+                                              "no NUL)")
+        number = body.get("dataset_version")
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int) or not 1 <= number < 2**31):
+            raise PromptError(400, "invalid", "dataset_version: a positive integer", {"dataset_version": "invalid"})
+        for key in ("concurrency", "max_cost_usd"):
+            if isinstance(body.get(key), bool):
+                raise PromptError(400, "invalid", f"{key}: a number", {key: "a number"})
         with transaction.atomic():
             run = datasets.dataset_run_create(
                 prompt=prompt, version=version, dataset=text["dataset"], actor_label=actor.label, gates=gates,
                 items=[{"input": i["input"], "expected_output": i.get("expected_output")} for i in items or []],
-                dataset_version=body.get("dataset_version"), base_url=text["base_url"], model=text["model"],
+                dataset_version=number, base_url=text["base_url"], model=text["model"],
                 api_key_env=text["api_key_env"], concurrency=body.get("concurrency"),
                 max_cost_usd=body.get("max_cost_usd"))
             transaction.on_commit(lambda: run_dataset.delay(run.pk))

@@ -44,7 +44,7 @@ class SubscriptionsApi(PromptApiBase):
         body = _body(request)
         channels, kinds = body.get("channels"), body.get("kinds") or []
         if not isinstance(channels, list) or len(channels) > 50 or not all(
-                isinstance(c, int) and not isinstance(c, bool) for c in channels):
+                isinstance(c, int) and not isinstance(c, bool) and 0 < c < 2**63 for c in channels):
             raise PromptError(400, "invalid", "channels: a list of at most 50 channel ids", {"channels": "ids"})
         if not isinstance(kinds, list) or not all(k in EventKind.values for k in kinds):
             raise PromptError(400, "invalid", f"kinds: any of {', '.join(EventKind.values)}", {"kinds": "unknown"})
