@@ -133,6 +133,9 @@ def test(args: list[str]) -> int:
     # Tests get their own Redis folder so they never touch a running instance's queue.
     servers = _start_servers(redis_name="redis-test")
     try:
+        # The pages link to hashed, precompressed static files, as in production (observatory/staticstorage.py);
+        # after the first run this only hashes (a few seconds).
+        _manage("collectstatic", "--noinput", "-v", "0")
         return subprocess.call([sys.executable, "-m", "pytest", *args], cwd=ROOT)
     finally:
         servers.stop()

@@ -236,12 +236,14 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "observatory.staticfinders.PlotlyFinder",  # plotly.min.js from the installed plotly package
+    "observatory.staticstorage.HashedNameFinder",  # a hashed name, for servers reading the finders
 ]
 # Without collectstatic (tests, `manage.py runserver`), serve straight from the finders.
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Hashed names cached as immutable, brotli and gzip made at collectstatic (observatory/staticstorage.py).
+    "staticfiles": {"BACKEND": "observatory.staticstorage.StaticStorage"},
 }
 SESSION_COOKIE_HTTPONLY = True
 # Password-reset (and, later, alert) mail. Without OBSERVATORY_EMAIL_HOST mail is printed to the
