@@ -1,7 +1,19 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboards.views import call_detail, calls, cost, home, latency, overview, people, project_settings, quality
+from dashboards.views import (
+    call_detail,
+    calls,
+    cost,
+    feedback,
+    home,
+    latency,
+    overview,
+    people,
+    project_settings,
+    quality,
+    trace,
+)
 from review import explorer as review_explorer  # the explorer's "add to a review queue" (review/explorer.py)
 
 P = "projects/<int:project_id>/"
@@ -21,7 +33,8 @@ urlpatterns = [
     path(P + "explorer/count", calls.count, name="calls-count"),
     path(P + "explorer/review", review_explorer.add, name="calls-review-add"),
     path(P + "calls/<path:external_id>", call_detail.detail, name="call-detail"),
-    path(P + "traces/<path:trace_id>", call_detail.trace, name="trace"),
+    path(P + "traces/<path:trace_id>", trace.trace, name="trace"),
+    path(P + "feedback/", feedback.inbox, name="feedback-inbox"),
     path(P + "people/", people.people, name="people"),
     path(P + "users/<path:user_id>", people.user_detail, name="user-detail"),
     path(P + "sessions/<path:session_id>", people.session_detail, name="session-detail"),

@@ -145,6 +145,10 @@ def page_of_calls(request: HttpRequest, page: Page, filters: ExplorerFilters) ->
         row["user_url"] = link("user-detail", page.project.id, row["user_id"]) if row["user_id"] else None
         row["session_url"] = (link("session-detail", page.project.id, row["session_id"])
                               if row["session_id"] else None)
+        # A version is a prompt's ("support v2"); a bare number reads better with its "v".
+        version = row["prompt_version"] or ""
+        row["version_label"] = f"v{version}" if version.isdigit() else version
+        row["prompt_label"] = f"{row['prompt_name']} {row['version_label']}".strip() if row["prompt_name"] else ""
         row["output_html"] = highlight(row["preview"], terms)
         row["input_html"] = highlight(row["input_preview"], terms)
     return {"calls": result.rows, "page_size": PAGE_SIZE, "cursor_errors": errors, "paged": bool(cursor),

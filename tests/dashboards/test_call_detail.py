@@ -94,7 +94,8 @@ def test_trace_waterfall_nests_and_places_spans(owner_client: Client, seeded: An
     assert "margin-left:70.59%;width:29.41%" in tree
     assert f'href="/projects/{seeded.id}/calls/agent-root"' in tree
     whole = get(owner_client, seeded, "traces/trace-agent")
-    assert whole.count('data-testid="trace-span"') == 3 and 'aria-current="true"' not in whole
+    # The trace page selects its root span by default (dashboards.views.trace).
+    assert whole.count('data-testid="trace-span"') == 3 and whole.count('aria-current="true"') == 1
     assert "answer-ticket" in whole
 
 

@@ -135,7 +135,7 @@ def test_a_huge_payload_is_still_ingested_and_searchable(owner_client: Client, s
     _, rows = explore(owner_client, seeded, f"q={hashlib.md5(b'5').hexdigest()}")
     assert rows == ["huge"]
     page, _ = explore(owner_client, seeded, "q=summarize")
-    preview = re.search(r'data-call="huge">.*?<td class="col-output preview"><span class="clip wide" title="[^"]*">'
+    preview = re.search(r'data-call="huge">.*?<td class="col-output preview"><span class="clip" title="[^"]*">'
                         r'(.*?)</span>', page, re.S).group(1)
     assert len(preview) <= PREVIEW_CHARS + 1 and preview.endswith("…")
 
