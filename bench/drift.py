@@ -7,7 +7,8 @@ bench's data (bench/pages.py's loader: 10 million calls over 30 days, payloads o
 The data folder is kept (bench/.data/drift) and later runs only measure; `--fresh` starts over.
 With DATABASE_URL and `--project ORG/PROJECT`, it measures a project already loaded there (a copy
 of a shared seed); `--rebuild-days N` first rebuilds that project's last N days of rollups from its
-raw calls (rows folded before rollups/dists.py have no per-call distributions), timed apart.
+raw calls (rows folded before rollups/dists.py have no per-call distributions), timed apart;
+`--backfill-days N` instead adds only those rows, in SQL (rollups.dists.backfill: much quicker).
 
     .venv/bin/python bench/drift.py [--calls 10000000] [--days 35] [--fresh]
     DATABASE_URL=... .venv/bin/python bench/drift.py --project bench-pages/bench [--rebuild-days 36]
@@ -58,9 +59,11 @@ def main() -> int:
     parser.add_argument("--fresh", action="store_true", help="delete the kept data folder and load again")
     parser.add_argument("--project", help="ORG/PROJECT already loaded in DATABASE_URL: measure it, load nothing")
     parser.add_argument("--rebuild-days", type=int, default=0, help="with --project: rebuild this many days first")
+    parser.add_argument("--backfill-days", type=int, default=0,
+                        help="with --project: only add the per-call distributions of this many days (rollups.dists.backfill)")
     args = parser.parse_args()
     if args.project:
-        return _existing(args.project, args.rebuild_days)
+        return _existing(args.project, args.rebuild_days, args.backfill_days)
     if args.fresh:
         shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True, exist_ok=True)
@@ -89,7 +92,7 @@ def main() -> int:
     return 0
 
 
-def _existing(spec: str, rebuild_days: int) -> int:
+def _existing(spec: str, rebuild_days: int, backfill_days: int = 0) -> int:
     """Measure a project already in DATABASE_URL (migrated first by harness.servers)."""
     from harness import servers
 
@@ -126,6 +129,19 @@ def _existing(spec: str, rebuild_days: int) -> int:
             print(f"compacted {buckets:,} buckets in {time.perf_counter() - started:.0f} s", flush=True)
             with connection.cursor() as cur:
                 cur.execute("VACUUM ANALYZE rollups_rollup")
+        if backfill_days:
+            from django.db import transaction
+
+            from rollups.dists import backfill
+
+            now = timezone.now()
+            started = time.perf_counter()
+            with transaction.atomic(), connection.cursor() as cur:
+                rows = backfill(cur, project.id, now - timedelta(days=backfill_days), now)
+            print(f"per-call distributions backfilled over {backfill_days} days: {rows:,} rollup rows in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+            with connection.cursor() as cur:
+                cur.execute("ANALYZE rollups_rollup")
         plain, counts = _run(project.id, topics=False)
         print(f"drift run without topics: {plain:.1f} s ({counts}) (target < 10 s)", flush=True)
         with_topics, counts = _run(project.id, topics=True)

@@ -23,7 +23,7 @@ import numpy as np
 
 from rollups.aggregate import Groups, codes, group_ids, histograms
 from rollups.cubes import CUBES, DIMENSIONS, MODEL_CALL_KINDS
-from rollups.sketch import keys_of
+from rollups.sketch import ZERO_KEY, keys_of
 
 DIST_PREFIX, MIX_PREFIX = "dist:", "mix:"
 FINISH_REASON_PREFIX = "mix:finish_reason:"
@@ -50,10 +50,15 @@ def _reason(key: str) -> str:
             f"WHEN 'string' THEN metadata->>'{key}' END")
 
 
+def _finish() -> str:
+    return f"lower(left(COALESCE({_reason('finish_reasons')}, {_reason('finish_reason')}, ''), 40))"
+
+
 # Extra columns of the fold's select (SELECT_CALLS joins the payload as p): input and output
-# characters (-1 without a payload) and the first finish reason, lower case, ('' when unknown).
-SELECT_EXTRA = (f", COALESCE({_chars('input')}, -1), COALESCE({_chars('output')}, -1),"
-                f" lower(left(COALESCE({_reason('finish_reasons')}, {_reason('finish_reason')}, ''), 40))")
+# characters (-1 without a payload), the first finish reason, lower case ('' when unknown), and
+# input and output tokens (-1 when not reported: the fold's own token sums count those as 0).
+SELECT_EXTRA = (f", COALESCE({_chars('input')}, -1), COALESCE({_chars('output')}, -1), {_finish()},"
+                " COALESCE(input_tokens, -1), COALESCE(output_tokens, -1)")
 JOIN_PAYLOAD = "LEFT JOIN telemetry_callpayload p ON p.call_id = telemetry_call.id"
 
 # The call measures of a score row, as COPY text: calls .. unpriced zero, empty latency and TTFT sketches.
@@ -72,7 +77,8 @@ def prepare(data: dict[str, Any], extra: list[tuple[Any, ...]]) -> None:
     model = np.isin(kind, MODEL_CALL_KINDS)
     in_chars = np.asarray(extra[0], dtype=np.float64)
     out_chars = np.asarray(extra[1], dtype=np.float64)
-    values = {"input_tokens": data["tin"].astype(np.float64), "output_tokens": data["tout"].astype(np.float64),
+    values = {"input_tokens": np.asarray(extra[3], dtype=np.float64),
+              "output_tokens": np.asarray(extra[4], dtype=np.float64),
               "cost": np.asarray(data["cost"].tolist(), dtype=np.float64) / 1e6,  # picodollars -> micro-dollars
               "input_chars": in_chars, "output_chars": out_chars}
     dists = {}
@@ -119,6 +125,67 @@ def lines(project_id: int, grain: str, cube: str, data: dict[str, Any], gid: np.
             name = (FINISH_REASON_PREFIX + reason)[:120].translate(_ESCAPES)
             out.append(f"{heads[g]}{name}\t{n}\t{float(n)!r}\t\\\\x\t\\\\x\n")
     return out
+
+
+# Backfill: the same rows computed in SQL for calls folded before this module existed (a range's
+# call rows stay as they are). Per cube and grain: values per call, then counts per sketch key,
+# then one row per group with its keys and counts packed as the fold packs them (big-endian).
+_VALUES = f"""
+SELECT date_trunc(%(unit)s, t.start_time, 'UTC') AS bucket, {{dims}}, d.name, d.value,
+       CASE WHEN d.value > 0 THEN obs_sketch_key(GREATEST(d.value, 0.001)) ELSE {ZERO_KEY} END AS k
+FROM telemetry_call t LEFT JOIN telemetry_callpayload p ON p.call_id = t.id
+CROSS JOIN LATERAL (VALUES ('{DISTS["input_tokens"]}', t.input_tokens::float8),
+    ('{DISTS["output_tokens"]}', t.output_tokens::float8),
+    ('{DISTS["cost"]}', CASE WHEN t.cost_source <> 'unknown' THEN COALESCE(t.cost_total_usd, 0)::float8 * 1e6 END),
+    ('{DISTS["input_chars"]}', ({_chars("input")})::float8),
+    ('{DISTS["output_chars"]}', ({_chars("output")})::float8)) AS d(name, value)
+WHERE t.project_id = %(project)s AND t.kind = ANY(%(kinds)s) AND t.start_time >= %(lo)s AND t.start_time < %(hi)s
+  AND d.value >= 0 AND NOT EXISTS (SELECT 1 FROM telemetry_pendingcall q WHERE q.call_id = t.id)
+"""
+_FINISH = f"""
+SELECT date_trunc(%(unit)s, t.start_time, 'UTC') AS bucket, {{dims}}, '{FINISH_REASON_PREFIX}' || r.reason AS name,
+       count(*)::int8 AS n
+FROM telemetry_call t CROSS JOIN LATERAL (SELECT {_finish()} AS reason) AS r
+WHERE t.project_id = %(project)s AND t.kind = ANY(%(kinds)s) AND t.start_time >= %(lo)s AND t.start_time < %(hi)s
+  AND r.reason <> '' AND NOT EXISTS (SELECT 1 FROM telemetry_pendingcall q WHERE q.call_id = t.id)
+GROUP BY {", ".join(str(i) for i in range(1, len(DIMENSIONS) + 3))}
+"""
+_ZERO_COLUMNS = ("0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, ''::bytea, ''::bytea, 0, 0, NULL, ''::bytea, ''::bytea")
+_INSERT = f"INSERT INTO rollups_rollup (project_id, grain, cube, bucket, {', '.join(DIMENSIONS)}, {COLUMNS}, compacted)"
+
+
+def backfill(cursor: Any, project_id: int, start: datetime, end: datetime) -> int:
+    """Replace the distribution and mix rows of [start, end) (whole UTC days) with ones computed from
+    the processed calls there, in SQL, leaving every other rollup row alone: for ranges folded before
+    these rows existed, much cheaper than rebuilding the range. Returns the rows written."""
+    lo = start.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    hi = end.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    from rollups.fold import LOCK_NAMESPACE
+
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, project_id])
+    cursor.execute("DELETE FROM rollups_rollup WHERE project_id = %s AND bucket >= %s AND bucket < %s"
+                   " AND (score LIKE 'dist:%%' OR score LIKE 'mix:%%')", [project_id, lo, hi])
+    written = 0
+    for grain, unit in (("h", "hour"), ("d", "day")):
+        for cube in DIST_CUBES:
+            dims = ", ".join(f"COALESCE(t.{d}, '') AS {d}" if d in CUBES[cube] else f"''::text AS {d}"
+                             for d in DIMENSIONS)
+            groups = ", ".join(DIMENSIONS)
+            params = {"project": project_id, "unit": unit, "kinds": list(MODEL_CALL_KINDS), "lo": lo, "hi": hi,
+                      "grain": grain, "cube": cube}
+            cursor.execute(
+                f"{_INSERT} SELECT %(project)s, %(grain)s, %(cube)s, bucket, {groups}, {_ZERO_COLUMNS}, name,"
+                f" sum(n)::int8, sum(s), string_agg(int4send(k), ''::bytea ORDER BY k),"
+                f" string_agg(int8send(n), ''::bytea ORDER BY k), true"
+                f" FROM (SELECT bucket, {groups}, name, k, count(*)::int8 AS n, sum(value) AS s"
+                f" FROM ({_VALUES.replace('{dims}', dims)}) v GROUP BY bucket, {groups}, name, k) b"
+                f" GROUP BY bucket, {groups}, name", params)
+            written += cursor.rowcount
+            cursor.execute(
+                f"{_INSERT} SELECT %(project)s, %(grain)s, %(cube)s, bucket, {groups}, {_ZERO_COLUMNS}, name, n,"
+                f" n::float8, ''::bytea, ''::bytea, true FROM ({_FINISH.replace('{dims}', dims)}) f", params)
+            written += cursor.rowcount
+    return written
 
 
 def copy_lines(cursor: Any, rows: list[str]) -> None:
