@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from dashboards import charts
 from dashboards.context import Page, project_page
 from dashboards.selectors import feedback_totals, grouped, project_has_calls, series_many
+from dashboards.selectors.versions import prompt_version_comparison
 from dashboards.views.common import render_page
 from dashboards.views.home import LAST_PROJECT, start_context
 from rollups.cubes import choose_cube
@@ -82,9 +83,13 @@ def overview(request: HttpRequest, page: Page) -> HttpResponse:
         "cost": charts.time_series("Cost", [{"name": "cost", "points": series["cost"][0]["points"]}], unit="usd",
                                    bars=True),
     }
-    tops = []
+    tops, compare_links = [], []
     for dimension, label in TOP_DIMENSIONS:
         rows = top_rows(page, dimension)
+        if dimension == "prompt_version":  # links to compare each prompt's versions (prompt_versions_context)
+            names = sorted({r["group"][0] for r in rows if r["group"][0]},
+                           key=lambda n: -sum(r["count"] or 0 for r in rows if r["group"][0] == n))
+            compare_links = [(name, page.keep(prompt_name=name, prompt_version=None)) for name in names]
         by_cost = sorted(rows, key=lambda r: r["cost"], reverse=True)[:8]
         by_errors = sorted((r for r in rows if r["errors"]), key=lambda r: r["errors"], reverse=True)[:8]
         tops.append({"dimension": dimension, "label": label, "by_cost": by_cost, "by_errors": by_errors,
@@ -92,5 +97,14 @@ def overview(request: HttpRequest, page: Page) -> HttpResponse:
                                               [r["cost"] for r in by_cost], unit="usd")})
     return render_page(request, page, "dashboards/overview.html",
                        {"now": current, "before": previous, "figures": figures, "tops": tops,
-                        "firing": _firing(page), "drift": _drift(page)},
+                        "firing": _firing(page), "drift": _drift(page),
+                        **prompt_versions_context(page, compare_links)},
                        active="overview", title="Overview")
+
+
+def prompt_versions_context(page: Page, compare_links: list[tuple[str, str]]) -> dict[str, Any]:
+    """With one prompt chosen (and no version), its versions compared; else links choosing one."""
+    prompts = page.params.getlist("prompt_name") if page.params is not None else []
+    chosen = prompts[0] if len(prompts) == 1 and prompts[0] and not page.filters.get("prompt_version") else ""
+    return {"versions": prompt_version_comparison(page, chosen) if chosen else None,
+            "compare_links": compare_links, "compare_clear": page.keep(prompt_name=None, prompt_version=None)}
