@@ -4,6 +4,7 @@ and all matching calls sent to a review queue, the total and the suggestions."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -120,3 +121,46 @@ def test_ticked_rows_and_all_matching_calls_go_to_a_review_queue(explorer: Page,
     tab.get_by_test_id("add-matching").click()
     expect(tab.get_by_test_id("queue-result")).to_contain_text("Added 4 of 5 calls")  # c-3 was already in it
     assert Item.objects.filter(queue=queue).count() == 6
+
+
+def test_the_trace_page_shows_totals_tree_and_span_above_the_fold(explorer: Page, live_server: Any,
+                                                                  seeded: Any) -> None:
+    tab = explorer
+    tab.goto(f"{live_server.url}/projects/{seeded.id}/traces/trace-agent?range=24h")
+    totals, tree, detail = (tab.get_by_test_id(t) for t in ("trace-totals", "trace-tree", "span-detail"))
+    expect(tab.get_by_test_id("trace-tokens")).to_have_text("390")
+    for part in (totals, tree, detail):
+        assert part.bounding_box()["y"] < 900 - 100  # in the first screen
+    assert totals.bounding_box()["y"] + totals.bounding_box()["height"] < 900
+    tree_box, detail_box = tree.bounding_box(), detail.bounding_box()
+    assert tree_box["x"] + tree_box["width"] <= detail_box["x"]  # tree left, detail right
+    assert abs(tree_box["y"] - detail_box["y"]) < 5
+    expect(detail).to_contain_text("answer-ticket")  # the root first
+    tab.get_by_test_id("trace-span").filter(has_text="draft-reply").click()
+    expect(detail.get_by_test_id("span-output")).to_contain_text("Dear customer")
+    expect(tab).to_have_url(re.compile(r"span=agent-llm"))
+    expect(tab.get_by_test_id("trace-span").filter(has_text="draft-reply")).to_have_attribute("aria-current", "true")
+    shoot(tab, "trace-1440")
+    tab.go_back()
+    expect(tab.get_by_test_id("span-detail")).to_contain_text("answer-ticket")
+    assert tab.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_feedback_inbox_filters_and_links_to_calls(explorer: Page, live_server: Any, seeded: Any) -> None:
+    tab = explorer
+    tab.goto(f"{live_server.url}/projects/{seeded.id}/feedback/?range=24h")
+    items = tab.get_by_test_id("inbox-item")
+    expect(items).to_have_count(4)  # the seed's four thumbs-down comments
+    tab.get_by_label("Thumbs").select_option("up")
+    expect(tab.get_by_test_id("empty-state")).to_be_visible()
+    expect(tab).to_have_url(re.compile(r"thumbs=up"))
+    tab.get_by_label("Thumbs").select_option("down")
+    expect(items).to_have_count(4)
+    tab.get_by_label("Feature").select_option("search")
+    expect(items).to_have_count(4)
+    tab.get_by_label("Model").select_option("house-model")
+    expect(tab.get_by_test_id("empty-state")).to_contain_text("match these filters")
+    tab.goto(f"{live_server.url}/projects/{seeded.id}/feedback/?range=24h&thumbs=down")
+    items.first.get_by_test_id("inbox-call").click()
+    expect(tab).to_have_url(re.compile(r"/calls/c-\d+"))
+    expect(tab.get_by_test_id("call-output")).to_be_visible()
