@@ -1,5 +1,5 @@
-"""One call (payloads readable, usage, cost, quality, feedback, its trace as a waterfall) and one
-whole trace. Call data is only ever shaped here, never marked safe: templates escape all of it."""
+"""One call (payloads readable, usage, cost, quality, feedback, its trace as a waterfall); the whole
+trace's page is dashboards.views.trace. Call data is only ever shaped here, never marked safe: templates escape all of it."""
 from __future__ import annotations
 
 import json
@@ -121,16 +121,6 @@ def detail(request: HttpRequest, page: Page, external_id: str) -> HttpResponse:
     }
     return render_page(request, page, "dashboards/call_detail.html", context, active="calls",
                        title=f"Call {call.name or call.model or call.external_id}", toolbar=False, charts=False)
-
-
-@project_page()
-def trace(request: HttpRequest, page: Page, trace_id: str) -> HttpResponse:
-    tree = trace_tree(project_id=page.project.id, trace_id=trace_id)
-    if tree is None:
-        raise Http404("No such trace in this project.")
-    return render_page(request, page, "dashboards/trace.html",
-                       {"tree": waterfall(tree, project_id=page.project.id)}, active="calls",
-                       title=f"Trace {tree['name'] or trace_id}", toolbar=False, charts=False)
 
 
 def _related(call: Call, relation: str) -> Any:
