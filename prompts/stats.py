@@ -92,11 +92,14 @@ def _sequential(difference: float, variance: float, n: int) -> dict[str, float]:
 
 def moments(count: int, total: float, squares: float) -> tuple[float, float] | None:
     """(mean, variance with ddof=1) from a count, a sum and a sum of squares; None under 2 values.
-    Floating-point cancellation can make a tiny variance slightly negative: it is clamped to 0."""
+    Floating-point cancellation leaves a tiny variance (even a negative one) where every value is
+    equal: it is read as 0."""
     if count < 2:
         return None
     mean = total / count
-    return mean, max(0.0, (squares - count * mean * mean) / (count - 1))
+    variance = (squares - count * mean * mean) / (count - 1)
+    # Below this the difference is rounding of the sum of squares (~1e-16 of it), not spread.
+    return mean, 0.0 if variance <= 1e-12 * mean * mean else variance
 
 
 def two_proportions(x_control: int, n_control: int, x_treatment: int, n_treatment: int) -> Comparison | None:

@@ -100,4 +100,11 @@ def test_create_a_version_move_a_label_by_keyboard_diff_and_start_an_experiment(
     expect(tab.get_by_test_id("arms")).to_contain_text("10")
     expect(tab.get_by_test_id("comparisons")).to_contain_text("error_rate")
     expect(tab.get_by_test_id("comparisons")).to_contain_text("inconclusive")  # 10 calls an arm: too few
+    expect(tab.get_by_test_id("comparisons")).to_contain_text("cost_per_call")  # Welch's t beside the rates
+    expect(tab.get_by_test_id("p95").first).to_contain_text(re.compile(r"\d+ ms \(\d+–\d+\)"))  # with its interval
+    from pathlib import Path
+
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    tab.screenshot(path=str(artifacts / "prompts-experiment.png"), full_page=True)
     assert not tab.dialogs and not tab.errors and not tab.csp  # type: ignore[attr-defined]
