@@ -388,5 +388,6 @@ def add_to_dataset(request: HttpRequest, page: Page) -> HttpResponse:
         messages.success(request, f"Added to {dataset.name}: version {version.version}, {version.item_count} "
                                   f"item{'s' if version.item_count != 1 else ''}.")
     except ReviewError as exc:
-        messages.error(request, f"Not added to the dataset: {exc.field}: {exc.message}")
+        field = "dataset" if exc.field == "name" else exc.field  # the form's name for it
+        messages.error(request, f"Not added to the dataset: {field}: {exc.message}")
     return redirect(back) if back else redirect("review-queues", page.project.id)

@@ -60,7 +60,7 @@ def test_admins_add_a_call_to_a_dataset_as_a_new_version(api: Api, project: Any,
                                "labels": "no equals sign"}, follow=True)
     assert "labels: &#x27;no equals sign&#x27; is not name=value" in refused.content.decode()
     refused = admin.post(url, {"call_id": "c-1", "dataset": "Bad Name", "expected_output": "x"}, follow=True)
-    assert "Not added to the dataset: name: 1-100 lower-case letters" in refused.content.decode()
+    assert "Not added to the dataset: dataset: 1-100 lower-case letters" in refused.content.decode()
     assert dataset.versions.count() == 2
     assert signed_in(member).post(url, {"call_id": "c-1", "dataset": "support-golden",
                                         "expected_output": "x"}).status_code == 403
