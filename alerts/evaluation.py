@@ -78,6 +78,14 @@ class _Read:
 _Planned = tuple[_Read | None, str, Any]  # (the readings, or None with the error; the condition)
 
 
+def window_at(rule: Rule, at: datetime) -> Window:
+    """The rule's window evaluated in the minute `at`: it ends with that minute, so the calls of
+    the minute in progress count (a burst folded a second before the tick is seen by it, not a
+    minute later)."""
+    end = at + MINUTE
+    return Window(end - timedelta(seconds=rule.window_seconds), end)
+
+
 def _failed(exc: Exception) -> _Planned:
     return None, f"{type(exc).__name__}: {exc}"[:300], None
 
@@ -95,7 +103,7 @@ def _read_all(rules: list[Rule], at: datetime) -> dict[int, _Planned]:
         try:
             source = METRIC_SOURCES[rule.source]
             condition = condition_for(rule.condition, rule.condition_config)
-            window = Window(at - timedelta(seconds=rule.window_seconds), at)
+            window = window_at(rule, at)
             plans.setdefault(rule.source, []).append((rule, condition, [window, *condition.baselines(window)]))
         except (KeyError, RuleInvalid, ValueError) as exc:
             out[rule.id] = _failed(exc)
@@ -192,8 +200,11 @@ def rules_evaluate(*, rules: list[Rule], at: datetime, reads: dict[int, _Planned
                 continue
             events.extend(written)
             evaluated[error].append(rule.id)
-        if quiet:
-            RuleInstance.objects.bulk_update(quiet, ["last_evaluated_at", "last_value"])
+        if quiet:  # one UPDATE from two arrays: bulk_update's CASE per row cost ~2 s of CPU for 1,000 rows
+            with connection.cursor() as cur:
+                cur.execute("UPDATE alerts_ruleinstance i SET last_evaluated_at = %s, last_value = v.value"
+                            " FROM unnest(%s::int8[], %s::float8[]) AS v(id, value) WHERE i.id = v.id",
+                            [at, [i.pk for i in quiet], [i.last_value for i in quiet]])
         for error, rule_ids in evaluated.items():
             Rule.objects.filter(pk__in=rule_ids).update(last_evaluated_at=at, last_error=error)
     return events

@@ -30,7 +30,7 @@ def _slo_rule(project: Any, **fields: Any) -> Rule:
 
 def test_a_latency_slo_pages_the_model_burning_its_budget(api: Api, project: Any, prices: None) -> None:
     at = at_minute(1)
-    start = at - timedelta(minutes=5)  # from `at`, so the 5-minute window holds them whenever the minute turns
+    start = at - timedelta(minutes=4)  # from `at`, so the 5-minute window holds them whenever the minute turns
     # gpt-4o: 8 of 40 calls over 2 s (20%: 20x the 1% budget, a page); claude: 1 of 40 (2.5x: only
     # the slow-burn tier, 1x over 3 days and 6 hours, here the same calls: a ticket).
     ingest(api, project, calls(32, latency=900, start=start, prefix="a") + calls(8, latency=2600, start=start, prefix="b")
@@ -49,7 +49,7 @@ def test_a_latency_slo_pages_the_model_burning_its_budget(api: Api, project: Any
 def test_a_latency_slo_under_its_budget_stays_quiet_and_below_min_count_is_no_data(
         api: Api, project: Any, prices: None) -> None:
     at = at_minute(1)
-    start = at - timedelta(minutes=5)
+    start = at - timedelta(minutes=4)
     ingest(api, project, calls(199, latency=900, start=start) + calls(1, latency=3000, start=start, prefix="slow"))
     rule = _slo_rule(project)
     assert rule_evaluate(rule=rule, at=at) == []  # 0.5% slow: half the budget, burn 0.5
@@ -113,7 +113,7 @@ def test_a_rule_whose_writes_fail_is_rolled_back_alone(api: Api, project: Any, p
 
 def test_slo_status_shows_the_error_budget_left_per_group(api: Api, project: Any, prices: None) -> None:
     at = at_minute(1)
-    start = at - timedelta(minutes=5)
+    start = at - timedelta(minutes=4)
     # 30-day SLO of 99% under 2 s; gpt-4o: 1 slow call of 400 (0.25%: a quarter of the budget spent);
     # claude: 12 of 400 (3%: three times the budget, none left).
     ingest(api, project, calls(399, latency=900, start=start, prefix="a") + calls(1, latency=2600, start=start, prefix="b")
