@@ -97,14 +97,20 @@ def queue_agreement(*, queue: Queue) -> list[Agreement]:
     return out
 
 
-def _alert_rule_name(rule_id: int | None) -> str:
+def _alert_rule_text(rule_id: int | None) -> str:
+    """The alert rule's name, and a warning while it does not run the action that feeds the queue."""
     from django.apps import apps
 
     if rule_id is None or not apps.is_installed("alerts"):
         return "(none)"
     from alerts.models import Rule
 
-    return Rule.objects.filter(pk=rule_id).values_list("name", flat=True).first() or f"{rule_id} (deleted)"
+    found = Rule.objects.filter(pk=rule_id).values_list("name", "actions").first()
+    if found is None:
+        return f"{rule_id} (deleted)"
+    name, actions = found
+    idle = "" if "sample_into_queue" in actions else " (idle: add sample_into_queue to the alert rule's actions)"
+    return f"'{name}'{idle}"
 
 
 def rule_describe(rule: RoutingRule) -> str:
@@ -121,7 +127,7 @@ def rule_describe(rule: RoutingRule) -> str:
         text = "error status"
     elif rule.kind == "incident":
         take = f"{rule.sample_rate * 100:g}% of the calls" if rule.sample_rate else f"{rule.sample_count} calls"
-        text = f"{take} behind each incident of alert rule '{_alert_rule_name(rule.alert_rule_id)}'"
+        text = f"{take} behind each incident of alert rule {_alert_rule_text(rule.alert_rule_id)}"
     else:
         text = f"random {rule.sample_rate * 100:g}%" if rule.sample_rate else "random sample"
     filters = [f"{name} {', '.join(values)}" for name, values in (

@@ -141,5 +141,6 @@ def test_the_queue_page_adds_an_incident_rule(project: Any, queue: Any, owner: A
                                                                     "count": "5"})
     rule = queue.rules.get()
     assert (rule.kind, rule.alert_rule_id, rule.sample_count, rule.sample_rate) == ("incident", alert.id, 5, None)
-    assert "5 calls behind each incident of alert rule &#x27;slow answers&#x27;" in client.get(f"/projects/{project.id}/review/{queue.id}/"
+    assert "5 calls behind each incident of alert rule &#x27;slow answers&#x27; (idle: add sample_into_queue to " \
+        "the alert rule&#x27;s actions)" in client.get(f"/projects/{project.id}/review/{queue.id}/"
                                                                    ).content.decode()
