@@ -29,6 +29,7 @@ from dashboards.forms import (
     RetentionForm,
     set_password_email_send,
 )
+from dashboards.selectors.retention import retention_losses
 from dashboards.views.common import render_page
 from pricing.models import ModelPrice
 from pricing.services import price_override_create, price_override_delete
@@ -90,6 +91,7 @@ def _render(request: HttpRequest, page: Page, *, status: int = 200, **bound: Any
         "quality": quality,
         "evaluators_on": [n for n in EVALUATORS if (overrides.get(n) or {}).get("enabled", True) is not False],
         "judges": Judge.objects.filter(project=project).order_by("name"),
+        "retention_confirm": bound.get("retention_confirm"),
         "retention": [{"name": name, "label": label, "value": getattr(project, f"retention_{name}"),
                        "default": settings.RETENTION_DEFAULTS[name]} for name, label in RETENTION_FIELDS],
         "prices": ModelPrice.objects.filter(project=project).order_by("model", "-effective_date"),
@@ -229,6 +231,15 @@ def retention_update(request: HttpRequest, page: Page) -> HttpResponse:
     form = RetentionForm(request.POST, project=page.project)
     if not form.is_valid():
         return _refused(request, page, "Retention", retention_form=form)
+    values = {name: form.cleaned_data[name] for name, _ in RETENTION_FIELDS}
+    losses = retention_losses(project=page.project, values=values)
+    for loss in losses:
+        loss["label"] = dict(RETENTION_FIELDS)[loss["name"]]
+    if losses and request.POST.get("confirm") != "yes":
+        # Shorter periods delete data for good: nothing is saved until the owner has seen how much.
+        return _render(request, page, retention_form=form, retention_confirm={
+            "losses": losses, "values": [(name, "" if v is None else v)
+                                         for name, v in values.items()]})
     project_retention_update(project=page.project, actor=request.user,
                              **{name: form.cleaned_data[name] for name, _ in RETENTION_FIELDS})
     messages.success(request, "Retention saved. The hourly purge applies it; shorter periods delete older "

@@ -11,6 +11,7 @@ import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+from django.conf import settings  # noqa: E402
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from tests.dashboards.phone import signed_in_context  # noqa: E402
@@ -68,6 +69,11 @@ def test_on_a_phone_no_page_is_wider_than_the_screen_filters_fold_and_calls_are_
                 wide.append(problem)
         assert not wide, "\n".join(wide)
         folds_and_cards(tab, base)
+        # Getting started names this install's endpoints for the Langfuse SDK and OTLP exporters.
+        tab.goto(base + "start/")
+        expect(tab.locator("#snippet-langfuse")).to_contain_text(f"LANGFUSE_BASE_URL={settings.SITE_URL}")
+        expect(tab.locator("#snippet-langfuse-py")).to_contain_text(f'base_url="{settings.SITE_URL}"')
+        expect(tab.locator("#snippet-otel")).to_contain_text(f"{settings.SITE_URL}/v1/traces")
     finally:
         context.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -284,16 +284,42 @@ def test_bad_quality_settings_are_refused(owner_client: Client, project: Any, da
 def test_retention_update_and_defaults(owner_client: Client, project: Any) -> None:
     html = owner_client.get(url(project)).content.decode()
     assert "installation default, 90 days" in html
-    response = owner_client.post(url(project, "retention/"), {"payload_days": "7", "call_days": "30",
-                                                              "hour_rollup_days": "", "day_rollup_days": ""})
+    values = {"payload_days": "7", "call_days": "30", "hour_rollup_days": "", "day_rollup_days": ""}
+    asked = owner_client.post(url(project, "retention/"), values)
+    assert asked.status_code == 200 and 'data-testid="retention-confirm"' in asked.content.decode()
+    project.refresh_from_db()
+    assert project.retention_payload_days is None  # shorter: nothing saved before the confirmation
+    response = owner_client.post(url(project, "retention/"), {**values, "confirm": "yes"})
     assert response.status_code == 302 and response["Location"].endswith("#retention")
     project.refresh_from_db()
     assert (project.retention_payload_days, project.retention_call_days, project.retention_hour_rollup_days) == (
         7, 30, None)
+    longer = owner_client.post(url(project, "retention/"), {**values, "call_days": "60"})
+    assert longer.status_code == 302  # keeping data longer deletes nothing: no question asked
     bad = owner_client.post(url(project, "retention/"), {"payload_days": "0", "call_days": "5"})
     assert bad.status_code == 400 and 'id="retention_payload_days_error"' in bad.content.decode()
     project.refresh_from_db()
-    assert project.retention_call_days == 30
+    assert project.retention_call_days == 60
+
+
+def test_shortening_retention_says_how_many_calls_it_deletes(owner_client: Client, project: Any) -> None:
+    from django.utils import timezone
+
+    from rollups.models import Rollup
+
+    now = timezone.now()
+    for days, calls in ((3, 5), (10, 1200), (40, 300), (200, 99)):  # 200 days: gone already (90 by default)
+        Rollup.objects.create(project=project, grain="d", cube="total", kind="llm", bucket=now - timedelta(days=days),
+                              calls=calls)
+    Rollup.objects.create(project=project, grain="d", cube="model", kind="llm", model="m",
+                          bucket=now - timedelta(days=10), calls=1200)  # the same calls in another cube
+    html = owner_client.post(url(project, "retention/"), {"call_days": "7", "payload_days": "5"}).content.decode()
+    assert 'data-testid="loss-call_days">1.5k calls</strong>' in html  # 1,200 + 300
+    assert 'data-testid="loss-payload_days">1.2k calls</strong>' in html  # 30 -> 5 days: the 10-day-old
+    assert "Calls, scores and feedback (days): 90 → 7 days deletes about" in html
+    assert "inputs and outputs of about" in html
+    project.refresh_from_db()
+    assert project.retention_call_days is None
 
 
 # --- Prices --------------------------------------------------------------------------------------

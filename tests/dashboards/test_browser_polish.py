@@ -1,5 +1,6 @@
-"""A payload cut at ingest (over OBSERVATORY_INGEST_MAX_PAYLOAD_BYTES) reads as truncated on the call
-page, in a real browser: the marker is never shown as if it were what the model said."""
+"""Issue 17 §5 in a real browser: a payload cut at ingest reads as truncated on the call page (the
+marker is never shown as if it were what the model said); shortening retention asks first and says
+how much it deletes."""
 from __future__ import annotations
 
 import os
@@ -35,5 +36,35 @@ def test_a_cut_output_says_so_on_the_call_page(browser: Browser, live_server: An
         expect(output).not_to_contain_text("original_bytes")  # the preview, not the marker's JSON
         expect(tab.get_by_test_id("call-input").get_by_test_id("input-truncated")).to_have_count(0)
         expect(tab.get_by_test_id("cost")).to_contain_text("$0.50")
+    finally:
+        context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shortening_retention_asks_first_and_says_how_much_goes(browser: Browser, live_server: Any, project: Any,
+                                                                 owner: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rollups.models import Rollup
+
+    Rollup.objects.create(project=project, grain="d", cube="total", kind="llm",
+                          bucket=timezone.now() - timedelta(days=20), calls=4321)
+    context = signed_in_context(browser, live_server, owner)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{live_server.url}/projects/{project.id}/settings/#retention")
+        tab.get_by_label("Calls, scores and feedback (days)").fill("14")
+        tab.get_by_role("button", name="Save retention").click()
+        confirm = tab.get_by_test_id("retention-confirm")
+        expect(confirm).to_contain_text("Nothing is saved yet")
+        expect(confirm).to_contain_text("90 → 14 days deletes about 4.3k calls")
+        project.refresh_from_db()
+        assert project.retention_call_days is None
+        confirm.get_by_role("button", name="Delete and save").click()
+        expect(tab.get_by_role("status")).to_contain_text("Retention saved")
+        project.refresh_from_db()
+        assert project.retention_call_days == 14
     finally:
         context.close()
