@@ -81,9 +81,10 @@ def choose(call_ids: list[int], *, rate: float | None, count: int | None, seed: 
     return []
 
 
-def incident_route(*, incident: Any, alert_rule: Any, window_seconds: int | None = None) -> dict[int, int]:
-    """Route the calls behind `incident` into the queues of the incident rules naming `alert_rule`,
-    in the caller's transaction. Returns {queue id: items added}."""
+def incident_route(*, incident: Any, alert_rule: Any, window_seconds: int | None = None,
+                   only: list[int] | None = None) -> dict[int, int]:
+    """Route the calls behind `incident` into the queues of the incident rules naming `alert_rule`
+    (or only the rules `only`), in the caller's transaction. Returns {queue id: items added}."""
     from review.routing import calls_route
 
     if alert_rule.source not in SOURCES:
@@ -92,7 +93,7 @@ def incident_route(*, incident: Any, alert_rule: Any, window_seconds: int | None
     start = end - timedelta(seconds=window_seconds or alert_rule.window_seconds)
     with connection.cursor() as cur:
         cur.execute(_RULES_SQL, {"alert_rule": alert_rule.id, "project": alert_rule.project_id})
-        rules = cur.fetchall()
+        rules = [r for r in cur.fetchall() if only is None or r[0] in only]
         if not rules:
             return {}
         calls = window_calls(cur, project_id=alert_rule.project_id, start=start, end=end,
@@ -127,3 +128,30 @@ def sample_action(transition: Any) -> None:
                      sorted(added))
     except (DatabaseError, ValueError):
         log.warning("review: could not sample the calls of incident %s", incident.id, exc_info=True)
+
+
+MAX_BACKFILL_INCIDENTS = 100
+
+
+def incidents_backfill(backfill: Any) -> bool:
+    """A backfill of an incident rule (review.routing.backfill_step, in its transaction): the
+    calls behind the incidents its alert rule opened in the backfill's range, newest first, at most
+    MAX_BACKFILL_INCIDENTS; done in one step. Returns False (nothing more)."""
+    from django.apps import apps
+    from django.utils import timezone
+
+    rule = backfill.rule
+    if apps.is_installed("alerts") and rule.alert_rule_id is not None:
+        from alerts.models import Incident, Rule
+
+        alert_rule = Rule.objects.filter(pk=rule.alert_rule_id, project_id=rule.queue.project_id).first()
+        incidents = list(Incident.objects.filter(rule_id=rule.alert_rule_id, opened_at__gte=backfill.start,
+                                                 opened_at__lt=backfill.end)
+                         .order_by("-opened_at")[:MAX_BACKFILL_INCIDENTS]) if alert_rule else []
+        for incident in incidents:
+            added = incident_route(incident=incident, alert_rule=alert_rule, only=[rule.id])
+            backfill.routed += sum(added.values())
+        backfill.scanned += len(incidents)
+    backfill.finished_at = timezone.now()
+    backfill.save()
+    return False

@@ -274,6 +274,10 @@ def backfill_step(*, backfill_id: int, batch: int = BACKFILL_BATCH) -> bool:
         if backfill is None:
             return False  # finished, or another worker holds it
         project_id = backfill.rule.queue.project_id
+        if backfill.rule.kind == "incident":
+            from review.incidents import incidents_backfill
+
+            return incidents_backfill(backfill)
         cur.execute(_BACKFILL_PICK_SQL, {"project": project_id, "start": backfill.start, "end": backfill.end,
                                          "cursor_time": backfill.cursor_time, "cursor_id": backfill.cursor_id,
                                          "limit": batch})

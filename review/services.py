@@ -282,10 +282,8 @@ def rule_delete(*, rule: RoutingRule, actor: Any) -> None:
 
 
 def backfill_start(*, rule: RoutingRule, days: Any, actor: Any) -> Backfill:
-    """Apply `rule` to the calls of the last `days` days, in batches by a task (the daily cap applies)."""
-    if rule.kind == RuleKind.INCIDENT:
-        raise Invalid("rule", "an incident rule takes each incident's calls as the incident opens: nothing to "
-                              "backfill")
+    """Apply `rule` to the calls of the last `days` days, in batches by a task (the daily cap applies);
+    an incident rule to the incidents its alert rule opened in those days."""
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_BACKFILL_DAYS:
         raise Invalid("days", f"a whole number of days from 1 to {MAX_BACKFILL_DAYS}")
     now = timezone.now()

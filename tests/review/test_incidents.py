@@ -107,17 +107,30 @@ def test_a_bad_incident_rule_names_the_field(project: Any, queue: Any, data: dic
     assert raised.value.field == field
 
 
-def test_an_incident_rule_over_queue_figures_or_backfilled_is_refused(project: Any, queue: Any) -> None:
+def test_an_incident_rule_over_queue_figures_is_refused(project: Any, queue: Any) -> None:
     backlog = make_rule(project, name="backlog", source="review", measure="backlog", min_count=0,
                         condition_config={"op": "above", "critical": 200})
     with pytest.raises(Invalid) as raised:
         rule_create(queue=queue, actor=None, data={"kind": "incident", "alert_rule": backlog.id, "count": 3})
     assert raised.value.field == "alert_rule" and "not calls" in raised.value.message
-    alert = make_rule(project, group_by=["model"], window_seconds=900)
-    rule = rule_create(queue=queue, actor=None, data={"kind": "incident", "alert_rule": alert.id, "rate": 0.1})
-    with pytest.raises(Invalid) as raised:
-        backfill_start(rule=rule, days=7, actor=None)
-    assert raised.value.field == "rule"
+
+
+def test_a_backfill_samples_the_incidents_opened_before_the_rule(api: Api, project: Any, queue: Any,
+                                                                 prices: None) -> None:
+    from review import routing
+
+    at = at_minute(1)
+    _slow_and_fast(api, project, at)
+    alert = make_rule(project, name="slow answers", group_by=["model"], window_seconds=900,
+                      actions=["notify", "sample_into_queue"])
+    rules_evaluate_due(now=at)  # the incident opens while no incident rule exists: nothing sampled
+    assert Incident.objects.filter(rule=alert).count() == 1 and not Item.objects.exists()
+    rule = rule_create(queue=queue, actor=None, data={"kind": "incident", "alert_rule": alert.id, "count": 3})
+    backfill = backfill_start(rule=rule, days=1, actor=None)
+    assert not routing.backfill_step(backfill_id=backfill.id)  # one step
+    backfill.refresh_from_db()
+    assert (backfill.scanned, backfill.routed) == (1, 3) and backfill.finished_at is not None
+    assert len(_queued(queue)) == 3 and all(ext.startswith("s-") for ext, _ in _queued(queue))
 
 
 def test_an_incident_rule_is_not_applied_at_evaluation(api: Api, project: Any, queue: Any) -> None:
