@@ -38,10 +38,16 @@ def scores_part(page: Page, chosen: str) -> dict[str, Any]:
     if not chosen:
         return part
     apart = analytics.COUNT_SCORES
-    same_scale = [] if chosen in apart else [n for n in names if n != chosen and n not in apart]
+    # One axis, one direction: a score where higher is worse never shares the chart with one where
+    # higher is better (each has its own chart, through the score chooser).
+    worse_up = analytics.directions(page.project.id)
+    way = worse_up(chosen)
+    same_scale = [] if chosen in apart else [n for n in names if n != chosen and n not in apart
+                                             and worse_up(n) == way]
     trends = analytics.score_trends(page, [chosen, *same_scale][:TREND_SCORES])
-    part["figures"]["trend"] = charts.time_series("Average score over time", trends, unit="score",
-                                                  y_title="average score")
+    direction = "higher is worse" if way else "higher is better"
+    part["figures"]["trend"] = charts.time_series(f"Average score over time ({direction})", trends, unit="score",
+                                                  y_title=f"average score, {direction}")
     keys, counts = distribution(page.query(score=chosen), "score")
     bins = charts.linear_bins([value_of(int(k)) for k in keys], counts.tolist())
     part["figures"]["distribution"] = charts.histogram(f"Distribution of {chosen}", bins, unit="score",

@@ -96,6 +96,24 @@ def test_score_trend_shows_the_chosen_score_first(owner_client: Client, flagged:
     assert re.search(r'<label for="quality-score">[^<]*<select id="quality-score" name="score" form="toolbar"', html)
 
 
+@pytest.mark.parametrize("chosen", ["toxicity.output", "completeness"])
+def test_score_trend_draws_only_scores_of_the_chosen_direction(owner_client: Client, flagged: Any,
+                                                               chosen: str) -> None:
+    from dashboards.selectors.analytics import directions
+
+    worse_up = directions(flagged.id)
+    html = page(owner_client, flagged, f"&score={chosen}")
+    trend = figures(html)["score-trend"]
+    names = [t["name"] for t in trend["data"]]
+    assert names[0] == chosen
+    assert {worse_up(name) for name in names} == {worse_up(chosen)}, names
+    direction = "higher is worse" if worse_up(chosen) else "higher is better"
+    assert trend["layout"]["title"]["text"] == f"Average score over time ({direction})"
+    others = {row.split('"')[1] for row in re.findall(r'<option value="[^"]+"', html)}
+    assert any(worse_up(name) != worse_up(chosen) for name in others)  # scores of the other way exist...
+    # ...and have their own chart when chosen
+
+
 def test_score_distribution_holds_every_score_of_the_chosen_name(owner_client: Client, flagged: Any) -> None:
     html = page(owner_client, flagged, "&score=prompt_injection")
     chart = figures(html)["score-distribution"]
