@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rollups.sketch import MAPPING, RELATIVE_ACCURACY, ZERO_KEY, value_of
+from rollups.sketch import MAPPING, RELATIVE_ACCURACY, ZERO_KEY
 
 DRIFT, NO_DRIFT, NOT_ENOUGH = "drift", "no_drift", "not_enough_data"
 NONE, MODERATE, MAJOR = "none", "moderate", "major"
@@ -76,8 +76,12 @@ def _not_enough(method: str, threshold: float, n_b: int, n_c: int, minimum: int)
 # --- Histograms of sketch keys --------------------------------------------------------------------
 
 def key_values(keys: np.ndarray) -> np.ndarray:
-    """Each key's representative value (rollups.sketch.value_of): within α of every value in its bucket."""
-    return np.asarray([value_of(int(k)) for k in keys], dtype=np.float64)
+    """Each key's representative value (rollups.sketch.value_of, vectorised): within α of every value in
+    its bucket. LogarithmicMapping.value(k) is γ^(k − offset)·2/(1 + γ); the zero key reads as 0."""
+    keys = np.asarray(keys, dtype=np.float64)
+    gamma = MAPPING.gamma
+    values = np.power(gamma, keys - getattr(MAPPING, "_offset", 0.0)) * (2.0 / (1 + gamma))
+    return np.where(keys <= ZERO_KEY, 0.0, values)
 
 
 def key_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
