@@ -139,7 +139,9 @@ def evaluation_cycles(project: Any, cycles: int) -> list[tuple[float, float, int
     from alerts.models import Rule
     from telemetry.models import Call
 
-    newest = Call.objects.filter(project_id=project.id).aggregate(t=Max("start_time"))["t"]
+    # The seed's newest call, not an earlier run's bursts (whose features are burst-…).
+    newest = Call.objects.filter(project_id=project.id).exclude(feature__startswith="burst-").aggregate(
+        t=Max("start_time"))["t"]
     at = minute_of(newest)
     print(f"evaluating as of {at:%Y-%m-%d %H:%M} UTC (the newest seeded minute)", flush=True)
     with connection.cursor() as cur:
