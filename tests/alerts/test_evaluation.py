@@ -162,3 +162,12 @@ def test_overlapping_evaluations_of_one_rule_write_once(api: Api, project: Any, 
     for t in threads:
         t.join()
     assert StateEvent.objects.count() == 1 and Incident.objects.count() == 1
+
+
+def test_the_minute_in_progress_counts(api: Api, project: Any, prices: None) -> None:
+    """A burst folded a second before the tick is seen by that tick: the window ends with the
+    minute being evaluated, not at its start (up to a minute sooner to page)."""
+    at = at_minute(0)
+    ingest(api, project, calls(10, latency=3000, start=at, spread_seconds=1))
+    rule = make_rule(project, window_seconds=60)
+    assert [e.to_state for e in rule_evaluate(rule=rule, at=at)] == ["firing"]
