@@ -245,6 +245,9 @@ STORAGES = {
     # Hashed names cached as immutable, brotli and gzip made at collectstatic (observatory/staticstorage.py).
     "staticfiles": {"BACKEND": "observatory.staticstorage.StaticStorage"},
 }
+# The brotli and gzip copies (plotly.min.js at brotli's best level is ~30 s of CPU the first time);
+# `dev.py test` collects without them: its live server never serves them.
+STATIC_COMPRESS = env_bool("OBSERVATORY_STATIC_COMPRESS", True)
 SESSION_COOKIE_HTTPONLY = True
 # Password-reset (and, later, alert) mail. Without OBSERVATORY_EMAIL_HOST mail is printed to the
 # console, so a local install shows the reset link in its terminal.

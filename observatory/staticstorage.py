@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.finders import BaseFinder
 from django.contrib.staticfiles.storage import staticfiles_storage
@@ -36,6 +37,8 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
         return super().stored_name(name)
 
     def compress_files(self, paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+        if not getattr(settings, "STATIC_COMPRESS", True):
+            return iter(())
         hashed = set(self.hashed_files.values())
         return super().compress_files([path for path in paths if path in hashed and not self._compressed(path)])
 

@@ -21,7 +21,7 @@ def collected(tmp_path: Path) -> Path:
     source, root = tmp_path / "source", tmp_path / "root"
     (source / "demo").mkdir(parents=True)
     (source / "demo" / "big.js").write_text(SCRIPT)
-    with override_settings(STATICFILES_DIRS=[str(source)], STATIC_ROOT=str(root),
+    with override_settings(STATICFILES_DIRS=[str(source)], STATIC_ROOT=str(root), STATIC_COMPRESS=True,
                            STATICFILES_FINDERS=["django.contrib.staticfiles.finders.FileSystemFinder",
                                                 "observatory.staticstorage.HashedNameFinder"]):
         call_command("collectstatic", "--noinput", "-v", "0")
@@ -38,6 +38,15 @@ def test_collectstatic_hashes_and_precompresses_once(collected: Path) -> None:
     os.utime(copies[".br"], ns=(1, 1))  # a second run must leave the copies as they are
     call_command("collectstatic", "--noinput", "-v", "0")
     assert copies[".br"].stat().st_mtime_ns == 1 and copies[".gz"].stat().st_mtime_ns == made[".gz"]
+
+
+def test_collectstatic_can_leave_compression_out(collected: Path) -> None:
+    hashed = staticfiles_storage.stored_name("demo/big.js")
+    for path in [*collected.rglob("*.br"), *collected.rglob("*.gz")]:
+        path.unlink()
+    with override_settings(STATIC_COMPRESS=False):
+        call_command("collectstatic", "--noinput", "-v", "0")
+    assert (collected / hashed).exists() and not (collected / f"{hashed}.br").exists()
 
 
 def test_whitenoise_serves_the_hashed_name_compressed_and_immutable(collected: Path, db: Any) -> None:
