@@ -112,31 +112,27 @@ def _scopes(project_id: int, comparison: Comparison) -> list[tuple[tuple[str, ..
 
 def _numeric(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...], tuple[str, ...]]], kind: str,
              minimum: int, score: str = "", signal: str = "") -> Iterator[Item]:
-    """One numeric signal for every scope. Counts come first (one grouped query per dimension), so a
-    group with too few values on a side is "not enough data" without reading its histograms.
-    `score` names the rollup score rows read (an evaluator's, or a reserved dist:* name with `signal`)."""
-    measure = "score_count" if score else "count"
+    """One numeric signal for every scope, from the histograms of every group of a dimension (one query
+    per dimension and window; their counts are the sample sizes). Nothing when neither window holds a
+    value of the signal (no streamed calls: no TTFT). `score` names the rollup score rows read (an
+    evaluator's, or a reserved dist:* name with `signal`)."""
     signal = signal or (f"score:{score}" if score else kind)
-    counts: dict[tuple[str, ...], tuple[int, int]] = {}
-    for dims in {dims for dims, _ in scopes}:
-        base = selectors.group_counts(project_id, c.baseline, dims, score=score, measure=measure)
-        now = selectors.group_counts(project_id, c.current, dims, score=score, measure=measure)
-        for values in set(base) | set(now):
-            counts[(*dims, "=", *values)] = (base.get(values, 0), now.get(values, 0))
     hist_kind = "score" if score else kind
-    read: dict[tuple[str, ...], tuple[dict[tuple[str, ...], Any], dict[tuple[str, ...], Any]]] = {}
+    read: dict[tuple[str, ...], tuple[dict[tuple[str, ...], Any], ...]] = {}
+    for dims in sorted({dims for dims, _ in scopes}, key=len):  # the project's first
+        read[dims] = tuple(selectors.histograms(project_id, w, hist_kind, dims, score=score)
+                           for w in (c.baseline, c.current))
+        if not dims and not any(read[dims]):
+            return
     for dims, values in scopes:
-        n_b, n_c = counts.get((*dims, "=", *values), (0, 0))
+        base, now = (side.get(values, selectors.EMPTY) for side in read[dims])
+        n_b, n_c = int(base[1].sum()), int(now[1].sum())
         group = dict(zip(dims, values, strict=True))
         if n_b < minimum or n_c < minimum:
             yield signal, group, stats.Result(
                 "wasserstein", stats.NOT_ENOUGH, threshold=stats.WASSERSTEIN_THRESHOLD, n_baseline=n_b,
                 n_current=n_c, details={"min_samples": minimum})
             continue
-        if dims not in read:  # every group of the dimension in one query per window, once one has enough data
-            read[dims] = tuple(selectors.histograms(project_id, w, hist_kind, dims, score=score)
-                               for w in (c.baseline, c.current))
-        base, now = (side.get(values, selectors.EMPTY) for side in read[dims])
         yield signal, group, stats.numeric_compare(base, now, min_samples=minimum)
 
 
@@ -156,13 +152,9 @@ def comparison_findings(project_id: int, c: Comparison, minimums: dict[str, int]
     windows = (c.baseline, c.current)
     items: list[Item] = []
     for kind in NUMERIC_SIGNALS:
-        whole = [selectors.histogram(project_id, w, kind, {}) for w in windows]
-        if kind == "ttft" and not any(len(keys) for keys, _ in whole):
-            continue  # nothing streamed: no TTFT to compare
         items += _numeric(project_id, c, scopes, kind, minimums["numeric"])
     for signal, name in DIST_SIGNALS.items():
-        if any(selectors.group_counts(project_id, w, (), score=name, measure="score_count") for w in windows):
-            items += _numeric(project_id, c, scopes, "score", minimums["numeric"], score=name, signal=signal)
+        items += _numeric(project_id, c, scopes, "score", minimums["numeric"], score=name, signal=signal)
     names = sorted(set(selectors.score_names(project_id, c.baseline)) | set(selectors.score_names(project_id, c.current)))
     for name in names:
         items += _numeric(project_id, c, scopes, "score", minimums["numeric"], score=name)
