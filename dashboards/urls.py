@@ -21,6 +21,7 @@ P = "projects/<int:project_id>/"
 urlpatterns = [
     path("", home.home, name="home"),
     path("switch", home.switch, name="switch-project"),
+    path("projects/new", home.project_new, name="project-new"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path(P, overview.overview, name="overview"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from tenancy.models import ApiKey, Project
+from tenancy.models import ApiKey, Organization, Project, Role
 from tenancy.services import hash_key
 
 
@@ -18,3 +18,13 @@ def projects_for_user(user: AbstractBaseUser) -> QuerySet[Project]:
     if user.is_superuser:
         return Project.objects.select_related("organization").all()
     return Project.objects.select_related("organization").filter(organization__memberships__user=user)
+
+
+def organizations_creating_projects(user: AbstractBaseUser) -> QuerySet[Organization]:
+    """The organizations where `user` may create projects: owners and admins (superusers: all)."""
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    if user.is_superuser:
+        return Organization.objects.all().order_by("name")
+    return Organization.objects.filter(memberships__user=user, memberships__role__in=[Role.OWNER, Role.ADMIN]
+                                       ).distinct().order_by("name")

@@ -69,11 +69,19 @@ def membership_set(*, organization: Organization, user: AbstractBaseUser, role: 
     return membership
 
 
+def _free_slug(organization: Organization, name: str) -> str:
+    """The name's slug, numbered (support-bot-2) when the organization already has it."""
+    base = slugify(name)[:90] or "project"
+    taken = set(Project.objects.filter(organization=organization, slug__startswith=base)
+                .values_list("slug", flat=True))
+    return next(slug for n in range(1, len(taken) + 2) if (slug := base if n == 1 else f"{base}-{n}") not in taken)
+
+
 def project_create(*, organization: Organization, name: str, slug: str | None = None,
                    actor: Any = SYSTEM) -> Project:
     with transaction.atomic():
         project = Project.objects.create(organization=organization, name=name,
-                                         slug=slug or slugify(name)[:100] or "project")
+                                         slug=slug or _free_slug(organization, name))
         audit_record(actor=actor, action="project.created", organization=organization, project=project,
                      target_type="project", target_id=project.pk, target_label=project.name,
                      after={"name": project.name, "slug": project.slug})

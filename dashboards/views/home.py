@@ -9,7 +9,10 @@ from django.shortcuts import redirect, render
 
 from dashboards.context import Page, project_page
 from dashboards.views.common import render_page
-from tenancy.selectors import projects_for_user
+from tenancy.selectors import organizations_creating_projects, projects_for_user
+from tenancy.services import project_create
+
+MAX_NAME = 100
 
 LAST_PROJECT = "obs_last_project"
 
@@ -22,7 +25,32 @@ def home(request: HttpRequest) -> HttpResponse:
     chosen = chosen or projects.first()
     if chosen is not None:
         return redirect("overview", chosen.id)
-    return render(request, "dashboards/no_projects.html", {})
+    return render(request, "dashboards/no_projects.html",
+                  {"can_create": organizations_creating_projects(request.user).exists()})
+
+
+@login_required
+def project_new(request: HttpRequest) -> HttpResponse:
+    """A new project in an organization the person owns or administers; then its getting-started page."""
+    organizations = list(organizations_creating_projects(request.user))
+    if not organizations:
+        return render(request, "dashboards/project_new.html", {"forbidden": True}, status=403)
+    errors: dict[str, str] = {}
+    name = request.POST.get("name", "").strip()
+    chosen = request.POST.get("organization", "")
+    if request.method == "POST":
+        organization = next((o for o in organizations if str(o.pk) == chosen), None)
+        if not name or len(name) > MAX_NAME:
+            errors["name"] = f"A name of 1 to {MAX_NAME} characters."
+        if organization is None:
+            errors["organization"] = "Choose one of your organizations."
+        if not errors:
+            project = project_create(organization=organization, name=name, actor=request.user)
+            request.session[LAST_PROJECT] = project.pk
+            return redirect("start", project.pk)
+    return render(request, "dashboards/project_new.html",
+                  {"organizations": organizations, "name": name, "chosen": chosen, "errors": errors},
+                  status=400 if errors else 200)
 
 
 @login_required

@@ -68,3 +68,19 @@ def test_shortening_retention_asks_first_and_says_how_much_goes(browser: Browser
         assert project.retention_call_days == 14
     finally:
         context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_owner_creates_a_project_from_settings(browser: Browser, live_server: Any, project: Any,
+                                                  owner: Any) -> None:
+    context = signed_in_context(browser, live_server, owner)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{live_server.url}/projects/{project.id}/settings/")
+        tab.get_by_test_id("new-project").click()
+        tab.get_by_label("Name").fill("Search assistant")
+        tab.get_by_role("button", name="Create project").click()
+        expect(tab.get_by_test_id("empty-state")).to_contain_text("send your first event")
+        expect(tab.locator("#project-switcher")).to_contain_text("Search assistant")
+    finally:
+        context.close()
