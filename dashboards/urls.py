@@ -46,6 +46,10 @@ urlpatterns = [
     path(P + "settings/members/<int:membership_id>", project_settings.member_update, name="member-update"),
     path(P + "settings/quality/", project_settings.quality_update, name="settings-quality"),
     path(P + "settings/retention/", project_settings.retention_update, name="settings-retention"),
+    path(P + "settings/judges/", project_settings.judge_update, name="judge-add"),
+    path(P + "settings/judges/<int:judge_id>", project_settings.judge_update, name="judge-update"),
+    path(P + "settings/judges/<int:judge_id>/delete", project_settings.judge_remove, name="judge-delete"),
+    path(P + "settings/rules/", project_settings.rules_update, name="settings-rules"),
     path(P + "settings/prices/", project_settings.price_add, name="price-add"),
     path(P + "settings/prices/<int:price_id>/delete", project_settings.price_delete, name="price-delete"),
 ]

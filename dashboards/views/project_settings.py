@@ -33,9 +33,10 @@ from dashboards.selectors.retention import retention_losses
 from dashboards.views.common import render_page
 from pricing.models import ModelPrice
 from pricing.services import price_override_create, price_override_delete
+from quality.forms import JudgeForm, RulesForm
 from quality.models import Judge, QualitySettings
 from quality.registry import EVALUATORS
-from quality.services import quality_settings_save
+from quality.services import judge_delete, judge_save, quality_settings_save
 from tenancy.models import ApiKey, Membership, Role
 from tenancy.services import (
     MembershipError,
@@ -106,6 +107,8 @@ def _render(request: HttpRequest, page: Page, *, status: int = 200, **bound: Any
             "member_form": bound.get("member_form") or MemberAddForm(can_grant_owner=page.role == Role.OWNER),
             "quality_form": bound.get("quality_form") or QualityForm(instance=quality),
             "retention_form": bound.get("retention_form") or RetentionForm(project=project),
+            "judge_form": bound.get("judge_form") or _judge_form(request, page),
+            "rules_form": bound.get("rules_form") or RulesForm(instance=quality),
             "price_form": bound.get("price_form") or PriceForm(project=project,
                                                                initial={"model": context["price_model"]}),
         })
@@ -114,6 +117,13 @@ def _render(request: HttpRequest, page: Page, *, status: int = 200, **bound: Any
     # The page may hold a raw key or key prefixes: never keep it in a browser or proxy cache.
     add_never_cache_headers(response)
     return response
+
+
+def _judge_form(request: HttpRequest, page: Page) -> JudgeForm:
+    """The judge named by ?judge=<id> to edit, or a blank one to add."""
+    raw = request.GET.get("judge", "")
+    judge = Judge.objects.filter(project=page.project, pk=int(raw)).first() if raw.isdigit() else None
+    return JudgeForm(instance=judge, project=page.project)
 
 
 def _refused(request: HttpRequest, page: Page, section: str, *, status: int = 400, **bound: Any) -> HttpResponse:
@@ -283,3 +293,35 @@ def price_delete(request: HttpRequest, page: Page, price_id: int) -> HttpRespons
     messages.success(request, f"Price for {price.model} from {price.effective_date} deleted. New calls fall back "
                               "to the shipped price, if there is one; stored calls keep their cost.")
     return _back(page, "prices")
+
+
+@project_page(manage=True)
+@require_POST
+def judge_update(request: HttpRequest, page: Page, judge_id: int | None = None) -> HttpResponse:
+    judge = get_object_or_404(Judge, pk=judge_id, project=page.project) if judge_id else None
+    form = JudgeForm(request.POST, instance=judge, project=page.project)
+    if not form.is_valid():
+        return _refused(request, page, "LLM judges", judge_form=form)
+    saved = judge_save(judge=form.save(commit=False), actor=request.user)
+    messages.success(request, f"{saved} saved. It judges calls evaluated from now on.")
+    return _back(page, "judges")
+
+
+@project_page(manage=True)
+@require_POST
+def judge_remove(request: HttpRequest, page: Page, judge_id: int) -> HttpResponse:
+    judge = get_object_or_404(Judge, pk=judge_id, project=page.project)
+    judge_delete(judge=judge, actor=request.user)
+    messages.success(request, f"{judge} deleted. Its scores and flags stay on the calls it judged.")
+    return _back(page, "judges")
+
+
+@project_page(manage=True)
+@require_POST
+def rules_update(request: HttpRequest, page: Page) -> HttpResponse:
+    form = RulesForm(request.POST, instance=_quality_row(page))
+    if not form.is_valid():
+        return _refused(request, page, "Custom rules", rules_form=form)
+    quality_settings_save(settings_row=form.save(commit=False), actor=request.user)
+    messages.success(request, "Custom rules saved. They apply to calls evaluated from now on.")
+    return _back(page, "judges")

@@ -84,3 +84,23 @@ def test_an_owner_creates_a_project_from_settings(browser: Browser, live_server:
         expect(tab.locator("#project-switcher")).to_contain_text("Search assistant")
     finally:
         context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_owner_adds_an_llm_judge_in_settings(browser: Browser, live_server: Any, project: Any, owner: Any) -> None:
+    from quality.models import Judge
+
+    context = signed_in_context(browser, live_server, owner)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{live_server.url}/projects/{project.id}/settings/#judges")
+        form = tab.get_by_test_id("judge-form")
+        form.get_by_label("Judge name").fill("tone")
+        form.get_by_label("Template").select_option("relevance")
+        form.get_by_label("Endpoint (base URL)").fill("http://judge.internal:11434/v1")
+        form.get_by_label("Judge model").fill("llama3")
+        form.get_by_role("button", name="Add judge").click()
+        expect(tab.get_by_test_id("judge-row")).to_contain_text("judge.tone")
+        assert Judge.objects.get(project=project).model == "llama3"
+    finally:
+        context.close()

@@ -389,3 +389,46 @@ def test_a_refused_form_says_so_and_lands_on_its_panel(owner_client: Client, pro
     assert f'action="{url(project, "retention/")}#retention"' in html
     response = owner_client.post(url(project, "retention/"), {"call_days": "abc"})
     assert response.status_code == 400 and "Nothing was saved: see Retention below." in response.content.decode()
+
+
+# --- Judges and custom rules -----------------------------------------------------------------------
+
+JUDGE = {"name": "tone", "enabled": "on", "template": "custom", "criterion": "Polite and brief.",
+         "base_url": "http://judge.internal:11434/v1", "api_key_env": "OBSERVATORY_JUDGE_KEY_LOCAL",
+         "model": "llama3", "temperature": "0", "threshold": "0.5", "sample_rate": "0.25",
+         "only_models": "gpt-4o-mini, claude", "only_features": "", "only_prompt_names": "",
+         "daily_budget_usd": "2.5", "timeout_s": "20", "max_retries": "2"}
+
+
+def test_an_admin_adds_edits_and_deletes_a_judge_in_settings(admin_client: Client, project: Any) -> None:
+    from quality.models import Judge
+
+    response = admin_client.post(url(project, "judges/"), JUDGE)
+    assert response.status_code == 302 and response["Location"].endswith("#judges")
+    judge = Judge.objects.get(project=project, name="tone")
+    assert (judge.model, judge.sample_rate, judge.only_models) == ("llama3", 0.25, ["gpt-4o-mini", "claude"])
+    form = admin_client.get(url(project) + f"?judge={judge.pk}").content.decode()
+    assert "Edit judge.tone" in form and 'value="llama3"' in form
+    assert admin_client.post(url(project, f"judges/{judge.pk}"), {**JUDGE, "model": "qwen"}).status_code == 302
+    judge.refresh_from_db()
+    assert judge.model == "qwen"
+    twin = admin_client.post(url(project, "judges/"), JUDGE)
+    assert twin.status_code == 400 and "already has a judge named tone" in twin.content.decode()
+    bad = admin_client.post(url(project, "judges/"), {**JUDGE, "name": "x", "criterion": "", "threshold": "3",
+                                                     "api_key_env": "DATABASE_URL"})
+    html = bad.content.decode()
+    assert bad.status_code == 400 and "between 0 and 1" in html and "the custom template needs a criterion" in html
+    assert admin_client.post(url(project, f"judges/{judge.pk}/delete")).status_code == 302
+    assert not Judge.objects.filter(project=project).exists()
+
+
+def test_custom_rules_are_edited_in_settings_and_checked(owner_client: Client, member_client: Client,
+                                                         project: Any) -> None:
+    rules = '[{"name": "competitor", "pattern": "acme|globex", "kind": "regex", "target": "output", "severity": "medium"}]'
+    assert owner_client.post(url(project, "rules/"), {"rules": rules}).status_code == 302
+    assert QualitySettings.objects.get(project=project).rules[0]["name"] == "competitor"
+    bad = owner_client.post(url(project, "rules/"), {"rules": '[{"name": "x", "pattern": "(", "kind": "regex"}]'})
+    assert bad.status_code == 400
+    assert QualitySettings.objects.get(project=project).rules[0]["name"] == "competitor"
+    assert member_client.post(url(project, "rules/"), {"rules": "[]"}).status_code == 403
+    assert member_client.post(url(project, "judges/"), JUDGE).status_code == 403
