@@ -61,6 +61,8 @@ def test_on_a_phone_no_page_is_wider_than_the_screen_filters_fold_and_calls_are_
     base = f"{live_server.url}/projects/{seeded.id}/"
     try:
         wide = [problem for path in PAGES if (problem := fits(tab, base + path))]
+        if problem := fits(tab, f"{live_server.url}/projects/new"):
+            wide.append(problem)
         for path, link in FOLLOW.items():
             tab.goto(base + path)
             href = tab.locator(link).first.get_attribute("href")
