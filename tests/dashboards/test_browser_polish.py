@@ -4,6 +4,7 @@ how much it deletes."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pytest
@@ -36,6 +37,9 @@ def test_a_cut_output_says_so_on_the_call_page(browser: Browser, live_server: An
         expect(output).not_to_contain_text("original_bytes")  # the preview, not the marker's JSON
         expect(tab.get_by_test_id("call-input").get_by_test_id("input-truncated")).to_have_count(0)
         expect(tab.get_by_test_id("cost")).to_contain_text("$0.50")
+        # One time format, without microseconds (the exact time on hover).
+        expect(tab.get_by_test_id("call-start")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))
+        expect(tab.get_by_test_id("call-start")).to_have_attribute("title", re.compile(r"\.\d{6}$"))
     finally:
         context.close()
 
