@@ -60,3 +60,20 @@ class ExperimentForm(forms.Form):
     version = forms.IntegerField(min_value=1, label="Treatment version")
     percent = forms.FloatField(min_value=0.1, max_value=99.9, initial=10, label="Treatment share (%)")
     name = forms.CharField(max_length=200, required=False)
+
+
+class GuardForm(forms.Form):
+    """A guard on a label (prompts/guards.py checks the combination and answers what is wrong)."""
+
+    label = forms.CharField(max_length=64, initial="production")
+    metric = forms.ChoiceField(choices=[("flag_rate", "Flag rate"), ("error_rate", "Error rate"),
+                                        ("thumbs_down_rate", "Thumbs-down rate"), ("score_avg", "Score average"),
+                                        ("cost_per_call", "Cost per call (USD)"), ("latency_p95", "p95 latency (ms)")])
+    flag = forms.CharField(max_length=115, required=False, help_text="flag rate: the flag, e.g. pii.email")
+    score = forms.CharField(max_length=120, required=False, help_text="score average: e.g. judge.helpful")
+    compare = forms.ChoiceField(choices=[("threshold", "Beyond a threshold (on its 95% bound)"),
+                                         ("previous", "Worse than the previous version (by more than a margin)")],
+                                label="Trips when")
+    threshold = forms.FloatField(min_value=0, label="Threshold or margin")
+    min_sample = forms.IntegerField(min_value=1, initial=100, label="Minimum sample")
+    window_minutes = forms.IntegerField(min_value=1, max_value=10080, initial=60, label="Window (minutes)")

@@ -42,6 +42,7 @@ urlpatterns = [
     path(P + "<int:prompt_id>/diff", views.diff_page, name="prompts-diff"),
     path(P + "<int:prompt_id>/preview", views.preview, name="prompts-preview"),
     path(P + "<int:prompt_id>/guards/<int:guard_id>/rearm", views.guard_rearm_view, name="prompts-guard-rearm"),
+    path(P + "<int:prompt_id>/guards/new", views.guard_new, name="prompts-guard-new"),
     path(P + "<int:prompt_id>/experiments/new", views.experiment_new, name="prompts-experiment-new"),
     path(P + "<int:prompt_id>/runs/<int:run_id>/", views.dataset_run_page, name="prompts-dataset-run"),
     path(P + "<int:prompt_id>/experiments/<int:experiment_id>/", views.experiment_page, name="prompts-experiment"),

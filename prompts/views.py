@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from dashboards.context import Page, project_page
 from dashboards.views.common import render_page
 from prompts import selectors, services
-from prompts.forms import LabelMoveForm, VersionForm
+from prompts.forms import GuardForm, LabelMoveForm, VersionForm
 from prompts.models import LATEST, Prompt, PromptType
 from prompts.services import Actor, PromptError
 from prompts.templating import RenderError, TemplateError, parse_prompt, prompt_variables, render_prompt
@@ -128,6 +128,7 @@ def _detail_context(page: Page, prompt: Prompt) -> dict[str, Any]:
         "guards": prompt.guards.order_by("label", "id"),
         "range_links": RANGE_LINKS, "latest_name": LATEST,
         "label_form": LabelMoveForm(initial={"version": newest.version if newest else None}),
+        "guard_form": GuardForm(auto_id="guard-%s"),
     }
 
 
@@ -310,3 +311,23 @@ def dataset_run_page(request: HttpRequest, page: Page, prompt_id: int, run_id: i
                    {"prompt": prompt, "run": run, "rows": datasets.table(run) if run.status == "done" else [],
                     "passed": datasets.passed(run), "running": run.status in ("pending", "running")},
                    title=f"Dataset run {run.pk} · {prompt.name}")
+
+
+@require_POST
+@project_page()
+def guard_new(request: HttpRequest, page: Page, prompt_id: int) -> HttpResponse:
+    from prompts.guards import guard_create
+
+    _forbid(page)
+    prompt = _prompt(page, prompt_id)
+    form = GuardForm(request.POST)
+    if form.is_valid():
+        try:
+            guard_create(prompt=prompt, actor=_actor(request, page), **form.cleaned_data)
+            messages.success(request, f"Guard on '{form.cleaned_data['label']}' armed.")
+        except PromptError as exc:
+            messages.error(request, exc.message)
+    else:
+        messages.error(request, "Check the guard's fields: " + "; ".join(
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    return redirect(reverse("prompts-detail", args=[page.project.id, prompt.id]) + "#guards")

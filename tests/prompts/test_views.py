@@ -125,3 +125,21 @@ def test_preview_names_missing_variables_and_htmx_gets_the_fragment(owner: Any, 
     assert "missing variable" not in ok.content.decode()
     page = client.get(url, {"version": 2}).content.decode()
     assert 'for="var-topic"' in page
+
+
+def test_the_guard_form_arms_a_guard_with_the_rights_to_move_its_label(member: Any, owner: Any, project: Any,
+                                                                      greeting: Any) -> None:
+    base = f"/projects/{project.id}/prompts/{greeting.id}/"
+    fields = {"label": "production", "metric": "score_avg", "score": "judge.helpful", "compare": "previous",
+              "threshold": "0.02", "min_sample": "200", "window_minutes": "60"}
+    html = _client(owner).get(base).content.decode()
+    assert 'data-testid="guard-new"' in html and 'id="guard-compare"' in html
+    refused = _client(member).post(base + "guards/new", fields, follow=True)
+    assert "protected label" in refused.content.decode() and not greeting.guards.exists()
+    missing = _client(owner).post(base + "guards/new", {**fields, "score": ""}, follow=True)
+    assert "names its score" in missing.content.decode() and not greeting.guards.exists()
+    assert _client(owner).post(base + "guards/new", fields).status_code == 302
+    guard = greeting.guards.get()
+    assert (guard.metric, guard.score, guard.compare, guard.threshold, guard.min_sample) == (
+        "score_avg", "judge.helpful", "previous", 0.02, 200)
+    assert "worse than the previous version by more than 0.02" in _client(owner).get(base).content.decode()
