@@ -53,12 +53,20 @@ def visible_rows(tab: Page) -> int:
         .length""")
 
 
+def row_cut(tab: Page, selector: str) -> int:
+    """How many of these cells (first page rows) show an ellipsis instead of their whole text."""
+    return tab.evaluate("""sel => [...document.querySelectorAll('[data-testid=call-row] ' + sel)]
+        .filter(el => { const cell = el.closest('td'); return cell.scrollWidth > cell.clientWidth; }).length""", selector)
+
+
 def test_a_screen_holds_many_one_line_rows_with_the_whole_text_on_hover_and_expand(explorer: Page) -> None:
     tab = explorer
     expect(tab.get_by_test_id("total")).to_have_text("42 calls")  # loaded after the page
     assert visible_rows(tab) >= 15
-    # Every default column fits: nothing to scroll sideways for.
+    # Every default column fits: nothing to scroll sideways for, and times and costs are not cut.
     assert tab.locator(".table-scroll").evaluate("el => el.scrollWidth <= el.clientWidth")
+    for cell in ("td.nowrap a", "td.col-cost"):
+        assert row_cut(tab, cell) == 0, cell
     row = tab.locator('[data-call="long-answer"]')
     output = row.locator(".col-output .clip")
     height = row.bounding_box()["height"]
