@@ -36,6 +36,7 @@ urlpatterns = [
     path(f"{L}/{N}", langfuse_apis.LangfusePromptApi.as_view(), name="langfuse-prompt"),
     path(P, views.prompt_list_page, name="prompts"),
     path(P + "new", views.prompt_new, name="prompts-new"),
+    path(P + "events", views.subscriptions_view, name="prompts-events"),
     path(P + "<int:prompt_id>/", views.prompt_page, name="prompts-detail"),
     path(P + "<int:prompt_id>/versions/new", views.version_new, name="prompts-version-new"),
     path(P + "<int:prompt_id>/labels", views.label_move_view, name="prompts-label-move"),

@@ -56,8 +56,29 @@ def _forbid(page: Page) -> None:
 
 @project_page()
 def prompt_list_page(request: HttpRequest, page: Page) -> HttpResponse:
-    return _render(request, page, "prompts/list.html", {"prompts": selectors.prompt_list(project=page.project)},
+    from prompts.events import subscribable_channels
+
+    return _render(request, page, "prompts/list.html", {"prompts": selectors.prompt_list(project=page.project),
+                                                        "channels": subscribable_channels(page.project.id)},
                    title="Prompts")
+
+
+@require_POST
+@project_page()
+def subscriptions_view(request: HttpRequest, page: Page) -> HttpResponse:
+    """The change-events form: which webhook and Slack channels hear of prompt changes (owners and
+    admins, as the API)."""
+    from django.core.exceptions import PermissionDenied
+
+    from prompts.events import subscribable_channels, subscriptions_set
+
+    if not page.can_manage:
+        raise PermissionDenied("Only owners and admins choose where prompt events go.")
+    known = {c["id"] for c in subscribable_channels(page.project.id)}
+    chosen = [int(v) for v in request.POST.getlist("channel") if v.isdigit() and int(v) in known]
+    subscriptions_set(project_id=page.project.id, channel_ids=chosen, kinds=[], actor_label=_actor(request, page).label)
+    messages.success(request, f"Prompt change events go to {len(chosen)} channel{'s' if len(chosen) != 1 else ''}.")
+    return redirect(reverse("prompts", args=[page.project.id]) + "#events")
 
 
 def _template_text(version: Any) -> str:

@@ -70,3 +70,21 @@ def test_a_new_version_and_a_label_move_reach_the_subscribed_channels(
     slack_texts = sorted(json.loads(r["body"])["text"] for r in received.requests if r["path"] == "/slack")
     assert slack_texts == ["greeting: 'production' moved from v1 to v3 by owner (canary won)",
                            f"greeting: version 3 created by {created.json()['author']} (short)"]
+
+
+def test_owners_choose_the_channels_on_the_prompts_page(project: Any, owner_client: Any, member_client: Any,
+                                                        allow_private: None) -> None:  # noqa: F811
+    hook, _ = alert_services.channel_create(project=project, actor=None, kind="webhook", name="hook",
+                                            secrets={"url": "http://127.0.0.1:9/hook"})
+    slack, _ = alert_services.channel_create(project=project, actor=None, kind="slack", name="ops",
+                                             secrets={"url": "http://127.0.0.1:9/slack"})
+    page = owner_client.get(f"/projects/{project.pk}/prompts/").content.decode()
+    assert 'data-testid="prompt-events"' in page and f'id="event-channel-{hook.pk}"' in page
+    url = f"/projects/{project.pk}/prompts/events"
+    assert member_client.post(url, {"channel": [str(hook.pk)]}).status_code == 403
+    assert owner_client.post(url, {"channel": [str(slack.pk), "999999", "x"]}).status_code == 302
+    from prompts.models import EventSubscription
+
+    assert list(EventSubscription.objects.values_list("channel_id", flat=True)) == [slack.pk]
+    assert f'value="{slack.pk}" id="event-channel-{slack.pk}" checked' in owner_client.get(
+        f"/projects/{project.pk}/prompts/").content.decode()
