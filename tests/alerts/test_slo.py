@@ -100,13 +100,14 @@ def test_a_rule_whose_writes_fail_is_rolled_back_alone(api: Api, project: Any, p
         ingest(api, project, calls(20, latency=2500, start=at_minute(-3)))
         good = make_rule(project, name="good")
         bad = make_rule(project, name="bad", actions=["test-explode"])
-        assert rules_evaluate_due(now=at_minute(1)) == 2
+        at = at_minute(1)
+        assert rules_evaluate_due(now=at) == 2
     finally:
         del ACTIONS["test-explode"]
     assert list(StateEvent.objects.values_list("rule__name", flat=True)) == ["good"]
     good.refresh_from_db()
     bad.refresh_from_db()
-    assert good.last_evaluated_at == at_minute(1) and bad.last_evaluated_at is None
+    assert good.last_evaluated_at == at and bad.last_evaluated_at is None
     assert not RuleInstance.objects.filter(rule=bad).exists()  # its new instance went with the savepoint
 
 
@@ -127,3 +128,20 @@ def test_slo_status_shows_the_error_budget_left_per_group(api: Api, project: Any
     assert status["claude"]["tiers"][0]["long_burn"] == pytest.approx(3.0)
     assert [t["factor"] for t in status["claude"]["tiers"]] == [14.4, 6.0, 1.0]
     assert slo_status(rule=make_rule(project, name="plain"), now=at) == []
+
+
+def test_a_claim_is_read_once_and_written_in_chunks(api: Api, project: Any, prices: None,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerts import evaluation
+
+    monkeypatch.setattr(evaluation, "WRITE_BATCH", 2)
+    ingest(api, project, calls(20, latency=2500, start=at_minute(-3)))
+    rules = [make_rule(project, name=f"r{i}", condition_config={"op": "above", "critical": 1000 + i})
+             for i in range(5)]
+    at = at_minute(1)
+    with CaptureQueriesContext(connection) as queries:
+        assert rules_evaluate_due(now=at) == 5
+    assert sum("FROM rollups_rollup" in q["sql"] for q in queries.captured_queries) == 1
+    assert sum(q["sql"].startswith("SELECT pg_advisory_xact_lock") for q in queries.captured_queries) == 3
+    assert RuleInstance.objects.filter(rule__in=rules, state="firing").count() == 5
+    assert Rule.objects.filter(last_evaluated_at=at).count() == 5
