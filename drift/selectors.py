@@ -9,7 +9,6 @@ import numpy as np
 from django.db.models import QuerySet, Sum
 
 from drift.models import DriftRun, Finding, RunStatus
-from rollups.dists import FINISH_REASON_PREFIX
 from rollups.models import ErrorRollup
 from rollups.selectors import Query, aggregate, distribution, distributions, score_totals
 from rollups.signals import FEEDBACK_PREFIX
@@ -52,10 +51,10 @@ def flag_names(project_id: int, window: tuple[datetime, datetime]) -> list[str]:
     return sorted(name.removeprefix("flag:") for name in score_totals(_query(project_id, window), prefix="flag:"))
 
 
-def finish_reasons(project_id: int, window: tuple[datetime, datetime]) -> list[str]:
-    """The finish reasons model calls reported in the window (rollups/dists.py's mix rows)."""
-    return sorted(name.removeprefix(FINISH_REASON_PREFIX)
-                  for name in score_totals(_query(project_id, window), prefix=FINISH_REASON_PREFIX))
+def categories(project_id: int, window: tuple[Any, ...], prefix: str) -> list[str]:
+    """The categories of a mix kept as reserved score rows (`mix:finish_reason:`, `mix:language:`) seen
+    in the window."""
+    return sorted(name.removeprefix(prefix) for name in score_totals(_query(project_id, window), prefix=prefix))
 
 
 def rates(project_id: int, window: tuple[datetime, datetime], dims: tuple[str, ...], hits: str, total: str, *,

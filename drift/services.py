@@ -20,7 +20,7 @@ from django.utils import timezone as dj_timezone
 
 from drift import selectors, stats, topics
 from drift.models import Baseline, DriftRun, DriftSettings, Finding, RunStatus, default_comparisons
-from rollups.dists import DISTS, FINISH_REASON_PREFIX
+from rollups.dists import DISTS, FINISH_REASON_PREFIX, LANGUAGE_PREFIX
 from tenancy.models import Project
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,8 @@ def comparison_findings(project_id: int, c: Comparison, minimums: dict[str, int]
         items += _rate("thumbs_down_rate", scopes, minimums["rate"],
                        lambda i, dims: selectors.thumbs(project_id, windows[i], dims))
     items += _mixes(project_id, c, scopes, minimums["mix"])
-    items += _finish_reasons(project_id, c, scopes, minimums)
+    items += _category_mix(project_id, c, scopes, minimums, FINISH_REASON_PREFIX, "finish_reason_mix")
+    items += _category_mix(project_id, c, scopes, minimums, LANGUAGE_PREFIX, "language_mix")
     if settings.OBSERVATORY_DRIFT_TOPICS and not c.filtered:
         items.append(("topics", {}, topics.topic_compare(topics.sample_inputs(project_id, c.baseline),
                                                          topics.sample_inputs(project_id, c.current))))
@@ -210,12 +211,13 @@ def _mixes(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...], t
                     base_errors.get(values, {}), now_errors.get(values, {}), min_samples=minimum)
 
 
-def _finish_reasons(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...], tuple[str, ...]]],
-                    minimums: dict[str, int]) -> Iterator[Item]:
-    """The finish-reason mix of every scope, and the truncation rate (finish reason `length` over the
-    calls that reported one), from the mix:finish_reason:* rows (rollups/dists.py)."""
-    reasons = sorted(set(selectors.finish_reasons(project_id, c.baseline))
-                     | set(selectors.finish_reasons(project_id, c.current)))
+def _category_mix(project_id: int, c: Comparison, scopes: list[tuple[tuple[str, ...], tuple[str, ...]]],
+                  minimums: dict[str, int], prefix: str, signal: str) -> Iterator[Item]:
+    """A mix kept as one reserved score row per category (rollups/dists.py) for every scope: the
+    finish-reason mix, with the truncation rate (finish reason `length` over the calls that reported
+    one); the language mix of inputs (the language evaluator's detections, on the calls it ran on)."""
+    reasons = sorted(set(selectors.categories(project_id, c.baseline, prefix))
+                     | set(selectors.categories(project_id, c.current, prefix)))
     if not reasons:
         return
     sides = []
@@ -223,7 +225,7 @@ def _finish_reasons(project_id: int, c: Comparison, scopes: list[tuple[tuple[str
         by_scope: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, int]] = {}
         for dims in {dims for dims, _ in scopes}:
             for reason in reasons:
-                counts = selectors.group_counts(project_id, window, dims, score=FINISH_REASON_PREFIX + reason,
+                counts = selectors.group_counts(project_id, window, dims, score=prefix + reason,
                                                 measure="score_count")
                 for values, n in counts.items():
                     by_scope.setdefault((dims, values), {})[reason] = n
@@ -231,7 +233,9 @@ def _finish_reasons(project_id: int, c: Comparison, scopes: list[tuple[tuple[str
     for dims, values in scopes:
         base, now = sides[0].get((dims, values), {}), sides[1].get((dims, values), {})
         group = dict(zip(dims, values, strict=True))
-        yield "finish_reason_mix", group, stats.mix_compare(base, now, min_samples=minimums["mix"])
+        yield signal, group, stats.mix_compare(base, now, min_samples=minimums["mix"])
+        if prefix != FINISH_REASON_PREFIX:
+            continue
         yield "truncation_rate", group, stats.rate_compare(base.get("length", 0), sum(base.values()),
                                                            now.get("length", 0), sum(now.values()),
                                                            min_samples=minimums["rate"])

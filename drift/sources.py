@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from alerts.registry import Reading, Window
 
 SIGNALS = {*NUMERIC_SIGNALS, *DIST_SIGNALS, "error_rate", "thumbs_down_rate", "truncation_rate", "model_mix",
-           "error_type_mix", "finish_reason_mix"}
+           "error_type_mix", "finish_reason_mix", "language_mix"}
 DIMENSIONS = {dim for dims in GROUP_DIMENSIONS for dim in dims}
 
 

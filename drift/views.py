@@ -47,6 +47,7 @@ def signal_label(signal: str) -> str:
             "input_tokens": "Input tokens per call", "output_tokens": "Output tokens per call",
             "cost": "Cost per call", "input_chars": "Input length (characters)",
             "output_chars": "Output length (characters)", "finish_reason_mix": "Finish-reason mix",
+            "language_mix": "Language mix of inputs",
             "truncation_rate": "Truncation rate (finish reason length)"}.get(signal, signal)
 
 

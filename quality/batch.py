@@ -70,6 +70,9 @@ WHERE call_id = ANY(%(ids)s) AND external_id LIKE 'eval:%%' AND value IS NOT NUL
 UNION ALL SELECT call_id, 'flag:' || name, 1.0 FROM quality_flag WHERE call_id = ANY(%(ids)s)
 UNION ALL SELECT call_id, 'evaluated:*', 1.0 FROM quality_evaluation
 WHERE call_id = ANY(%(ids)s) AND status <> 'skipped' AND cardinality(evaluators) > 0
+UNION ALL SELECT call_id, 'mix:language:' || split_part(label, '→', 1), 1.0 FROM telemetry_score
+WHERE call_id = ANY(%(ids)s) AND external_id LIKE 'eval:%%' AND name = 'language_match'
+  AND split_part(label, '→', 1) NOT IN ('', '?') AND label LIKE '%%→%%'
 """
 
 
@@ -163,6 +166,12 @@ class BatchWriter:
             f"{call.esc_external_id}\t{_esc(name)}\t{value!r}\t{_esc(score.label[:100])}\t{source}\t"
             f"{_esc('; '.join(score.reasons)[:2000])}\t{_esc(_encode(metadata).decode())}\t{self.stamp}\n")
         self.entries.append((call.dims, call.start_us, name, value, 1))
+        if score.name == "language_match" and "→" in score.label:
+            # The language of the input, as the language evaluator detected it ("fr→fr"): drift's
+            # language mix (rollups/dists.py names). _PREVIOUS_SQL folds it out again on re-scoring.
+            language = score.label.split("→", 1)[0]
+            if language not in ("", "?"):
+                self.entries.append((call.dims, call.start_us, f"mix:language:{language}"[:120], 1.0, 1))
 
     def _flag(self, call: LoadedCall, evaluator: str, flag: FlagResult) -> None:
         name = flag.name[:120]

@@ -27,6 +27,8 @@ from rollups.sketch import ZERO_KEY, keys_of
 
 DIST_PREFIX, MIX_PREFIX = "dist:", "mix:"
 FINISH_REASON_PREFIX = "mix:finish_reason:"
+# Written by quality/ (its batch writer) for calls the language evaluator ran on: their input's language.
+LANGUAGE_PREFIX = "mix:language:"
 # Signal -> rollup score name of its distribution.
 DISTS = {"input_tokens": "dist:input_tokens", "output_tokens": "dist:output_tokens", "cost": "dist:cost_musd",
          "input_chars": "dist:input_chars", "output_chars": "dist:output_chars"}

@@ -85,3 +85,28 @@ def test_a_pinned_prompt_version_is_the_baseline_of_that_prompts_calls(full_api:
     assert longer.verdict == "drift" and (longer.n_baseline, longer.n_current) == (200, 200)
     assert longer.current_value / longer.baseline_value == pytest.approx(2.0, rel=0.1)
     assert not run.findings.exclude(group={"prompt_name": "answer"}).exists()  # one group: the prompt's calls
+
+
+def test_the_language_mix_of_inputs_moving_to_french_is_found(full_api: Api, project: Any) -> None:
+    from quality.models import QualitySettings
+    from quality.registry import EVALUATORS
+    from quality.services import project_evaluate
+
+    QualitySettings.objects.create(project=project, evaluators={
+        name: {"enabled": name == "language_match"} for name in EVALUATORS})
+    english = ("How do I change the billing address on my account?", "Open Settings, then Billing, and edit the "
+               "address there; the next invoice uses it.")
+    french = ("Comment puis-je changer l'adresse de facturation de mon compte ?", "Ouvrez les paramètres, puis "
+              "Facturation, et modifiez l'adresse : la prochaine facture l'utilisera.")
+    base = calls("b", 150, current=False, seed=1)
+    now = calls("c", 150, current=True, seed=2)
+    for events, share in ((base, 0.0), (now, 0.5)):
+        for i, event in enumerate(events):
+            event["input"], event["output"] = french if i < share * len(events) else english
+    send(full_api, project, base + now)
+    while project_evaluate(project_id=project.id):
+        pass
+    run = drift_run(project=project, now=run_end())
+    mix = finding(run, "language_mix")
+    assert mix.verdict == "drift" and (mix.n_baseline, mix.n_current) == (150, 150)
+    assert {m["category"] for m in mix.details["moved"]} == {"fr", "en"}
