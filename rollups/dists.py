@@ -166,7 +166,7 @@ def backfill(cursor: Any, project_id: int, start: datetime, end: datetime) -> in
 
     cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, project_id])
     cursor.execute("DELETE FROM rollups_rollup WHERE project_id = %s AND bucket >= %s AND bucket < %s"
-                   " AND (score LIKE 'dist:%%' OR score LIKE 'mix:%%')", [project_id, lo, hi])
+                   " AND (score LIKE 'dist:%%' OR score LIKE 'mix:finish^_reason:%%' ESCAPE '^')", [project_id, lo, hi])
     written = 0
     for grain, unit in (("h", "hour"), ("d", "day")):
         for cube in DIST_CUBES:
