@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_demo_drift_page_finds_the_longer_answers_and_the_new_topic(project: Any, prices: None,
                                                                          owner_client: Client) -> None:
-    demo_seed(project_id=project.id, calls=120, days=3, seed=11)
+    demo_seed(project_id=project.id, calls=60, days=3, seed=11)
     run = DriftRun.objects.get(project=project)
     longer = Finding.objects.get(run=run, comparison="24h", signal="output_chars", group={"feature": "help-center"})
     assert longer.verdict == "drift" and longer.current_value / longer.baseline_value >= 1.8
