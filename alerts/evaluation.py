@@ -68,7 +68,10 @@ def rules_evaluate_due(*, now: datetime | None = None) -> int:
             log.exception("alerts: reading %d rules at once failed", len(rules))
             reads = {}
         for i in range(0, len(rules), WRITE_BATCH):
-            rules_evaluate(rules=rules[i:i + WRITE_BATCH], at=at, reads=reads)
+            try:
+                rules_evaluate(rules=rules[i:i + WRITE_BATCH], at=at, reads=reads)
+            except Exception:  # one chunk failing must not stop the others; its rules come back next minute
+                log.exception("alerts: evaluating rules %s failed", [r.id for r in rules[i:i + WRITE_BATCH]])
         done += len(rules)
     return done
 
@@ -159,7 +162,7 @@ def rule_evaluate(*, rule: Rule, at: datetime, planned: _Planned | None = None) 
 
 def rules_evaluate(*, rules: list[Rule], at: datetime, reads: dict[int, _Planned] | None = None) -> list[StateEvent]:
     """Evaluate rules for the minute `at` in one transaction: one commit and a handful of queries
-    per claimed batch, not per rule; a rule writes rows of its own only when an instance moves.
+    for them all, not per rule; a rule writes rows of its own only when an instance moves.
     Rules already evaluated for `at` are skipped; a rule whose writes fail is rolled back alone (a
     savepoint), logged, and evaluated again next minute. Returns the state events written."""
     if not rules:
