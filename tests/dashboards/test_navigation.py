@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Page, expect
 
-from tests.dashboards.test_browser import sign_in, signed_in, tab  # noqa: F401, F811  (fixtures)
+from tests.dashboards.test_browser import shoot, sign_in, signed_in, tab  # noqa: F401, F811  (fixtures)
 
 
 def query(url: str) -> dict[str, list[str]]:
@@ -112,6 +112,7 @@ def test_auto_refresh_leaves_a_field_being_edited_alone_and_says_so(tab: Page, l
     expect(search).to_have_value("refund policy")
     expect(search).to_be_focused()
     assert refreshes == []
+    shoot(page, "calls-autorefresh-paused")
 
     # Still typed but no longer focused: the text is not applied yet, so refresh stays paused.
     page.get_by_role("heading", level=1).click()
