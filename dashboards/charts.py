@@ -19,7 +19,8 @@ from django.utils import timezone
 
 # Axis formats per unit (d3-format strings, as plotly.js expects).
 _AXIS: dict[str, dict[str, Any]] = {
-    "usd": {"tickprefix": "$", "tickformat": ",.4~f"},
+    # Three significant digits: a fixed count of decimals reads "$0" under a hundredth of a cent.
+    "usd": {"tickprefix": "$", "tickformat": ",.3~r"},
     "ms": {"ticksuffix": " ms", "tickformat": ",.0f"},
     "ratio": {"tickformat": ".1%"},
     "count": {"tickformat": "~s"},
@@ -27,10 +28,30 @@ _AXIS: dict[str, dict[str, Any]] = {
     "score": {"tickformat": ".2f"},
 }
 _HOVER: dict[str, str] = {
-    "usd": "$%{y:,.6f}", "ms": "%{y:,.0f} ms", "ratio": "%{y:.2%}", "count": "%{y:,}", "tokens": "%{y:,}",
-    "score": "%{y:.3f}",
+    "ratio": "%{y:.2%}", "count": "%{y:,}", "tokens": "%{y:,}", "score": "%{y:.3f}",  # usd, ms: _hover
 }
 _TITLE_UNIT = {"usd": "USD", "ms": "ms", "ratio": "%", "count": "calls", "tokens": "tokens", "score": "score"}
+# Durations follow the tiles' rule (dashboards.templatetags.obs.duration): ms below a second, s
+# below a minute, min above. An axis takes the unit of its largest value; each hover names its own.
+_DURATION_AXES = [(60_000.0, "min"), (1_000.0, "s"), (1.0, "ms")]
+
+
+def _duration_scale(values: Sequence[Any]) -> tuple[float, str]:
+    """The divisor and unit of a duration axis: the tile rule applied to the axis's largest value."""
+    largest = max((abs(v) for v in values if isinstance(v, (int, float))), default=0.0)
+    return next(((d, u) for d, u in _DURATION_AXES if largest >= d), (1.0, "ms"))
+
+
+def _hover(unit: str, values: list[Any], axis: str = "y") -> tuple[list[str] | None, str]:
+    """(customdata, value template) of a trace. Costs and durations are pre-formatted here by the
+    same filters as the tiles and tables (d3-format has no "two significant digits below $1" nor
+    a unit that changes with the value): plotly.js would show $0.000012 as "$0.000012" or "$0"."""
+    from dashboards.templatetags.obs import duration, usd
+
+    formatter = {"usd": usd, "ms": duration}.get(unit)
+    if formatter is None:
+        return None, _HOVER.get(unit, "%{y}").replace("%{y", f"%{{{axis}")
+    return [formatter(v) for v in values], "%{customdata}"
 
 
 def _num(value: Any) -> float | None:
@@ -50,9 +71,14 @@ def _iso(when: Any) -> Any:
 
 
 def _layout(title: str, *, y_unit: str, x_title: str = "", y_title: str = "", barmode: str | None = None,
-            horizontal: bool = False) -> dict[str, Any]:
-    value_axis = {"title": {"text": y_title or _TITLE_UNIT.get(y_unit, y_unit)}, "rangemode": "tozero",
-                  "automargin": True, **_AXIS.get(y_unit, {})}
+            horizontal: bool = False, duration_unit: str = "ms") -> dict[str, Any]:
+    axis_format = _AXIS.get(y_unit, {})
+    unit_title = _TITLE_UNIT.get(y_unit, y_unit)
+    if y_unit == "ms" and duration_unit != "ms":  # values already divided by _duration_scale
+        axis_format = {"ticksuffix": f" {duration_unit}", "tickformat": ",.3~f"}
+        unit_title, y_title = duration_unit, y_title.replace("(ms)", f"({duration_unit})")
+    value_axis = {"title": {"text": y_title or unit_title}, "rangemode": "tozero",
+                  "automargin": True, **axis_format}
     # Dimension values are names even when they look like numbers (prompt versions "1".."5"):
     # a linear axis would space them as numbers and label only some.
     category_axis: dict[str, Any] = {"type": "category", **({"title": {"text": x_title}} if x_title else {})}
@@ -72,21 +98,30 @@ def _layout(title: str, *, y_unit: str, x_title: str = "", y_title: str = "", ba
 
 def time_series(title: str, series: list[dict[str, Any]], *, unit: str, stacked: bool = False,
                 bars: bool = False, y_title: str = "") -> dict[str, Any]:
-    """series: [{"name": str, "points": [{"t": datetime, "value": number|None}]}], one trace each."""
+    """series: [{"name": str, "points": [{"t": datetime, "value": number|None}]}], one trace each.
+    Durations (unit "ms") are drawn in ms, s or min after the largest value, as the tiles are."""
+    values = {id(item): [_num(p["value"]) for p in item["points"]] for item in series}
+    divisor, duration_unit = _duration_scale([v for vs in values.values() for v in vs]) if unit == "ms" else (1.0, "")
     traces = []
     for item in series:
+        numbers = values[id(item)]
+        customdata, hover = _hover(unit, numbers)
         trace: dict[str, Any] = {
             "type": "bar" if bars else "scatter", "name": item["name"] or "(none)",
-            "x": [_iso(p["t"]) for p in item["points"]], "y": [_num(p["value"]) for p in item["points"]],
-            "hovertemplate": f"%{{fullData.name}}: {_HOVER.get(unit, '%{y}')}<extra></extra>",
+            "x": [_iso(p["t"]) for p in item["points"]],
+            "y": [v / divisor if isinstance(v, float) and divisor != 1 else v for v in numbers],
+            "hovertemplate": f"%{{fullData.name}}: {hover}<extra></extra>",
         }
+        if customdata is not None:
+            trace["customdata"] = customdata
         if not bars:
             trace["mode"] = "lines"
             trace["connectgaps"] = False
             if stacked:
                 trace["stackgroup"] = "one"
         traces.append(trace)
-    layout = _layout(title, y_unit=unit, y_title=y_title, barmode="stack" if bars and stacked else None)
+    layout = _layout(title, y_unit=unit, y_title=y_title, barmode="stack" if bars and stacked else None,
+                     duration_unit=duration_unit or "ms")
     layout["xaxis"]["type"] = "date"
     return {"data": traces, "layout": layout}
 
@@ -95,14 +130,18 @@ def bar(title: str, labels: list[str], values: list[Any], *, unit: str, name: st
         horizontal: bool = True) -> dict[str, Any]:
     labels = [label or "(none)" for label in labels]
     numbers = [_num(v) for v in values]
-    hover = _HOVER.get(unit, "%{y}").replace("%{y", "%{x") if horizontal else _HOVER.get(unit, "%{y}")
+    divisor, duration_unit = _duration_scale(numbers) if unit == "ms" else (1.0, "ms")
+    customdata, hover = _hover(unit, numbers, axis="x" if horizontal else "y")
+    scaled = [v / divisor if isinstance(v, float) and divisor != 1 else v for v in numbers]
     trace: dict[str, Any] = {"type": "bar", "name": name or title, "orientation": "h" if horizontal else "v",
                              "hovertemplate": f"%{{{'y' if horizontal else 'x'}}}: {hover}<extra></extra>"}
     if horizontal:  # biggest on top
-        trace.update(x=numbers[::-1], y=labels[::-1])
+        trace.update(x=scaled[::-1], y=labels[::-1])
     else:
-        trace.update(x=labels, y=numbers)
-    layout = _layout(title, y_unit=unit, horizontal=horizontal)
+        trace.update(x=labels, y=scaled)
+    if customdata is not None:
+        trace["customdata"] = customdata[::-1] if horizontal else customdata
+    layout = _layout(title, y_unit=unit, horizontal=horizontal, duration_unit=duration_unit)
     layout["showlegend"] = False
     layout["height"] = max(220, 60 + 28 * len(labels)) if horizontal else 300
     return {"data": [trace], "layout": layout}
@@ -149,10 +188,13 @@ def dual_axis(title: str, bars: list[dict[str, Any]], line: dict[str, Any], *, b
     """Stacked bars on the left axis (e.g. how many ratings) and one line on the right axis (e.g.
     the share of them that were negative), over the same time points."""
     figure = time_series(title, bars, unit=bar_unit, stacked=True, bars=True, y_title=bar_title)
+    numbers = [_num(p["value"]) for p in line["points"]]
+    customdata, hover = _hover(line_unit, numbers)  # no duration line here: its axis is not rescaled
     figure["data"].append({
         "type": "scatter", "mode": "lines+markers", "name": line["name"], "yaxis": "y2", "connectgaps": False,
-        "x": [_iso(p["t"]) for p in line["points"]], "y": [_num(p["value"]) for p in line["points"]],
-        "hovertemplate": f"%{{fullData.name}}: {_HOVER.get(line_unit, '%{y}')}<extra></extra>",
+        "x": [_iso(p["t"]) for p in line["points"]], "y": numbers,
+        "hovertemplate": f"%{{fullData.name}}: {hover}<extra></extra>",
+        **({"customdata": customdata} if customdata is not None else {}),
     })
     figure["layout"]["yaxis2"] = {"title": {"text": line_title or _TITLE_UNIT.get(line_unit, line_unit)},
                                   "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False,

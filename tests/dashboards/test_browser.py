@@ -60,8 +60,25 @@ def shoot(tab: Page, name: str) -> None:
     tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+# A chart is drawn when plotly.js has laid it out (`_fullLayout`) and put a `g.trace` in its SVG for
+# every visible trace of its data. Under load (2 cores shared by a whole test run) loading plotly.js
+# and drawing took more than the 5 s an `expect` waits by default; this waits for the chart's own
+# state, up to a minute, and returns as soon as it holds, so a fast run is not slowed.
+CHART_DRAWN = """el => !!el._fullLayout && !!el.querySelector('.main-svg')
+    && el.querySelectorAll('g.trace').length >= el._fullData.filter(t => t.visible === true).length"""
+DRAW_TIMEOUT_MS = 60_000
+
+
+def drawn(tab: Page, chart_id: str) -> None:
+    chart = tab.locator(f'[data-testid="chart-{chart_id}"]')
+    chart.wait_for(state="attached", timeout=DRAW_TIMEOUT_MS)
+    tab.wait_for_function(CHART_DRAWN, arg=chart.element_handle(timeout=DRAW_TIMEOUT_MS),
+                          timeout=DRAW_TIMEOUT_MS)
+
+
 def traces(tab: Page, chart_id: str) -> int:
     """Traces plotly.js actually drew into the chart's SVG."""
+    drawn(tab, chart_id)
     chart = tab.locator(f'[data-testid="chart-{chart_id}"]')
     expect(chart.locator(".main-svg").first).to_be_visible()
     return chart.locator("g.trace").count()

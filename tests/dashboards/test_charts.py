@@ -114,3 +114,26 @@ def test_time_axes_are_in_the_viewers_zone() -> None:
     with timezone.override(ZoneInfo("America/New_York")):
         fig = charts.time_series("t", [{"name": "a", "points": [{"t": when, "value": 1}]}], unit="count")
     assert fig["data"][0]["x"] == ["2026-11-22T10:00:00"]
+
+
+def test_durations_follow_the_tiles_unit_on_the_axis_and_in_the_hover() -> None:
+    figure = valid(charts.time_series("Latency", [series("p95", [420, 2500, None])], unit="ms",
+                                      y_title="latency (ms)"))
+    trace, axis = figure["data"][0], figure["layout"]["yaxis"]
+    assert trace["y"] == [0.42, 2.5, None] and axis["ticksuffix"] == " s"  # the largest is above a second
+    assert axis["title"]["text"] == "latency (s)"
+    assert trace["customdata"] == ["420 ms", "2.5 s", "–"] and "%{customdata}" in trace["hovertemplate"]
+    fast = valid(charts.time_series("Latency", [series("p50", [120, 640])], unit="ms"))
+    assert fast["data"][0]["y"] == [120.0, 640.0] and fast["layout"]["yaxis"]["ticksuffix"] == " ms"
+    slow = valid(charts.bar("Slowest", ["a", "b"], [90_000, 30_000], unit="ms"))
+    assert slow["data"][0]["x"] == [0.5, 1.5] and slow["layout"]["xaxis"]["ticksuffix"] == " min"
+    assert slow["data"][0]["customdata"] == ["30.0 s", "1.5 min"]
+
+
+def test_cost_hovers_read_like_the_rest_of_the_ui() -> None:
+    figure = valid(charts.time_series("Cost", [series("cost", [Decimal("12.345"), Decimal("0.000034"), 0])],
+                                      unit="usd"))
+    assert figure["data"][0]["customdata"] == ["$12.35", "$0.000034", "$0.00"]
+    assert "%{customdata}" in figure["data"][0]["hovertemplate"] and ".6f" not in str(figure)
+    bars = valid(charts.bar("Models", ["a", "b"], [Decimal("0.5"), Decimal("0.0123")], unit="usd"))
+    assert bars["data"][0]["customdata"] == ["$0.012", "$0.50"]  # in the order drawn (biggest on top)

@@ -26,10 +26,15 @@ def test_percentiles_and_ttft_over_time(owner_client: Client, seeded: Any) -> No
     charts = figures(html)
     assert [t["name"] for t in charts["latency-percentiles"]["data"]] == ["p50", "p90", "p95", "p99"]
     assert [t["name"] for t in charts["ttft"]["data"]] == ["p50", "p90", "p95", "p99"]
-    assert charts["latency-percentiles"]["layout"]["yaxis"]["ticksuffix"] == " ms"
+    # The slowest calls take 2.5 s: in seconds, as the tiles say it (axis and title); each hover in
+    # the tile's own words (420 ms, 2.5 s).
+    assert charts["latency-percentiles"]["layout"]["yaxis"]["ticksuffix"] == " s"
+    assert charts["latency-percentiles"]["layout"]["yaxis"]["title"]["text"] == "latency (s)"
     lines = [[v for v in trace["y"] if v is not None] for trace in charts["latency-percentiles"]["data"]]
     assert all(a <= b for lower, upper in itertools.pairwise(lines) for a, b in zip(lower, upper, strict=True))
-    assert max(lines[3]) <= 2500 * 1.01 and min(lines[0]) >= 200 * 0.99
+    assert max(lines[3]) <= 2.5 * 1.01 and min(lines[0]) >= 0.2 * 0.99
+    hovers = [h for h in charts["latency-percentiles"]["data"][3]["customdata"] if h != "–"]
+    assert hovers and all(re.fullmatch(r"\d+ ms|\d+\.\d s", h) for h in hovers), hovers
 
 
 def test_grouped_percentiles_draw_the_chosen_percentile_per_group(owner_client: Client, seeded: Any) -> None:
