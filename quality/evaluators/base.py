@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from quality.evaluators.cut import IngestCut, ingest_cut
+
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
@@ -30,6 +32,23 @@ class Sample:
     # quality.samples): their text is the start and the end only, so whole-text checks (JSON
     # validity) must not judge them.
     truncated: tuple[str, ...] = ()
+    # Fields ingest stored truncated (over its payload limit), by name: their text above is the
+    # preview ingest kept, and they are in `truncated` too. Filled from the marker by __post_init__.
+    cut_at_ingest: dict[str, IngestCut] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Every Sample goes through here (the worker, the judge, tests), so no evaluator ever reads
+        # ingest's marker object as if it were the answer.
+        cuts = {name: cut for name, attr in _CUT_FIELDS if (cut := ingest_cut(getattr(self, attr))) is not None}
+        if not cuts:
+            return
+        for name, cut in cuts.items():
+            object.__setattr__(self, dict(_CUT_FIELDS)[name], cut.preview)
+        object.__setattr__(self, "cut_at_ingest", {**self.cut_at_ingest, **cuts})
+        object.__setattr__(self, "truncated", tuple(sorted({*self.truncated, *cuts})))
+
+
+_CUT_FIELDS = (("input", "input_text"), ("output", "output_text"), ("context", "context_text"))
 
 
 def bounded(text: str, limit: int) -> str:

@@ -121,6 +121,9 @@ class RefusalEvaluator:
 
     def evaluate(self, sample: Sample, config: dict[str, Any]) -> Result:
         options = _options(self.defaults, config)
+        cut = sample.cut_at_ingest.get("output")
+        if cut is not None:  # the preview may be the JSON of a message list, not the answer's opening
+            return Result(scores=[ScoreResult("refusal", None, "skipped", (cut.reason("output"),))])
         raw = (sample.output_text or "")[: _HEAD_CHARS * 4]
         text = _normalise(raw)
         if not text:
@@ -198,6 +201,10 @@ class CompletenessEvaluator:
             result.flags.append(FlagResult("output.filtered", "medium", reasons[-1]))
         if empty:
             reasons.insert(0, "the answer is empty or only punctuation")
+        if "output" in sample.cut_at_ingest:
+            # Judged all the same: the verdict comes from the finish reason, which ingest kept, and a
+            # cut answer had more text than the limit, so it is not empty (its preview says so).
+            reasons.append("judged from the finish reason: the answer was stored truncated")
         result.scores.append(ScoreResult("completeness", value, label, tuple(reasons)))
         return result
 
@@ -230,6 +237,9 @@ class JsonEvaluator:
         if not (sample.json_requested or options.get("force") is True):
             return Result()
         text = sample.output_text or ""
+        cut = sample.cut_at_ingest.get("output")
+        if cut is not None:  # only ingest's preview was stored: valid or not is unknowable
+            return Result(scores=[ScoreResult("json_valid", None, "skipped", (cut.reason("output"),))])
         # A huge answer reaches the worker cut to its start and end (quality.batch.PAYLOAD_CAP):
         # valid or not, it cannot be judged, and costs nothing.
         if "output" in sample.truncated or len(text) > _number(options.get("max_chars"), 2_000_000):
