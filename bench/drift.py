@@ -12,6 +12,11 @@ raw calls (rows folded before rollups/dists.py have no per-call distributions), 
 
     .venv/bin/python bench/drift.py [--calls 10000000] [--days 35] [--fresh]
     DATABASE_URL=... .venv/bin/python bench/drift.py --project bench-pages/bench [--rebuild-days 36]
+    DATABASE_URL=<shared seed> .venv/bin/python bench/drift.py --project bench-pages/bench --read-only
+
+`--read-only` reads a database it must not write (a shared seed too big to copy): no migration, the
+session is READ ONLY, and each comparison's findings are computed (drift.services.comparison_findings,
+every read a run makes) but not stored; storing a run's few hundred findings is one bulk insert.
 
 The last line is the total.
 """
@@ -59,9 +64,12 @@ def main() -> int:
     parser.add_argument("--fresh", action="store_true", help="delete the kept data folder and load again")
     parser.add_argument("--project", help="ORG/PROJECT already loaded in DATABASE_URL: measure it, load nothing")
     parser.add_argument("--rebuild-days", type=int, default=0, help="with --project: rebuild this many days first")
+    parser.add_argument("--read-only", action="store_true", help="with --project: compute, store nothing")
     parser.add_argument("--backfill-days", type=int, default=0,
                         help="with --project: only add the per-call distributions of this many days (rollups.dists.backfill)")
     args = parser.parse_args()
+    if args.project and args.read_only:
+        return _read_only(args.project)
     if args.project:
         return _existing(args.project, args.rebuild_days, args.backfill_days)
     if args.fresh:
@@ -149,6 +157,45 @@ def _existing(spec: str, rebuild_days: int, backfill_days: int = 0) -> int:
         print(f"drift run with topics: {with_topics:.1f} s ({counts}) (target < 30 s)", flush=True)
         _topics_at_full_sample()
     print(f"total: {plain:.1f} s without topics, {with_topics:.1f} s with topics, {calls:,} calls")
+
+
+def _read_only(spec: str) -> int:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatory.settings")
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.utils import timezone
+
+    from drift import stats
+    from drift.models import DriftSettings
+    from drift.services import comparison_findings, comparisons_for
+    from tenancy.models import Project
+
+    with connection.cursor() as cur:
+        cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    org, _, slug = spec.partition("/")
+    project = Project.objects.get(organization__slug=org, slug=slug)
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM telemetry_call WHERE project_id = %s", [project.id])
+        calls = cur.fetchone()[0]
+    comparisons = comparisons_for(DriftSettings.objects.filter(project=project).first(), timezone.now())
+    _warm()
+    figures = {}
+    for topics in (False, True):
+        settings.OBSERVATORY_DRIFT_TOPICS = topics
+        started = time.perf_counter()
+        items = [item for c in comparisons for item in comparison_findings(project.id, c, dict(stats.MIN_SAMPLES))]
+        figures[topics] = time.perf_counter() - started
+        verdicts = [result.verdict for _, _, result in items]
+        label = "with" if topics else "without"
+        print(f"drift run {label} topics (not stored): {figures[topics]:.1f} s ({len(items)} findings, "
+              f"{verdicts.count(stats.DRIFT)} drift, {verdicts.count(stats.NOT_ENOUGH)} not enough data) "
+              f"(target < {30 if topics else 10} s)", flush=True)
+    _topics_at_full_sample()
+    print(f"total: {figures[False]:.1f} s without topics, {figures[True]:.1f} s with topics, {calls:,} calls")
+    return 0
 
 
 def _topics_at_full_sample() -> None:
