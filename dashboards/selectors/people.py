@@ -29,14 +29,18 @@ def days_covering(start: datetime, end: datetime) -> list[datetime]:
 
 
 def entity_totals(*, project_id: int, entity: str, key: str, start: datetime, end: datetime) -> dict[str, Any]:
-    """Calls, errors, tokens and cost of one user or session over the days covering the range.
-    `bucket = ANY(days)` makes one probe of the entityrollup_key index per day, where a bucket
-    range would walk every user's rows of those days."""
+    """Calls, errors, tokens and cost of one user or session over the days covering the range:
+    one probe of the entityrollup_key index per day. Written as a LATERAL per day with OFFSET 0
+    (which keeps PostgreSQL from flattening it) because `bucket = ANY(days)` was planned, on a
+    table never analysed, as an index scan on (project, entity) filtering key and bucket: 45,000
+    pages and 430 ms at 10M calls a month instead of 31 probes and 1 ms."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT coalesce(sum(calls), 0), coalesce(sum(errors), 0), coalesce(sum(tokens), 0), sum(cost_usd)"
-            " FROM rollups_entityrollup WHERE project_id = %s AND entity = %s AND bucket = ANY(%s) AND key = %s",
-            [project_id, entity, days_covering(start, end), key])
+            "SELECT coalesce(sum(r.calls), 0), coalesce(sum(r.errors), 0), coalesce(sum(r.tokens), 0),"
+            " sum(r.cost_usd) FROM unnest(%s::timestamptz[]) AS d(day) CROSS JOIN LATERAL ("
+            "  SELECT calls, errors, tokens, cost_usd FROM rollups_entityrollup WHERE project_id = %s"
+            "  AND entity = %s AND bucket = d.day AND key = %s OFFSET 0) r",
+            [days_covering(start, end), project_id, entity, key])
         calls, errors, tokens, cost = cur.fetchone()
     return {"calls": int(calls), "errors": int(errors), "tokens": int(tokens), "cost_usd": cost,
             "error_rate": errors / calls if calls else None}
