@@ -126,7 +126,12 @@ class RuleDetailApi(_AlertsApi):
     @extend_schema(operation_id="alerts_rules_get", tags=["alerts"], parameters=[PROJECT_PARAM],
                    responses={200: RuleSerializer, **ERRORS})
     def get(self, request: Request, rule_id: int) -> Response:
-        return Response(RuleSerializer(self._rule(request, rule_id)).data)
+        rule = self._rule(request, rule_id)
+        data = RuleSerializer(rule).data
+        if rule.condition == "burn_rate":
+            # The error budget left per group (alerts.selectors.slo_status), read now.
+            data["slo"] = selectors.slo_status(rule=rule, now=datetime.now(timezone.utc))
+        return Response(data)
 
     @extend_schema(operation_id="alerts_rules_update", tags=["alerts"], parameters=[PROJECT_PARAM],
                    request=RuleInputSerializer, responses={200: RuleSerializer, **ERRORS})

@@ -66,9 +66,20 @@ def alerts_page(request: HttpRequest, page: Page) -> HttpResponse:
     return _overview(request, page)
 
 
+def _slo(rule: Rule | None) -> list[dict[str, Any]]:
+    """A saved burn-rate rule's error budget per group (empty otherwise, or when the read fails:
+    the form must open whatever the rollups say)."""
+    if rule is None or rule.condition != "burn_rate":
+        return []
+    try:
+        return selectors.slo_status(rule=rule, now=datetime.now(timezone.utc))
+    except Exception:  # noqa: BLE001 - a source error is shown on the rule's state, not here
+        return []
+
+
 def _rule_form_page(request: HttpRequest, page: Page, form: RuleForm, rule: Rule | None, status: int = 200) -> HttpResponse:
     context = {"form": form, "rule": rule, "measures": COMMON_MEASURES, "can_edit": page.can_manage,
-               "can_respond": _can_respond(page)}
+               "can_respond": _can_respond(page), "slo": _slo(rule)}
     # charts: plotly.js for the preview's chart, which arrives later through htmx.
     return render_page(request, page, "alerts/rule_form.html", context, active="alerts",
                        title=rule.name if rule else "New rule", toolbar=False, charts=True, status=status)

@@ -145,3 +145,26 @@ def test_a_claim_is_read_once_and_written_in_chunks(api: Api, project: Any, pric
     assert sum(q["sql"].startswith("SELECT pg_advisory_xact_lock") for q in queries.captured_queries) == 3
     assert RuleInstance.objects.filter(rule__in=rules, state="firing").count() == 5
     assert Rule.objects.filter(last_evaluated_at=at).count() == 5
+
+
+def test_the_rule_page_and_the_api_show_the_error_budget_left(api: Api, reader: Api, project: Any, prices: None,
+                                                             owner_client: Any) -> None:
+    from django.urls import reverse
+
+    start = at_minute(-4)
+    # gpt-4o spends a quarter of its budget (1 slow call in 400); claude spends it all three times over.
+    ingest(api, project, calls(399, latency=900, start=start, prefix="a") + calls(1, latency=2600, start=start, prefix="b")
+           + calls(388, latency=800, start=start, prefix="c", model="claude")
+           + calls(12, latency=4000, start=start, prefix="d", model="claude"))
+    rule = _slo_rule(project, group_by=["model"])
+    page = owner_client.get(reverse("alerts-rule-edit", args=[project.id, rule.id]))
+    body = page.content.decode()
+    assert page.status_code == 200 and 'data-testid="error-budget"' in body
+    assert "model=gpt-4o" in body and "75.0%" in body and "model=claude" in body and "0.0%" in body
+    data = reader.get(f"/api/v1/alerts/rules/{rule.id}").json()
+    budget = {row["group"]["model"]: row["budget_left"] for row in data["slo"]}
+    assert budget["gpt-4o"] == pytest.approx(0.75) and budget["claude"] == 0.0
+    plain = make_rule(project, name="plain")
+    assert 'data-testid="error-budget"' not in owner_client.get(
+        reverse("alerts-rule-edit", args=[project.id, plain.id])).content.decode()
+    assert "slo" not in reader.get(f"/api/v1/alerts/rules/{plain.id}").json()
