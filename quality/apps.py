@@ -21,3 +21,11 @@ class QualityConfig(AppConfig):
         register_flag_denominator(flag_denominator)
         # A rollup rebuild deletes the range's evaluator scores and flags too: fold them again.
         register_rebuild_folder(evaluations_refold)
+        from django.apps import apps
+
+        if apps.is_installed("alerts"):
+            # Evaluation queue lag as an alert metric ("evaluation more than 10 minutes behind").
+            from alerts.registry import register_metric_source
+            from quality.alerting import QualitySource
+
+            register_metric_source(QualitySource())
