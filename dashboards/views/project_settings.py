@@ -54,6 +54,18 @@ NEW_KEY_SECONDS = 600  # a key not shown within this (redirect never followed) i
 ROLE_ORDER = {role: i for i, role in enumerate(Role.values)}
 
 
+
+def _alert_channels(page: Page) -> Any:
+    """The project's alert channels (alerts.selectors.channels_for), or None where the alerts app
+    is not installed: dashboards reads alerts only through its selectors."""
+    from django.apps import apps
+
+    if not apps.is_installed("alerts"):
+        return None
+    from alerts.selectors import channels_for
+
+    return list(channels_for(project_id=page.project.id))
+
 def _quality_row(page: Page) -> QualitySettings:
     # No row means the defaults; a blank instance shows them without writing on a GET.
     return QualitySettings.objects.filter(project=page.project).first() or QualitySettings(project=page.project)
@@ -97,6 +109,7 @@ def _render(request: HttpRequest, page: Page, *, status: int = 200, **bound: Any
                        "default": settings.RETENTION_DEFAULTS[name]} for name, label in RETENTION_FIELDS],
         "prices": ModelPrice.objects.filter(project=project).order_by("model", "-effective_date"),
         "price_model": request.GET.get("price_model", "")[:200],
+        "alert_channels": _alert_channels(page),
     }
     if page.can_manage:
         context.update({

@@ -299,3 +299,18 @@ def test_firing_now_counts_every_open_incident_and_lists_the_newest_five(project
     firing = firing_now(project_id=project.id)
     assert (firing.count, firing.critical, firing.more) == (6, 2, 1)
     assert [i.group["model"] for i in firing.incidents] == ["m0", "m1", "m2", "m3", "m4"]
+
+
+def test_project_settings_list_the_alert_channels(owner: Any, viewer_client: Client, project: Any) -> None:
+    channel, _ = services.channel_create(project=project, actor=None, kind="email", name="<b>finance</b>",
+                                         config={"to": ["f@example.com"]})
+    Channel.objects.filter(pk=channel.pk).update(disabled_reason="SMTP refused the sender")
+    page = _client(owner).get(f"/projects/{project.id}/settings/").content.decode()
+    section = page[page.index('data-testid="settings-channels"'):]
+    section = section[:section.index("</section>")]
+    assert "&lt;b&gt;finance&lt;/b&gt;" in section and "<b>finance" not in section
+    assert f"/alerts/channels/{channel.id}" in section and "SMTP refused the sender" in section
+    assert 'href="#alert-channels"' in page
+    viewer_page = viewer_client.get(f"/projects/{project.id}/settings/").content.decode()
+    assert "&lt;b&gt;finance&lt;/b&gt;" in viewer_page and f"/alerts/channels/{channel.id}" not in viewer_page
+    assert "/alerts/channels/new" not in viewer_page
