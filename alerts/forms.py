@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from alerts.conditions import CONDITIONS
-from alerts.models import ChannelKind, NoDataPolicy, Rule, Severity
+from alerts.models import ChannelKind, NoDataPolicy, Rule, Severity, default_actions
 from rollups.cubes import DIMENSIONS
 
 COMMON_MEASURES = ["count", "errors", "error_rate", "latency_p50", "latency_p95", "latency_p99", "ttft_p95", "cost",
@@ -24,7 +24,14 @@ FIELD_OF = {"window_seconds": "window_minutes", "pending_seconds": "pending_minu
             "condition_config.mad_floor": "mad_floor", "condition_config": "critical", "source": "measure",
             "condition_config.objective": "objective", "condition_config.amount": "amount",
             "condition_config.period": "period", "condition_config.tiers": "amount",
-            "actions": "name"}
+            "actions": "actions"}
+# What each registered action does, for the rule form (apps register actions in their ready();
+# an action missing here shows its name).
+ACTION_LABELS = {
+    "notify": "Notify the channels chosen below",
+    "rollback_label": "Roll the prompt's label back one version (the rule's prompt_name filter; prompts app)",
+    "sample_into_queue": "Sample the breaching calls into review queues whose incident rules name this rule",
+}
 
 
 class RuleForm(forms.Form):
@@ -61,9 +68,15 @@ class RuleForm(forms.Form):
     renotify_minutes = forms.IntegerField(min_value=0, initial=0, label="Remind every (minutes, 0 never)")
     severity = forms.ChoiceField(choices=Severity.choices, help_text="of no-data alerts")
     enabled = forms.BooleanField(required=False, initial=True)
+    actions = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                        label="When it fires", initial=default_actions)
 
     def __init__(self, *args: Any, channels: list[Any] = (), **kwargs: Any) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)
+        from alerts.registry import ACTIONS
+
+        self.fields["actions"].choices = [(name, ACTION_LABELS.get(name, name)) for name in sorted(
+            ACTIONS, key=lambda n: (n != "notify", n))]
         self.channels = list(channels)
         for channel in self.channels:
             for severity in Severity.values:
@@ -81,7 +94,7 @@ class RuleForm(forms.Form):
             "window_minutes": rule.window_seconds // 60, "min_count": rule.min_count,
             "pending_minutes": rule.pending_seconds // 60, "recovery_hysteresis": rule.recovery_hysteresis,
             "no_data_policy": rule.no_data_policy, "renotify_minutes": rule.renotify_seconds // 60,
-            "severity": rule.severity, "enabled": rule.enabled,
+            "severity": rule.severity, "enabled": rule.enabled, "actions": list(rule.actions),
         }
         data.update({k: config[k] for k in ("op", "critical", "warning", "baseline", "mode", "direction",
                                             "min_baseline_count", "weeks", "mad_floor", "objective", "period",
@@ -120,6 +133,10 @@ class RuleForm(forms.Form):
             "recovery_hysteresis": d.get("recovery_hysteresis") or 0.0, "no_data_policy": d["no_data_policy"],
             "renotify_seconds": d["renotify_minutes"] * 60, "severity": d["severity"], "enabled": d["enabled"],
         }
+        # Only a form that showed the actions sets them (its hidden actions_shown says so): a client
+        # posting without them keeps the rule's actions, or the default (notify) for a new rule.
+        if self.data.get("actions_shown"):
+            fields["actions"] = list(d.get("actions") or [])
         routes = []
         for channel in self.channels:
             severities = [s for s in Severity.values if d.get(f"route_{channel.id}_{s}")]

@@ -314,3 +314,26 @@ def test_project_settings_list_the_alert_channels(owner: Any, viewer_client: Cli
     viewer_page = viewer_client.get(f"/projects/{project.id}/settings/").content.decode()
     assert "&lt;b&gt;finance&lt;/b&gt;" in viewer_page and f"/alerts/channels/{channel.id}" not in viewer_page
     assert "/alerts/channels/new" not in viewer_page
+
+
+def test_the_rule_form_chooses_what_firing_does(owner: Any, project: Any) -> None:
+    client = _client(owner)
+    form = client.get(f"/projects/{project.id}/alerts/rules/new").content.decode()
+    assert 'value="sample_into_queue"' in form and 'value="rollback_label"' in form
+    assert re.search(r'value="notify"[^>]*checked', form), "notify is ticked for a new rule"
+    base = {"name": "hallucinations", "measure": "error_rate", "condition": "threshold", "op": "above",
+            "critical": "0.05", "window_minutes": "60", "min_count": "0", "pending_minutes": "0",
+            "recovery_hysteresis": "0", "no_data_policy": "ok", "renotify_minutes": "0", "severity": "critical",
+            "enabled": "on"}
+    response = client.post(f"/projects/{project.id}/alerts/rules/new",
+                           {**base, "actions_shown": "1", "actions": ["notify", "sample_into_queue"]})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    rule = Rule.objects.get(name="hallucinations")
+    assert sorted(rule.actions) == ["notify", "sample_into_queue"]
+    edit = client.get(f"/projects/{project.id}/alerts/rules/{rule.id}").content.decode()
+    assert re.search(r'value="sample_into_queue"[^>]*checked', edit)
+    # Unticking every action keeps the incidents and sends nothing; a client without the field keeps them.
+    client.post(f"/projects/{project.id}/alerts/rules/{rule.id}", {**base, "actions_shown": "1"})
+    assert Rule.objects.get(pk=rule.pk).actions == []
+    client.post(f"/projects/{project.id}/alerts/rules/new", {**base, "name": "plain"})
+    assert Rule.objects.get(name="plain").actions == ["notify"]
