@@ -22,12 +22,16 @@ class DriftSettingsForm(forms.Form):
     pinned_end = forms.DateTimeField(required=False, label="Pinned baseline to",
                                      widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
                                                                 format="%Y-%m-%dT%H:%M"))
+    pinned_release = forms.CharField(
+        required=False, max_length=100, label="…or pin a release",
+        help_text="a release value your calls carry: the pinned range becomes its first to last call (hours)")
     min_numeric = forms.IntegerField(min_value=10, max_value=1_000_000, label="Minimum values per side (distributions)")
     min_rate = forms.IntegerField(min_value=10, max_value=1_000_000, label="Minimum calls per side (rates)")
     min_mix = forms.IntegerField(min_value=10, max_value=1_000_000, label="Minimum values per side (mixes)")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, project_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.project_id = project_id
         for i in range(SLOTS):
             self.fields[f"c{i}_name"] = forms.CharField(required=False, max_length=32, label=f"Comparison {i + 1} name")
             self.fields[f"c{i}_current_hours"] = forms.IntegerField(
@@ -49,6 +53,7 @@ class DriftSettingsForm(forms.Form):
         initial: dict[str, Any] = {"enabled": row.enabled if row else True,
                                    "pinned_start": row.pinned_start if row else None,
                                    "pinned_end": row.pinned_end if row else None,
+                                   "pinned_release": row.pinned_release if row else "",
                                    **{f"min_{k}": v for k, v in minimums.items()}}
         for i, item in enumerate(comparisons[:SLOTS]):
             initial.update({f"c{i}_name": item.get("name"), f"c{i}_current_hours": item.get("current_hours"),
@@ -87,6 +92,23 @@ class DriftSettingsForm(forms.Form):
         for i, item in enumerate(comparisons):
             if not item["current_hours"]:
                 self.add_error(f"c{i}_current_hours", "How many hours the current window covers.")
+        release = (data.get("pinned_release") or "").strip()
+        if release:
+            # The release's calls give the range (drift.selectors.release_span), replacing typed dates.
+            from django.db.utils import OperationalError
+
+            from drift.selectors import release_span
+
+            try:
+                span = release_span(project_id=self.project_id, release=release)
+            except OperationalError:
+                self.add_error("pinned_release", "Finding this release's calls took too long: pin its dates instead.")
+                return data
+            if span is None:
+                self.add_error("pinned_release", f"No call carries the release “{release}”.")
+                return data
+            data["pinned_start"], data["pinned_end"] = span
+        data["pinned_release"] = release
         row = DriftSettings(comparisons=comparisons, pinned_start=data.get("pinned_start"),
                             pinned_end=data.get("pinned_end"))
         if not self.errors:

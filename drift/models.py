@@ -39,6 +39,9 @@ class DriftSettings(models.Model):
     comparisons = models.JSONField(default=default_comparisons)
     pinned_start = models.DateTimeField(null=True, blank=True)
     pinned_end = models.DateTimeField(null=True, blank=True)
+    # Set when the pinned range was taken from a release's calls (the settings form's "release"):
+    # the range is that release's first to last call, rounded out to hours; shown beside the range.
+    pinned_release = models.CharField(max_length=100, blank=True, default="")
     # {"numeric": n, "rate": n, "mix": n}: minimum samples per side (drift.stats.MIN_SAMPLES otherwise).
     min_samples = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

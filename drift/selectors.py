@@ -110,3 +110,25 @@ def finding_history(*, finding: Finding, limit: int = 50) -> list[Finding]:
                                    comparison=finding.comparison, group_key=finding.group_key)
             .select_related("run").order_by("-run_id")[:limit])
     return list(reversed(rows))
+
+
+def release_span(*, project_id: int, release: str, timeout_ms: int = 15_000) -> tuple[datetime, datetime] | None:
+    """The hours a release's calls cover: (first call's hour, the hour after its last call), or None
+    when no call carries it. Read once, when someone pins a release as drift's baseline (rollups have
+    no release dimension, so the baseline is this range). No index serves release: the scan follows
+    call_project_time under a statement timeout, so a huge project answers "too slow" (QueryCanceled)
+    rather than holding the request."""
+    from datetime import timedelta
+
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL statement_timeout = %s", [int(timeout_ms)])
+        cur.execute("SELECT min(start_time), max(start_time) FROM telemetry_call WHERE project_id = %s"
+                    " AND release = %s", [project_id, release])
+        first, last = cur.fetchone()
+    if first is None:
+        return None
+    return (first.replace(minute=0, second=0, microsecond=0),
+            last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
+

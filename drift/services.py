@@ -341,16 +341,16 @@ def drift_run_request(*, project: Project, user: Any = None) -> DriftRun:
 
 def drift_settings_update(*, project: Project, user: Any, enabled: bool, comparisons: list[dict[str, Any]],
                           pinned_start: datetime | None, pinned_end: datetime | None,
-                          min_samples: dict[str, int]) -> DriftSettings:
+                          min_samples: dict[str, int], pinned_release: str = "") -> DriftSettings:
     """Save a project's drift settings (validated by DriftSettings.clean) and audit what changed."""
     from audit.services import audit_record, changed
 
-    fields = ("enabled", "comparisons", "pinned_start", "pinned_end", "min_samples")
+    fields = ("enabled", "comparisons", "pinned_start", "pinned_end", "pinned_release", "min_samples")
 
     def state(row: DriftSettings | None) -> dict[str, Any]:
         if row is None:
             return {"enabled": True, "comparisons": default_comparisons(), "pinned_start": None, "pinned_end": None,
-                    "min_samples": {}}
+                    "pinned_release": "", "min_samples": {}}
         return {f: (getattr(row, f).isoformat() if isinstance(getattr(row, f), datetime) else getattr(row, f))
                 for f in fields}
 
@@ -360,6 +360,7 @@ def drift_settings_update(*, project: Project, user: Any, enabled: bool, compari
         row = row or DriftSettings(project=project)
         row.enabled, row.comparisons, row.min_samples = enabled, comparisons, min_samples
         row.pinned_start, row.pinned_end = pinned_start, pinned_end
+        row.pinned_release = pinned_release if pinned_start and pinned_end else ""
         row.clean()
         row.save()
         old, new = changed(before, state(row))

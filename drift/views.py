@@ -213,12 +213,13 @@ def settings_page(request: HttpRequest, page: Page) -> HttpResponse:
     if request.method == "POST":
         if not page.can_manage:
             raise PermissionDenied("Only owners and admins can change drift settings.")
-        form = DriftSettingsForm(request.POST)
+        form = DriftSettingsForm(request.POST, project_id=page.project.id)
         if form.is_valid():
             data = form.cleaned_data
             services.drift_settings_update(
                 project=page.project, user=request.user, enabled=data["enabled"], comparisons=form.comparisons(),
                 pinned_start=data.get("pinned_start"), pinned_end=data.get("pinned_end"),
+                pinned_release=data.get("pinned_release", ""),
                 min_samples={k: data[f"min_{k}"] for k in ("numeric", "rate", "mix")})
             messages.success(request, "Drift settings saved: the next run uses them.")
             return redirect("drift-settings", page.project.id)

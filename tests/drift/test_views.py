@@ -183,3 +183,34 @@ def test_owners_change_the_comparisons_and_the_change_is_audited(project: Any, o
     assert member_client.post(f"/projects/{project.id}/drift/settings", form).status_code == 403
     row.refresh_from_db()
     assert 'value="2026-11-01T00:00"' in client.get(f"/projects/{project.id}/drift/settings").content.decode()
+
+
+def test_a_release_pins_the_baseline_to_the_hours_its_calls_cover(project: Any, owner: Any, api: Api) -> None:
+    from datetime import timedelta
+
+    from drift.models import DriftSettings
+
+    events = calls("old", 30, current=False, seed=1, release="2.3") + calls("new", 30, current=True, seed=2,
+                                                                           release="2.4")
+    send(api, project, events)
+    client = signed_in(owner)
+    form = {"enabled": "on", "min_numeric": 50, "min_rate": 100, "min_mix": 50,
+            "c0_name": "since 2.3", "c0_current_hours": 24, "c0_baseline": "pinned", "pinned_release": "2.3"}
+    assert client.post(f"/projects/{project.id}/drift/settings", form).status_code == 302
+    row = DriftSettings.objects.get(project=project)
+    from telemetry.models import Call
+
+    times = sorted(Call.objects.filter(project=project, release="2.3").values_list("start_time", flat=True))
+    assert row.pinned_release == "2.3"
+    assert row.pinned_start == times[0].replace(minute=0, second=0, microsecond=0)
+    assert row.pinned_end == times[-1].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    page = client.get(f"/projects/{project.id}/drift/settings").content.decode()
+    assert 'name="pinned_release"' in page and 'value="2.3"' in page
+    # A release no call carries is refused on its own field; the saved range stays.
+    bad = client.post(f"/projects/{project.id}/drift/settings", {**form, "pinned_release": "<b>9.9</b>"})
+    assert bad.status_code == 400 and "No call carries the release “&lt;b&gt;9.9&lt;/b&gt;”" in bad.content.decode()
+    assert DriftSettings.objects.get(project=project).pinned_release == "2.3"
+    # A drift run compares the current day with that range.
+    run = drift_run(project=project, now=run_end())
+    window = next(w for w in run.windows if w.get("name") == "since 2.3")
+    assert window["baseline"] == "pinned" and window["baseline_start"].startswith(row.pinned_start.isoformat()[:13])
