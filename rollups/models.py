@@ -79,6 +79,14 @@ class Rollup(models.Model):
         indexes = [
             # Every metrics query and the retention purge: one project, one grain, one cube, a bucket range.
             models.Index(fields=["project", "grain", "cube", "bucket"], name="rollup_read"),
+            # The same reads of call measures (score = ''): every chart, tile and alert on calls, errors,
+            # tokens, cost and latency. Score rows (per-call distributions "dist:*", feedback, evaluator
+            # scores) share the cubes' buckets, three to five times the call rows in the model cube's
+            # hours; through rollup_read such a read fetched and dropped them all (the overview with a
+            # model filter in a non-UTC time zone reads 30 days of hours: 415 ms at 10M calls, 105 ms
+            # with this index).
+            models.Index(fields=["project", "grain", "cube", "bucket"], name="rollup_read_calls",
+                         condition=models.Q(score="")),
             # The compactor's "buckets of project P with parts still to merge".
             models.Index(fields=["project", "grain", "bucket"], name="rollup_parts",
                          condition=models.Q(compacted=False)),
