@@ -225,7 +225,9 @@ def pages(project_id: int) -> list[tuple[str, str]]:
     django.setup()
     from telemetry.models import Call
 
-    call = Call.objects.filter(project_id=project_id).order_by("-start_time", "-id").first()
+    # The newest call of a trace with a user and session (other benches add calls to this project).
+    call = Call.objects.filter(project_id=project_id).exclude(trace_id="").exclude(user_id="").exclude(
+        session_id="").order_by("-start_time", "-id").first()
     p = f"/projects/{project_id}"
     return [
         ("overview 24h", f"{p}/?range=24h"), ("overview 7d", f"{p}/?range=7d"), ("overview 30d", f"{p}/?range=30d"),
