@@ -185,8 +185,11 @@ def browser() -> Any:
     from pathlib import Path
 
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM beside Playwright's loop
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions retry until they hold: 15 s instead of Playwright's 5 s, because CI runs the suite
+    # on 2 cores where one htmx swap has been seen to take longer than 5 s; a passing test is no slower.
+    expect.set_options(timeout=15_000)
     chromium = os.environ.get("OBSERVATORY_CHROMIUM", "/usr/bin/chromium")
     if not Path(chromium).exists():
         pytest.fail(f"Browser tests need Debian's chromium at {chromium}: `apt-get install chromium` "
