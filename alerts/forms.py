@@ -29,8 +29,8 @@ FIELD_OF = {"window_seconds": "window_minutes", "pending_seconds": "pending_minu
 # an action missing here shows its name).
 ACTION_LABELS = {
     "notify": "Notify the channels chosen below",
-    "rollback_label": "Roll the prompt's label back one version (the rule's prompt_name filter; prompts app)",
-    "sample_into_queue": "Sample the breaching calls into review queues whose incident rules name this rule",
+    "rollback_label": "Roll the prompt's label back one version (the prompt in the rule's filters)",
+    "sample_into_queue": "Sample the breaching calls into the review queues whose incident rules point at this rule",
 }
 
 
