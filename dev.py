@@ -4,17 +4,20 @@
     python3 dev.py run     # start everything (embedded PostgreSQL and Redis unless configured)
     python3 dev.py test    # run the test suite (extra arguments go to pytest)
     python3 dev.py manage <command>   # a Django management command against the same servers
+    python3 dev.py assets  # fetch the front-end files again (after an air-gapped first run, say)
 
-It creates ./.venv, installs requirements.txt (for `test`, requirements-test.txt) when it changed, then hands over to
-observatory/launcher.py inside the virtualenv. Standard library only, on purpose.
+It creates ./.venv, installs requirements.txt (for `test`, requirements-test.txt) when it changed and the
+front-end files pinned in observatory/assets.py, then hands over to observatory/launcher.py inside the virtualenv. Standard library only, on purpose.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -39,10 +42,37 @@ def main() -> int:
         subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r",
                         str(ROOT / name)], check=True)
         stamp.write_text(digest)
+    _ensure_npm_assets(force=sys.argv[1:2] == ["assets"])
+    if sys.argv[1:2] == ["assets"]:
+        return 0
     if sys.argv[1:2] == ["test"]:
         _ensure_chromium()
     os.chdir(ROOT)
     os.execv(str(python), [str(python), "-m", "observatory.launcher", *sys.argv[1:]])
+
+
+def _ensure_npm_assets(*, force: bool) -> None:
+    """plotly.js's basic bundle from the npm registry (observatory/assets.py says why), into the
+    virtualenv, once. When the registry is out of reach the charts use the full bundle that ships in
+    the `plotly` wheel, and another attempt waits a day (or `python3 dev.py assets`)."""
+    spec = importlib.util.spec_from_file_location("observatory_assets", ROOT / "observatory" / "assets.py")
+    assets = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = assets  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(assets)
+    package, prefix = assets.PLOTLY_BASIC, VENV.resolve()
+    if assets.installed(package, prefix):
+        return
+    failed = VENV / f".{package.name}-{package.version}.failed"
+    if not force and failed.exists() and failed.stat().st_mtime > time.time() - 86_400:
+        return
+    print(f"Fetching {package.name} {package.version} from the npm registry (first run only) ...", flush=True)
+    try:
+        assets.install(package, prefix, timeout=20)
+        failed.unlink(missing_ok=True)
+    except assets.AssetError as error:
+        failed.write_text(f"{error}\n")
+        print(f"  {error}\n  The charts will use the full plotly.js bundle from the plotly wheel (a slower first "
+              "page load). Set OBSERVATORY_NPM_REGISTRY to a mirror and run `python3 dev.py assets`.", flush=True)
 
 
 def _ensure_chromium() -> None:

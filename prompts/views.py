@@ -262,7 +262,10 @@ def experiment_end(request: HttpRequest, page: Page, prompt_id: int, experiment_
     experiment = _experiment(prompt, experiment_id)
     try:
         if request.POST.get("action") == "ship":
-            version = selectors.version_get(prompt, int(request.POST.get("version") or 0))
+            number = request.POST.get("version", "")
+            if not number.isdigit():
+                raise PromptError(400, "invalid", "Choose the version to ship: a version number.")
+            version = selectors.version_get(prompt, int(number))
             services.experiment_ship(experiment=experiment, version=version, actor=_actor(request, page),
                                      reason=request.POST.get("reason", "")[:500])
             messages.success(request, f"Shipped: '{experiment.label}' now points at version {version.version}.")

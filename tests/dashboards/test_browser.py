@@ -67,6 +67,9 @@ def shoot(tab: Page, name: str) -> None:
 CHART_DRAWN = """el => !!el._fullLayout && !!el.querySelector('.main-svg')
     && el.querySelectorAll('g.trace').length >= el._fullData.filter(t => t.visible === true).length"""
 DRAW_TIMEOUT_MS = 60_000
+# A trace type the served bundle lacks (the basic one holds bar, pie and scatter) is drawn as an
+# invisible scatter with no error: compare each trace's type with the one the figure asked for.
+TYPES_DRAWN = "el => el._fullData.filter(t => t.type !== (t._input.type || 'scatter')).map(t => t._input.type)"
 
 
 def drawn(tab: Page, chart_id: str) -> None:
@@ -74,6 +77,7 @@ def drawn(tab: Page, chart_id: str) -> None:
     chart.wait_for(state="attached", timeout=DRAW_TIMEOUT_MS)
     tab.wait_for_function(CHART_DRAWN, arg=chart.element_handle(timeout=DRAW_TIMEOUT_MS),
                           timeout=DRAW_TIMEOUT_MS)
+    assert chart.evaluate(TYPES_DRAWN) == [], f"chart {chart_id} has trace types the served plotly.js lacks"
 
 
 def traces(tab: Page, chart_id: str) -> int:

@@ -10,12 +10,14 @@ import plotly.graph_objects as go
 import pytest
 
 from dashboards import charts
+from observatory.assets import PLOTLY_BASIC_TRACES
 
 T0 = datetime(2026, 11, 20, tzinfo=timezone.utc)
 
 
 def valid(figure: dict[str, Any]) -> dict[str, Any]:
     go.Figure(figure)  # raises on anything plotly.js would not understand
+    assert {trace.get("type", "scatter") for trace in figure["data"]} <= PLOTLY_BASIC_TRACES  # what the bundle draws
     return figure
 
 

@@ -31,7 +31,8 @@ def test_tab_links_carry_the_range_filters_and_time_zone_after_a_swap(
     expect(page).to_have_url(re.compile(r"model=house-model"))
     assert page.evaluate("window.__sameDocument") is True  # htmx swapped the body, no page load
 
-    for name in ("Cost", "Latency", "Quality", "Calls", "Users & sessions"):
+    for name in ("Cost", "Latency", "Quality", "Calls", "Users & sessions", "Feedback", "Review", "Alerts", "Drift",
+                 "Prompts"):
         params = query(tab_link(page, name).get_attribute("href"))
         assert params.get("range") == ["7d"], name
         assert params.get("model") == ["house-model"], name
@@ -43,6 +44,13 @@ def test_tab_links_carry_the_range_filters_and_time_zone_after_a_swap(
     expect(page.get_by_label("Range", exact=True)).to_have_value("7d")
     expect(page.get_by_label("Model", exact=True)).to_have_value("house-model")
     expect(page.get_by_text("Times in Asia/Tokyo")).to_be_visible()
+
+    # Through a page without the toolbar and back: the state rides along.
+    tab_link(page, "Alerts").click()
+    expect(page).to_have_url(re.compile(r"/alerts/\?"))
+    tab_link(page, "Overview").click()
+    expect(page.get_by_label("Range", exact=True)).to_have_value("7d")
+    expect(page.get_by_label("Model", exact=True)).to_have_value("house-model")
 
 
 def test_back_and_forward_restore_the_toolbar_exactly(signed_in: Page, live_server: Any,  # noqa: F811

@@ -9,6 +9,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from observatory.assets import PLOTLY_BASIC_TRACES
+
 
 def figures(html: str) -> dict[str, dict[str, Any]]:
     """The Plotly figures a page embeds, by chart id; each must be valid Plotly."""
@@ -16,6 +18,7 @@ def figures(html: str) -> dict[str, dict[str, Any]]:
     for chart_id, body in re.findall(r'<script id="([\w-]+)-data" type="application/json">(.*?)</script>', html, re.S):
         figure = json.loads(body)
         go.Figure(figure)  # raises on anything plotly.js would not understand
+        assert {trace.get("type", "scatter") for trace in figure["data"]} <= PLOTLY_BASIC_TRACES  # what the bundle draws
         found[chart_id] = figure
     return found
 

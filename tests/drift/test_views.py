@@ -13,6 +13,7 @@ from django.test import Client
 from drift import charts
 from drift.models import DriftRun, Finding
 from drift.services import drift_run
+from observatory.assets import PLOTLY_BASIC_TRACES
 from tests.conftest import Api
 from tests.dashboards.conftest import XSS
 from tests.drift.conftest import calls, run_end, send
@@ -89,15 +90,20 @@ def test_outsiders_get_404(project: Any, outsider: Any, drifted: DriftRun) -> No
     assert client.get(f"/projects/{project.id}/drift/findings/{finding.id}").status_code == 404
 
 
+def valid(figure: dict[str, Any]) -> None:
+    go.Figure(figure)  # raises on anything plotly.js would not understand
+    assert {trace.get("type", "scatter") for trace in figure["data"]} <= PLOTLY_BASIC_TRACES  # what the bundle draws
+
+
 def test_chart_builders_give_valid_plotly() -> None:
     bins = charts.shared_bins(([100.0, 200.0, 400.0], [5, 3, 2]), ([120.0, 450.0], [1, 9]), unit="ms")
     assert sum(b[2] for b in bins) == pytest.approx(1) and sum(b[3] for b in bins) == pytest.approx(1)
-    go.Figure(charts.distribution_overlay("x", bins, unit="ms"))
+    valid(charts.distribution_overlay("x", bins, unit="ms"))
     score_bins = charts.shared_bins(([0.0, 0.5, 1.0], [1, 1, 1]), ([0.2], [3]), unit="score")
-    go.Figure(charts.distribution_overlay("s", score_bins, unit="score"))
-    go.Figure(charts.share_bars("m", ["a", ""], [0.5, 0.5], [0.1, 0.9]))
+    valid(charts.distribution_overlay("s", score_bins, unit="score"))
+    valid(charts.share_bars("m", ["a", ""], [0.5, 0.5], [0.1, 0.9]))
     from datetime import datetime, timezone
-    go.Figure(charts.statistic_history("h", [{"t": datetime(2026, 1, 1, tzinfo=timezone.utc), "value": 0.2}],
+    valid(charts.statistic_history("h", [{"t": datetime(2026, 1, 1, tzinfo=timezone.utc), "value": 0.2}],
                                        threshold=0.1))
 
 

@@ -92,6 +92,10 @@ def test_results_api_page_and_ship(running: Experiment, reader: Api, owner: Any,
     url = f"/projects/{project.id}/prompts/{running.prompt_id}/experiments/{running.id}/"
     html = client.get(url).content.decode()
     assert 'data-testid="comparisons"' in html and ">worse<" in html and "Split OK" in html
+    refused = client.post(url + "end", {"action": "ship", "version": "v1"}, follow=True)
+    assert "Choose the version to ship: a version number." in refused.content.decode()
+    running.refresh_from_db()
+    assert running.status == "running"
     assert client.post(url + "end", {"action": "ship", "version": 1}).status_code == 302
     running.refresh_from_db()
     assert running.status == "shipped" and running.winner.version == 1
