@@ -238,6 +238,8 @@ def pages(project_id: int) -> list[tuple[str, str]]:
         ("calls 24h", f"{p}/calls/?range=24h"), ("calls 30d, status error", f"{p}/calls/?range=30d&status=error"),
         ("calls 30d, search", f"{p}/calls/?range=30d&q=router"),
         ("calls 30d, thumbs down", f"{p}/calls/?range=30d&feedback=down"),
+        ("feedback 30d", f"{p}/feedback/?range=30d"),
+        ("feedback 30d, no such model", f"{p}/feedback/?range=30d&model=no-such-model"),
         ("call detail", f"{p}/calls/{quote(call.external_id)}"), ("trace", f"{p}/traces/{quote(call.trace_id)}"),
         ("users & sessions 30d", f"{p}/people/?range=30d"),
         ("user detail 30d", f"{p}/users/{quote(call.user_id)}?range=30d"),

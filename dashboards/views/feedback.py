@@ -41,7 +41,8 @@ def inbox(request: HttpRequest, page: Page) -> HttpResponse:
     for row in result.rows:
         row["url"] = link("call-detail", page.project.id, row["call_external_id"])
     context: dict[str, Any] = {
-        "comments": result.rows, "errors": errors, "page_size": INBOX_PAGE, "paged": bool(cursor),
+        "comments": result.rows, "errors": errors, "scanned_to": result.scanned_to,
+        "scan_budget": f"{result.searched:,}", "page_size": INBOX_PAGE, "paged": bool(cursor),
         "older_url": f"?{page.keep(cursor=result.next_cursor)}" if result.next_cursor else None,
         "newest_url": f"?{page.keep()}", "clear_url": f"?{range_only(page)}",
         "filtered": bool(filters.dims or filters.thumbs or filters.rating),

@@ -80,6 +80,28 @@ def test_the_inbox_pages_without_overlap(owner_client: Client, comments: Any, mo
     assert "No older comments" in page
 
 
+def test_a_filter_on_the_call_searches_a_bounded_number_of_comments_a_page(
+        owner_client: Client, comments: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dashboards.selectors.feedback.SCAN_BUDGET", 2)
+
+    def walk(query: str) -> tuple[list[str], list[str]]:
+        found, notes = [], []
+        while query is not None:
+            page, calls = inbox(owner_client, comments, query)
+            found += calls
+            notes += re.findall(r'data-testid="scan-limit">([^<]*)', page)
+            older = re.search(r'href="\?([^"]+)" rel="next"', page)
+            query = older.group(1).replace("&amp;", "&") if older else None
+        return found, notes
+
+    found, notes = walk("range=24h&model=gpt-4o-mini")  # 4 of the 6 comments, a few at a time
+    assert sorted(found) == ["c-0", "c-12", "c-24", "c-36"]
+    assert notes and all(" 2 comments" in note for note in notes)
+    found, notes = walk("range=24h&model=no-such-model")
+    assert found == [] and len(notes) >= 2  # 6 comments searched 2 a page (more where times tie), none match
+    assert notes[0].startswith("None of the 2 comments searched (back to ") and "on this page" in notes[-1]
+
+
 def test_an_empty_inbox_says_how_to_send_comments(owner_client: Client, project: Any,
                                                   viewer_client: Client, outsider_client: Client) -> None:
     page, calls = inbox(owner_client, project)
