@@ -2,6 +2,7 @@
 metrics from the rollups, forms with roles, diff and preview; untrusted prompt text escaped."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -27,9 +28,9 @@ def _client(user: Any) -> Client:
 def test_the_list_has_an_empty_state_and_a_nav_tab(owner: Any, project: Any) -> None:
     html = _client(owner).get(f"/projects/{project.id}/prompts/").content.decode()
     assert 'data-testid="prompts-empty"' in html and "Create the first prompt" in html
-    assert f'href="/projects/{project.id}/prompts/" aria-current="page">Prompts</a>' in html
+    assert re.search(rf'href="/projects/{project.id}/prompts/\?range=24h" aria-current="page">Prompts</a>', html)
     overview = _client(owner).get(f"/projects/{project.id}/").content.decode()
-    assert f'href="/projects/{project.id}/prompts/"' in overview
+    assert f'href="/projects/{project.id}/prompts/?range=24h"' in overview
 
 
 def test_strangers_get_404(outsider: Any, project: Any, greeting: Any) -> None:
