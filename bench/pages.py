@@ -1,5 +1,5 @@
 """Dashboard page benchmark: 10 million calls over 30 days (the rollup bench's loader and real
-Celery workers), payloads for the newest 200,000, feedback on 1% of calls, the evaluators run on
+Celery workers), payloads for the newest 200,000, feedback on 1% of calls (a fifth thumbs down, with a comment), the evaluators run on
 the last 15 minutes; then every page is fetched through gunicorn by a signed-in owner and the
 p95 of its server time (the `Server-Timing` header, time spent in Django) is printed, and the
 overview's load event in Chromium (Playwright's navigation timing), cold and warm cache.
@@ -89,8 +89,8 @@ def _seed(calls: int, days: int, workers: int) -> int:
             cur.execute(
                 "INSERT INTO telemetry_feedback (project_id, external_id, call_id, call_external_id, thumbs, rating,"
                 " comment, end_user_id, metadata, created_at)"
-                " SELECT project_id, 'fb-' || id, id, external_id, CASE WHEN id %% 5 = 0 THEN -1 ELSE 1 END, NULL,"
-                "  CASE WHEN id %% 5 = 0 THEN 'wrong answer' ELSE '' END, user_id, '{}',"
+                " SELECT project_id, 'fb-' || id, id, external_id, CASE WHEN id / 100 %% 5 = 0 THEN -1 ELSE 1 END, NULL,"
+                "  CASE WHEN id / 100 %% 5 = 0 THEN 'wrong answer' ELSE '' END, user_id, '{}',"
                 "  start_time + interval '1 minute'"
                 " FROM telemetry_call WHERE project_id = %s AND id %% 100 = 0", [project.id])
         cur.execute("ANALYZE telemetry_callpayload")
@@ -111,6 +111,13 @@ def _seed(calls: int, days: int, workers: int) -> int:
         print(f"evaluating the newest 15 minutes' {queued:,} calls...", flush=True)
         while project_evaluate(project_id=project.id):
             pass
+    # What autovacuum does on a live server, once, before anything is timed: the roll-up's upserts
+    # leave ~5 dead row versions per live one and nothing is analysed yet (a PostgreSQL with
+    # autovacuum off, as this machine's CI server is, measured the overview at ~1 s, not ~100 ms).
+    started = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE)")
+    print(f"VACUUM (ANALYZE): {time.perf_counter() - started:.0f} s", flush=True)
     connection.close()
     return project.id
 
@@ -185,7 +192,9 @@ def _browser_loads(target: str, cookie: str, path: str, runs: int = 5) -> tuple[
     """The overview's load event in Debian's Chromium (Playwright's navigation timing), `runs` times
     cold (a new browser context: empty cache) and warm (the same context again: hashed static
     files come from its cache, as they do for anyone who opened a page before), each as
-    (load event end, response end): the second is when the server's HTML had arrived."""
+    (load event end, response end, next screen drawn): the second is when the server's HTML had
+    arrived, the third when every chart within a screen below the viewport had been drawn too
+    (those are drawn just after the load event; the first screen's before it)."""
     from playwright.sync_api import sync_playwright
 
     host, port = target.split(":")
@@ -193,6 +202,10 @@ def _browser_loads(target: str, cookie: str, path: str, runs: int = 5) -> tuple[
                for name, value in (pair.split("=", 1) for pair in cookie.split("; "))]
     url = f"http://{target}{path}"
     timing = "(n => [n.loadEventEnd, n.responseEnd])(performance.getEntriesByType('navigation')[0])"
+    # Charts below the first screen are drawn as they come near (app.js), the next screen's at once
+    # after the load event: also timed, checked every animation frame, so the load event hides nothing.
+    near_drawn = ("() => [...document.querySelectorAll('[data-figure]')].filter(e => e.getBoundingClientRect().top"
+                  " < 2 * innerHeight).every(e => e.classList.contains('js-plotly-plot'))")
     cold, warm = [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=os.environ.get("OBSERVATORY_CHROMIUM", "/usr/bin/chromium"),
@@ -203,7 +216,9 @@ def _browser_loads(target: str, cookie: str, path: str, runs: int = 5) -> tuple[
             page = context.new_page()
             for loads in (cold, warm):
                 page.goto(url, wait_until="load")
-                loads.append(tuple(float(v) for v in page.evaluate(timing)))
+                page.wait_for_function(near_drawn, polling="raf")
+                drawn_at = float(page.evaluate("performance.now()"))
+                loads.append((*(float(v) for v in page.evaluate(timing)), drawn_at))
             context.close()
         browser.close()
     return cold, warm
@@ -294,9 +309,10 @@ def main() -> int:
     if cold:
         print(f"\nOverview 24h in Chromium, load event (navigation timing), {len(cold)} runs each:")
         for label, loads, target in (("cold", cold, 1000), ("warm", warm, 500)):
-            load, html = [v[0] for v in loads], [v[1] for v in loads]
+            load, html, near = [v[0] for v in loads], [v[1] for v in loads], [v[2] for v in loads]
             print(f"{label} cache: median {statistics.median(load):6.0f} ms, worst {max(load):6.0f} ms "
-                  f"(target < {target} ms; the page's HTML in at {statistics.median(html):.0f} ms)")
+                  f"(target < {target} ms; the page's HTML in at {statistics.median(html):.0f} ms; the next "
+                  f"screen's charts drawn by {statistics.median(near):.0f} ms)")
     worst = max(results, key=lambda r: r[1])
     print(f"slowest page: {worst[0]} at p95 {worst[1]:.1f} ms (target < 300 ms)")
     return 0

@@ -75,6 +75,7 @@ TYPES_DRAWN = "el => el._fullData.filter(t => t.type !== (t._input.type || 'scat
 def drawn(tab: Page, chart_id: str) -> None:
     chart = tab.locator(f'[data-testid="chart-{chart_id}"]')
     chart.wait_for(state="attached", timeout=DRAW_TIMEOUT_MS)
+    chart.scroll_into_view_if_needed()  # a chart below the first screen is drawn as it comes near
     tab.wait_for_function(CHART_DRAWN, arg=chart.element_handle(timeout=DRAW_TIMEOUT_MS),
                           timeout=DRAW_TIMEOUT_MS)
     assert chart.evaluate(TYPES_DRAWN) == [], f"chart {chart_id} has trace types the served plotly.js lacks"
@@ -104,6 +105,36 @@ def test_sign_in_lands_on_the_overview_with_drawn_charts(signed_in: Page, live_s
     expect(tab.get_by_text("Times in Europe/Paris")).to_be_visible()
     shoot(tab, "overview")
     assert not tab.errors and not tab.dialogs
+
+
+AT_LOAD = """window.addEventListener("load", () => {
+  window.__atLoad = [...document.querySelectorAll("[data-figure]")].map(el =>
+    ({id: el.dataset.figure, top: el.getBoundingClientRect().top, drawn: el.classList.contains("js-plotly-plot")}));
+});"""
+
+
+def test_charts_on_the_first_screen_are_drawn_by_the_load_event_and_the_rest_as_they_come_near(
+        signed_in: Page, live_server: Any, seeded: Any) -> None:
+    tab = signed_in
+    tab.set_viewport_size({"width": 1400, "height": 600})
+    tab.add_init_script(AT_LOAD)
+    tab.goto(f"{live_server.url}/projects/{seeded.id}/?range=24h", wait_until="load")
+    charts = tab.evaluate("window.__atLoad")
+    visible = [c for c in charts if c["top"] < 600]
+    far = [c for c in charts if c["top"] > 2 * 600 + 100]  # beyond the screen drawn ahead
+    assert visible and far, charts
+    assert all(c["drawn"] for c in visible), visible
+    assert not any(c["drawn"] for c in far), far
+    tab.wait_for_timeout(300)
+    last = tab.locator(f'[data-figure="{far[-1]["id"]}"]')
+    assert "js-plotly-plot" not in (last.get_attribute("class") or "")  # not drawn until it comes near
+    last.scroll_into_view_if_needed()
+    expect(last).to_have_class(re.compile(r"js-plotly-plot"))
+    # Printing draws every chart first.
+    tab.goto(f"{live_server.url}/projects/{seeded.id}/?range=24h", wait_until="load")
+    tab.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    expect(tab.locator("[data-figure]:not(.js-plotly-plot)")).to_have_count(0)
+    assert not tab.errors
 
 
 def test_a_filter_applied_through_htmx_changes_tiles_charts_and_url(signed_in: Page, seeded: Any) -> None:

@@ -95,8 +95,12 @@ def folds_and_cards(tab: Page, base: str) -> None:
     range_select.select_option("7d")
     tab.wait_for_load_state("networkidle")
     shoot(tab, "phone-overview")
+    figures = tab.locator("[data-figure]")
+    for chart in figures.all():  # charts further down are drawn as they come near: scroll past each
+        chart.scroll_into_view_if_needed()
+    expect(tab.locator("[data-figure].js-plotly-plot")).to_have_count(figures.count())
     charts = [box for chart in tab.locator(".js-plotly-plot").all() if (box := chart.bounding_box())]
-    assert charts
+    assert len(charts) == figures.count() > 3
     for box in charts:
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     tab.goto(base + "calls/")

@@ -41,18 +41,42 @@
                              "editInChartStudio"]
   };
 
-  function draw(root) {
-    if (!window.Plotly) { return; }
-    (root || document).querySelectorAll("[data-figure]").forEach(function (el) {
-      var source = document.getElementById(el.dataset.figure);
-      if (!source) { return; }
-      var figure = JSON.parse(source.textContent);
-      window.Plotly.react(el, figure.data, themed(figure.layout), CHART_CONFIG);
-    });
+  function drawOne(el) {
+    var source = document.getElementById(el.dataset.figure);
+    if (!source || !window.Plotly) { return; }
+    var figure = JSON.parse(source.textContent);
+    window.Plotly.react(el, figure.data, themed(figure.layout), CHART_CONFIG);
   }
 
+  // On a page's first load, charts on the first screen are drawn at once (before the load event)
+  // and a chart further down when it comes within a screen of the viewport, as images with
+  // loading="lazy" are: drawing is most of a cold first load (plotly.js compiles its drawing code on
+  // first use), and most visits never scroll to the bottom. Printing draws them all first. After an
+  // htmx swap (filters, auto-refresh) every chart is drawn at once: the code is warm by then.
+  var lazy = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.isIntersecting) { lazy.unobserve(entry.target); drawOne(entry.target); }
+    });
+  }, { rootMargin: "100% 0px" }) : null;
+
+  function draw(root, firstLoad) {
+    if (!window.Plotly) { return; }
+    var fold = window.innerHeight;
+    (root || document).querySelectorAll("[data-figure]").forEach(function (el) {
+      if (firstLoad && lazy && el.getBoundingClientRect().top > fold) {
+        lazy.observe(el);
+      } else {
+        if (lazy) { lazy.unobserve(el); }
+        drawOne(el);
+      }
+    });
+  }
+  window.addEventListener("beforeprint", function () {
+    document.querySelectorAll("[data-figure]:not(.js-plotly-plot)").forEach(drawOne);
+  });
+
   window.observatoryDraw = draw;
-  document.addEventListener("DOMContentLoaded", function () { draw(document); });
+  document.addEventListener("DOMContentLoaded", function () { draw(document, true); });
   document.addEventListener("htmx:afterSettle", function () { draw(document); });
   if (window.matchMedia) {
     window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () { draw(document); });
