@@ -96,6 +96,20 @@ def _layout(title: str, *, y_unit: str, x_title: str = "", y_title: str = "", ba
     return layout
 
 
+def _whole_ticks(axis: dict[str, Any], unit: str, values: list[Any]) -> None:
+    """Counts are whole: with a largest value under 5 plotly.js would tick 0.2, 0.4, ... ("200m
+    calls"); tick every whole number instead."""
+    if unit in ("count", "tokens") and max((v for v in values if isinstance(v, (int, float))), default=0) < 5:
+        axis.update(tick0=0, dtick=1)
+
+
+def _isolated(numbers: list[Any]) -> list[bool]:
+    """Points with no value on either side: a line through them draws nothing."""
+    present = [v is not None for v in numbers]
+    return [here and not (i > 0 and present[i - 1]) and not (i + 1 < len(present) and present[i + 1])
+            for i, here in enumerate(present)]
+
+
 def time_series(title: str, series: list[dict[str, Any]], *, unit: str, stacked: bool = False,
                 bars: bool = False, y_title: str = "") -> dict[str, Any]:
     """series: [{"name": str, "points": [{"t": datetime, "value": number|None}]}], one trace each.
@@ -117,12 +131,18 @@ def time_series(title: str, series: list[dict[str, Any]], *, unit: str, stacked:
         if not bars:
             trace["mode"] = "lines"
             trace["connectgaps"] = False
+            lone = _isolated(numbers)
+            if any(lone):  # a marker where a value stands alone (a first call, a sparse hour), none elsewhere
+                trace["mode"] = "lines+markers"
+                trace["marker"] = {"size": [6 if alone else 0 for alone in lone]}
             if stacked:
                 trace["stackgroup"] = "one"
         traces.append(trace)
     layout = _layout(title, y_unit=unit, y_title=y_title, barmode="stack" if bars and stacked else None,
                      duration_unit=duration_unit or "ms")
     layout["xaxis"]["type"] = "date"
+    stacked_totals = [sum(v or 0 for v in column) for column in zip(*values.values(), strict=False)] if stacked else []
+    _whole_ticks(layout["yaxis"], unit, [v for vs in values.values() for v in vs] + stacked_totals)
     return {"data": traces, "layout": layout}
 
 
@@ -142,6 +162,7 @@ def bar(title: str, labels: list[str], values: list[Any], *, unit: str, name: st
     if customdata is not None:
         trace["customdata"] = customdata[::-1] if horizontal else customdata
     layout = _layout(title, y_unit=unit, horizontal=horizontal, duration_unit=duration_unit)
+    _whole_ticks(layout["xaxis" if horizontal else "yaxis"], unit, numbers)
     layout["showlegend"] = False
     layout["height"] = max(220, 60 + 28 * len(labels)) if horizontal else 300
     return {"data": [trace], "layout": layout}
@@ -163,6 +184,7 @@ def histogram(title: str, bins: list[tuple[float, float, int]], *, unit: str = "
     layout = _layout(title, y_unit="count", y_title=count_label, x_title=f"{title_text} (bins start at)")
     # About eight labels, whatever the number of bins: the hover names every bin.
     layout["xaxis"].update(type="category", dtick=max(1, math.ceil(len(bins) / 8)), automargin=True)
+    _whole_ticks(layout["yaxis"], "count", [c for _, _, c in bins])
     layout["bargap"] = 0.05
     layout["showlegend"] = False
     layout["hovermode"] = "closest"

@@ -139,3 +139,26 @@ def test_cost_hovers_read_like_the_rest_of_the_ui() -> None:
     assert "%{customdata}" in figure["data"][0]["hovertemplate"] and ".6f" not in str(figure)
     bars = valid(charts.bar("Models", ["a", "b"], [Decimal("0.5"), Decimal("0.0123")], unit="usd"))
     assert bars["data"][0]["customdata"] == ["$0.012", "$0.50"]  # in the order drawn (biggest on top)
+
+
+def test_a_value_standing_alone_gets_a_marker_a_line_would_not_draw() -> None:
+    # A first call (or a sparse hour) between empty buckets: a line through one point draws nothing.
+    figure = valid(charts.time_series("Latency", [series("p50", [None, None, 420.0, None])], unit="ms"))
+    trace = figure["data"][0]
+    assert trace["mode"] == "lines+markers" and trace["marker"]["size"] == [0, 0, 6, 0]
+    figure = valid(charts.time_series("Latency", [series("p50", [1.0, 2.0, None, 3.0, 4.0])], unit="ms"))
+    assert figure["data"][0]["mode"] == "lines" and "marker" not in figure["data"][0]
+    figure = valid(charts.time_series("Latency", [series("p50", [1.0, None, 3.0])], unit="ms"))
+    assert figure["data"][0]["marker"]["size"] == [6, 0, 6]
+
+
+def test_small_counts_tick_whole_numbers() -> None:
+    one_call = valid(charts.time_series("Calls", [series("calls", [0, 0, 1])], unit="count"))
+    assert one_call["layout"]["yaxis"]["dtick"] == 1  # not 0.2, 0.4, ... ("200m calls")
+    many = valid(charts.time_series("Calls", [series("calls", [0, 40, 100])], unit="count"))
+    assert "dtick" not in many["layout"]["yaxis"]
+    stacked = valid(charts.stacked("Calls", [series("a", [2, 3]), series("b", [2, 3])], unit="count"))
+    assert "dtick" not in stacked["layout"]["yaxis"]  # the stack reaches 6
+    assert valid(charts.bar("Models", ["a", "b"], [1, 2], unit="count"))["layout"]["xaxis"]["dtick"] == 1
+    assert "dtick" not in valid(charts.bar("Cost", ["a"], [Decimal("0.5")], unit="usd"))["layout"]["xaxis"]
+    assert valid(charts.histogram("Latency", [(100, 200, 1), (200, 400, 2)]))["layout"]["yaxis"]["dtick"] == 1
