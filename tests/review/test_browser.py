@@ -144,6 +144,16 @@ def test_the_rubric_editor_builds_a_rubric_without_json(tab: Page, live_server: 
         {"name": "helpfulness", "label": "Helpfulness", "kind": "numeric", "required": True, "min": 1, "max": 10},
         {"name": "reviewer_notes", "label": "Notes", "kind": "text", "required": False}]
 
+    # Each option's score and a question's help text are edited in place too.
+    tab.goto(f"{base}/projects/{project.id}/review/{queue.id}/edit")
+    expect(questions.nth(0).get_by_label("Score of option 2")).to_have_value("0.5")
+    questions.nth(0).get_by_label("Score of option 2").fill("0.2")
+    questions.nth(0).get_by_label("Help for reviewers").fill("How it sounds, <not> what it says")
+    tab.get_by_role("button", name="Save").click()
+    expect(tab.get_by_role("heading", name="Routing rules")).to_be_visible()
+    saved = Queue.objects.get(pk=queue.pk).rubric[0]
+    assert saved["values"] == [1.0, 0.2, 0.0] and saved["help"] == "How it sounds, <not> what it says"
+
     # A categorical question with one option: refused, and the editor shows it on that question.
     tab.goto(f"{base}/projects/{project.id}/review/{queue.id}/edit")
     editor.get_by_role("button", name="Add question").click()

@@ -78,6 +78,19 @@
       if (kind === "categorical") { q.labels = ["", ""]; }
     }
 
+    // The score each option becomes, as review/rubric.py computes it when none is given: the first
+    // 1.0, the last 0.0, evenly spaced. Values equal to these are not stored.
+    function defaults(q) {
+      var n = q.labels.length;
+      return q.labels.map(function (_, j) { return n > 1 ? Math.round((1 - j / (n - 1)) * 1e6) / 1e6 : 1; });
+    }
+
+    function custom(q) {
+      var base = defaults(q);
+      return Array.isArray(q.values) && q.values.length === base.length &&
+        q.values.some(function (v, k) { return v !== base[k]; });
+    }
+
     function optionsBlock(q, i) {
       var box = el("fieldset", {"class": "rq-options", "data-key": "labels"}, [
         el("legend", {text: "Options, best first"})]);
@@ -101,11 +114,22 @@
           if (set.length) { q.approve = set; } else { delete q.approve; }
           sync();
         });
+        var score = el("input", {type: "number", step: "any", "class": "narrow", id: "rq-" + i + "-value-" + j,
+                                 placeholder: String(defaults(q)[j]), "aria-label": "Score of option " + (j + 1)});
+        score.value = Array.isArray(q.values) && q.values[j] !== undefined ? String(q.values[j]) : "";
+        score.addEventListener("input", function () {
+          var base = defaults(q);
+          var values = Array.isArray(q.values) && q.values.length === base.length ? q.values.slice() : base.slice();
+          values[j] = score.value.trim() === "" ? base[j] : number(score.value);
+          if (values.every(function (v, k) { return v === base[k]; })) { delete q.values; } else { q.values = values; }
+          sync();
+        });
         var remove = el("button", {type: "button", "class": "secondary", text: "Remove option",
                                    "aria-label": "Remove option " + (j + 1)});
         remove.addEventListener("click", function () {
+          var kept = custom(q);
           var gone = q.labels.splice(j, 1)[0];
-          delete q.values; // per-option values no longer line up
+          if (kept) { q.values.splice(j, 1); } else { delete q.values; } // defaults follow the options
           if (Array.isArray(q.approve)) {
             q.approve = q.approve.filter(function (a) { return a !== gone; });
             if (!q.approve.length) { delete q.approve; }
@@ -114,13 +138,15 @@
         });
         box.appendChild(el("div", {"class": "rq-option"}, [
           el("label", {"for": input.id, "class": "sr-only", text: "Option " + (j + 1)}), input,
+          el("label", {"for": score.id, "class": "inline small", text: "scores"}), score,
           el("label", {"for": approve.id, "class": "inline small"}, [approve, document.createTextNode(" approves")]),
           remove]));
       });
       var more = el("button", {type: "button", "class": "secondary", text: "Add option"});
       more.addEventListener("click", function () {
+        var kept = custom(q);
         q.labels.push("");
-        delete q.values;
+        if (kept) { q.values.push(0); } else { delete q.values; } // a new last option scores 0 until set
         render("rq-" + i + "-opt-" + (q.labels.length - 1));
       });
       box.appendChild(more);
@@ -197,6 +223,9 @@
       box.appendChild(field(q, i, "label", "Label", labelInput));
       box.appendChild(field(q, i, "name", "Name (the score is review.<queue>.<name>)", nameInput));
       box.appendChild(field(q, i, "kind", "Kind", kind));
+      box.appendChild(field(q, i, "help", "Help for reviewers (optional)", textInput(q, "help", function (value) {
+        if (value) { q.help = value; } else { delete q.help; }
+      })));
       kindFields(q, i).forEach(function (node) { box.appendChild(node); });
       box.appendChild(el("label", {"class": "inline", "for": "rq-" + i + "-required"}, [required,
         document.createTextNode(" Required")]));
