@@ -13,15 +13,19 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from dashboards.context import FILTER_DIMENSIONS, RANGES, Page
 from dashboards.selectors import filter_options, group_label
 
-TABS = [("overview", "Overview"), ("cost", "Cost"), ("latency", "Latency"), ("quality", "Quality"),
-        ("calls", "Calls"), ("people", "Users & sessions"), ("settings", "Settings")]
+# (the `active` name a view passes, label, URL name): every tab carries the range and filters.
+TABS = [("overview", "Overview", "overview"), ("cost", "Cost", "cost"), ("latency", "Latency", "latency"),
+        ("quality", "Quality", "quality"), ("calls", "Calls", "calls"), ("people", "Users & sessions", "people"),
+        ("settings", "Settings", "settings"), ("feedback", "Feedback", "feedback-inbox"),
+        ("review", "Review", "review-queues"), ("alerts", "Alerts", "alerts"), ("drift", "Drift", "drift"),
+        ("prompts", "Prompts", "prompts")]
 LABELS = {"model": "Model", "provider": "Provider", "prompt_name": "Prompt", "prompt_version": "Prompt version",
           "feature": "Feature", "team": "Team", "environment": "Environment", "status": "Status"}
 
 
 def render_page(request: HttpRequest, page: Page, template: str, context: dict[str, Any], *, active: str,
                 title: str, toolbar: bool = True, charts: bool = True, status: int = 200) -> HttpResponse:
-    tabs = [{"name": name, "label": label, "url": reverse(name, args=[page.project.id])} for name, label in TABS]
+    tabs = [{"name": name, "label": label, "url": reverse(url, args=[page.project.id])} for name, label, url in TABS]
     base: dict[str, Any] = {"page": page, "tabs": tabs, "active": active, "title": title, "toolbar": toolbar,
                             "charts": charts, "range_error": getattr(request, "range_error", None)}
     # An htmx swap takes only #page-body out of the response: skip the toolbar's option query.

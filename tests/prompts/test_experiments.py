@@ -94,6 +94,8 @@ def test_results_api_page_and_ship(running: Experiment, reader: Api, owner: Any,
     assert 'data-testid="comparisons"' in html and ">worse<" in html and "Split OK" in html
     refused = client.post(url + "end", {"action": "ship", "version": "v1"}, follow=True)
     assert "Choose the version to ship: a version number." in refused.content.decode()
+    too_big = client.post(url + "end", {"action": "ship", "version": "9" * 30}, follow=True)
+    assert too_big.status_code == 200 and "has no version" in too_big.content.decode()
     running.refresh_from_db()
     assert running.status == "running"
     assert client.post(url + "end", {"action": "ship", "version": 1}).status_code == 302
